@@ -1,0 +1,114 @@
+/**
+ * IP addresses as (family, bigint) pairs. Address arithmetic on bigint makes IPv4 and IPv6 one code
+ * path and lets a /64 cost what a /24 costs; ipaddr.js does the parsing and canonical formatting.
+ */
+import ipaddr from 'ipaddr.js';
+
+/** Address family as in `Service.spec.ipFamilies`. */
+export type Family = 'IPv4' | 'IPv6';
+
+/** A parsed IP address. */
+export interface Addr {
+  readonly family: Family;
+  readonly value: bigint;
+}
+
+/** An inclusive range of addresses of one family. */
+export interface Range {
+  readonly family: Family;
+  readonly lo: bigint;
+  readonly hi: bigint;
+}
+
+/** Number of bits in an address of the family. */
+export function bitsOf(family: Family): number {
+  return family === 'IPv4' ? 32 : 128;
+}
+
+/** Parses one IP address strictly (no zones, no IPv4-mapped IPv6, dotted-quad IPv4 only); undefined if invalid. */
+export function parseIP(text: string): Addr | undefined {
+  const s = text.trim();
+  if (ipaddr.IPv4.isValidFourPartDecimal(s)) {
+    if (s.split('.').some((p) => p.length > 1 && p.startsWith('0'))) return undefined; // 010.0.0.1 is ambiguous
+    return { family: 'IPv4', value: bytesToBig(ipaddr.IPv4.parse(s).toByteArray()) };
+  }
+  if (s.includes('%') || !s.includes(':') || !ipaddr.IPv6.isValid(s)) return undefined;
+  const v6 = ipaddr.IPv6.parse(s);
+  if (v6.isIPv4MappedAddress()) return undefined;
+  return { family: 'IPv6', value: bytesToBig(v6.toByteArray()) };
+}
+
+/** Canonical text form (RFC 5952 for IPv6), the form used as a map key everywhere. */
+export function formatIP(a: Addr): string {
+  if (a.family === 'IPv4') {
+    const v = Number(a.value);
+    return `${(v >>> 24) & 255}.${(v >>> 16) & 255}.${(v >>> 8) & 255}.${v & 255}`;
+  }
+  const parts = new Array<number>(8);
+  let v = a.value;
+  for (let i = 7; i >= 0; i--) { parts[i] = Number(v & 0xffffn); v >>= 16n; }
+  return new ipaddr.IPv6(parts).toRFC5952String();
+}
+
+/** Canonicalises an IP string; undefined if it does not parse. */
+export function canonicalIP(text: string): string | undefined {
+  const a = parseIP(text);
+  return a && formatIP(a);
+}
+
+/**
+ * Parses one pool `addresses` entry: CIDR (host bits are masked off), `a-b` range or single IP.
+ * Returns an error text for the user instead of throwing.
+ */
+export function parseRange(text: string): Range | { error: string } {
+  const s = text.trim();
+  if (s.includes('/')) {
+    const [ipText, lenText = ''] = s.split('/', 2);
+    const ip = parseIP(ipText ?? '');
+    const len = /^\d{1,3}$/.test(lenText) ? Number(lenText) : NaN;
+    if (!ip) return { error: `"${text}": not a valid CIDR (bad address)` };
+    const bits = bitsOf(ip.family);
+    if (!(len >= 0 && len <= bits)) return { error: `"${text}": prefix length must be 0-${bits}` };
+    const hostMask = (1n << BigInt(bits - len)) - 1n;
+    return { family: ip.family, lo: ip.value & ~hostMask, hi: (ip.value & ~hostMask) | hostMask };
+  }
+  const parts = s.split('-');
+  if (parts.length === 2) {
+    const lo = parseIP(parts[0] ?? '');
+    const hi = parseIP(parts[1] ?? '');
+    if (!lo || !hi) return { error: `"${text}": not a valid range (expected first-last)` };
+    if (lo.family !== hi.family) return { error: `"${text}": range mixes IPv4 and IPv6` };
+    if (lo.value > hi.value) return { error: `"${text}": range is reversed` };
+    return { family: lo.family, lo: lo.value, hi: hi.value };
+  }
+  const ip = parseIP(s);
+  if (!ip) return { error: `"${text}": not a CIDR, range or IP address` };
+  return { family: ip.family, lo: ip.value, hi: ip.value };
+}
+
+/** Whether an IPv4 address ends in .0 or .255 (dropped by some old consumer equipment). */
+export function isBuggyIP(a: Addr): boolean {
+  if (a.family !== 'IPv4') return false;
+  const last = a.value & 0xffn;
+  return last === 0n || last === 255n;
+}
+
+/** Number of .0/.255 addresses in an IPv4 range, computed without iterating. */
+export function buggyCount(lo: bigint, hi: bigint): bigint {
+  // addresses with low byte 0 in [lo, hi]: floor(hi/256) - ceil(lo/256) + 1; low byte 255: shift by one.
+  const zeros = countMultiples(lo, hi);
+  const ones = countMultiples(lo + 1n, hi + 1n);
+  return zeros + ones;
+}
+
+function countMultiples(lo: bigint, hi: bigint): bigint {
+  const first = (lo + 255n) / 256n;
+  const last = hi / 256n;
+  return last >= first ? last - first + 1n : 0n;
+}
+
+function bytesToBig(bytes: number[]): bigint {
+  let v = 0n;
+  for (const b of bytes) v = (v << 8n) | BigInt(b);
+  return v;
+}
