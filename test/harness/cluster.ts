@@ -145,6 +145,7 @@ function signalGroup(d: Daemon, sig: NodeJS.Signals): void {
 }
 
 async function stopDaemon(d: Daemon): Promise<void> {
+  d.child.ref(); // an unref'd child's exit would not keep node alive long enough to await it
   signalGroup(d, 'SIGTERM');
   const timedOut = await Promise.race([d.exited.then(() => false), sleep(KILL_GRACE_MS, true, { ref: false })]);
   if (timedOut) { signalGroup(d, 'SIGKILL'); await d.exited; }
@@ -219,7 +220,7 @@ async function writeKubeconfig(path: string, server: string, pki: string, name: 
  */
 export async function startCluster(opts: { crdDir?: string; log?: (msg: string) => void } = {}): Promise<TestCluster> {
   const t0 = Date.now();
-  const log = (msg: string) => opts.log?.(`[cluster +${Date.now() - t0}ms] ${msg}`);
+  const log = (msg: string) => opts.log?.(`+${Date.now() - t0}ms ${msg}`);
   const deadline = t0 + READY_TIMEOUT_MS;
   installExitHooks();
   const [binDir, dataDir, ports] = await Promise.all([k8sBinDir(), mkdtemp(join(tmpdir(), 'baregate-cluster-')), freePorts(3)]);

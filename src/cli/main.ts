@@ -1,0 +1,49 @@
+#!/usr/bin/env node
+/** The `baregate` command. Subcommands are thin: each calls into its package. */
+import { readFileSync } from 'node:fs';
+import { Command, InvalidArgumentError } from 'commander';
+import { logger } from '../log.ts';
+import { runController, serveMetrics } from './controller.ts';
+
+function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
+}
+
+const int = (v: string): number => {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError('must be a non-negative integer');
+  return n;
+};
+
+const program = new Command('baregate').description('Load balancer for bare-metal Kubernetes').version(version());
+
+program.command('version').description('print the version').action(() => { console.log(version()); });
+
+program.command('controller')
+  .description('run the address controller (leader-elected)')
+  .option('--kubeconfig <path>', 'kubeconfig file (default: in-cluster, then ~/.kube/config)')
+  .option('--only-own-class', 'only handle Services with loadBalancerClass baregate.io/lb', false)
+  .option('--identity <name>', 'leader election identity (default: $POD_NAME or hostname-pid)')
+  .option('--lease-namespace <ns>', 'namespace of the leader election Lease', 'baregate-system')
+  .option('--lease-duration <seconds>', 'leader lease duration', int, 15)
+  .option('--metrics-port <port>', 'port for /metrics and /healthz (0 disables)', int, 7472)
+  .option('--metrics-host <host>', 'address to serve metrics on', '0.0.0.0')
+  .action((opts: { kubeconfig?: string; onlyOwnClass: boolean; identity?: string; leaseNamespace: string; leaseDuration: number; metricsPort: number; metricsHost: string }) => {
+    const log = logger('cli');
+    const server = opts.metricsPort > 0 ? serveMetrics(opts.metricsPort, opts.metricsHost) : undefined;
+    const handle = runController({
+      kubeconfig: opts.kubeconfig, onlyOwnClass: opts.onlyOwnClass, leaseNamespace: opts.leaseNamespace, leaseDurationSeconds: opts.leaseDuration,
+      ...(opts.identity !== undefined ? { identity: opts.identity } : {}),
+    });
+    const shutdown = (sig: string): void => {
+      log.info({ event: 'shutdown', signal: sig }, 'stopping');
+      server?.close();
+      handle.stop().finally(() => process.exit(0));
+    };
+    process.once('SIGTERM', () => { shutdown('SIGTERM'); });
+    process.once('SIGINT', () => { shutdown('SIGINT'); });
+  });
+
+process.on('unhandledRejection', (e) => { logger('cli').error({ event: 'unhandled_rejection', err: String(e) }, 'unhandled rejection'); });
+program.parseAsync().catch((e: unknown) => { console.error(e instanceof Error ? e.message : String(e)); process.exit(2); });

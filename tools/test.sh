@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# `npm test`: installs everything the tests need on a fresh Debian machine (Debian packages, npm ci,
+# the Kubernetes test binaries), then runs the suites and prints one closing line with the totals.
+#   tools/test.sh [all|static|unit|integration]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+suite="${1:-all}"
+step() { printf '\n==> %s\n' "$*"; }
+
+step "setup: Debian packages"
+bash tools/setup-debian.sh openssl
+
+step "setup: npm dependencies"
+if [[ ! -d node_modules || package-lock.json -nt node_modules/.package-lock.json ]]; then
+  npm ci --no-audit --no-fund
+else
+  echo "node_modules is up to date"
+fi
+
+if [[ "$suite" == all || "$suite" == integration ]]; then
+  step "setup: Kubernetes test binaries (kube-apiserver, kubectl, etcd)"
+  bash tools/build-k8s.sh >/dev/null
+fi
+
+results="$(mktemp -d)"
+trap 'rm -rf "$results"' EXIT
+status=0
+
+run_node_tests() { # name, files...
+  local name="$1"; shift
+  if [[ $# -eq 0 ]]; then echo "no test files for $name: the suite matched nothing"; status=1; return; fi
+  node --import tsx --test --test-reporter=spec --test-reporter-destination=stdout \
+    --test-reporter=tap --test-reporter-destination="$results/$name.tap" "$@" || status=1
+}
+
+if [[ "$suite" == all || "$suite" == static ]]; then
+  step "static: generated files, typecheck, lint"
+  npx tsx tools/gen-crds.ts --check || status=1
+  npx tsc -p tsconfig.json --noEmit || status=1
+  npx eslint . || status=1
+fi
+
+if [[ "$suite" == all || "$suite" == unit ]]; then
+  step "unit tests (src/**/*.test.ts)"
+  mapfile -t files < <(find src -name '*.test.ts' | sort)
+  run_node_tests unit "${files[@]}"
+fi
+
+if [[ "$suite" == all || "$suite" == integration ]]; then
+  step "integration tests (real kube-apiserver + etcd)"
+  mapfile -t files < <(find test/integration -name '*.test.ts' | sort)
+  if [[ ${#files[@]} -eq 0 ]]; then echo "no integration test files found"; status=1
+  else
+    BAREGATE_TAP_OUT="$results/integration.tap" npx tsx test/harness/run-integration.ts "${files[@]}" || status=1
+  fi
+fi
+
+pass=0; fail=0; skip=0
+for f in "$results"/*.tap; do
+  [[ -f "$f" ]] || continue
+  p=$(sed -n 's/^# pass \([0-9]*\)$/\1/p' "$f" | tail -n1); pass=$((pass + ${p:-0}))
+  x=$(sed -n 's/^# fail \([0-9]*\)$/\1/p' "$f" | tail -n1); fail=$((fail + ${x:-0}))
+  s=$(sed -n 's/^# skipped \([0-9]*\)$/\1/p' "$f" | tail -n1); skip=$((skip + ${s:-0}))
+done
+if [[ $status -ne 0 && $fail -eq 0 ]]; then fail=1; fi
+echo
+echo "baregate: $pass passed, $fail failed, $skip skipped"
+exit $status
