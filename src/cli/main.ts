@@ -39,7 +39,7 @@ program.command('controller')
     const shutdown = (sig: string): void => {
       log.info({ event: 'shutdown', signal: sig }, 'stopping');
       server?.close();
-      handle.stop().finally(() => process.exit(0));
+      void handle.stop().finally(() => process.exit(0));
     };
     process.once('SIGTERM', () => { shutdown('SIGTERM'); });
     process.once('SIGINT', () => { shutdown('SIGINT'); });

@@ -56,8 +56,9 @@ export class EventRecorder {
   }
 
   private drain(): void {
-    while (this.inflight < 4 && this.backlog.length > 0) {
-      const job = this.backlog.shift()!;
+    while (this.inflight < 4) {
+      const job = this.backlog.shift();
+      if (!job) return;
       this.inflight++;
       job().catch((e: unknown) => { this.log.warn({ event: 'event_write_failed', err: String(e) }, 'could not write event'); })
         .finally(() => { this.inflight--; this.drain(); });

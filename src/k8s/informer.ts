@@ -70,6 +70,11 @@ export class Informer<T extends KObject> {
     this.stream = undefined;
   }
 
+  /** Re-read after awaits: stop() may have run meanwhile. */
+  private isStopped(): boolean {
+    return this.stopped;
+  }
+
   /** Cached object by key. */
   get(key: string): T | undefined {
     return this.cache.get(key);
@@ -120,7 +125,7 @@ export class Informer<T extends KObject> {
         (e) => { this.onEvent(e); },
         (err) => { this.onEnd(err); },
       );
-      if (this.stopped) s.close(); else this.stream = s;
+      if (this.isStopped()) s.close(); else this.stream = s;
     } catch (e) {
       this.fail('watch failed', e, false);
     }

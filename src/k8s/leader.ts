@@ -70,6 +70,11 @@ export class LeaderElector {
     }
   }
 
+  /** Re-read after awaits: stop() may have run meanwhile. */
+  private isStopped(): boolean {
+    return this.stopped;
+  }
+
   private path(name?: string): string {
     const base = `/apis/coordination.k8s.io/v1/namespaces/${this.o.namespace}/leases`;
     return name ? `${base}/${name}` : base;
@@ -92,7 +97,7 @@ export class LeaderElector {
     }
     const now = Date.now();
     if (ok) this.lastRenew = now;
-    if (ok && !this.leading && !this.stopped) {
+    if (ok && !this.leading && !this.isStopped()) {
       this.leading = true;
       this.o.log.info({ event: 'leader_elected', identity: this.o.identity }, 'became leader');
       this.o.onStartedLeading();
@@ -101,7 +106,7 @@ export class LeaderElector {
       this.o.log.warn({ event: 'leader_lost', identity: this.o.identity }, 'lost leadership');
       this.o.onStoppedLeading();
     }
-    if (!this.stopped) this.timer = setTimeout(() => { void this.tick(); }, this.o.retryPeriodMs ?? 2000);
+    if (!this.isStopped()) this.timer = setTimeout(() => { void this.tick(); }, this.o.retryPeriodMs ?? 2000);
   }
 
   private async tryAcquireOrRenew(): Promise<boolean> {

@@ -35,10 +35,10 @@ test('merges events per key and never runs one key twice at once', async () => {
 
 test('retries with backoff until ok; thrown errors count as retry', async () => {
   let n = 0;
-  const q = new WorkQueue(async (): Promise<Outcome> => {
+  const q = new WorkQueue((): Promise<Outcome> => {
     n++;
     if (n === 1) throw new Error('boom');
-    return n < 3 ? 'retry' : 'ok';
+    return Promise.resolve(n < 3 ? 'retry' : 'ok');
   }, { log, minRetryMs: 1, maxRetryMs: 4 });
   q.start();
   q.add('x');

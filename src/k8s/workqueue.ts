@@ -68,8 +68,9 @@ export class WorkQueue {
 
   private pump(): void {
     const max = this.opts.concurrency ?? 8;
-    while (!this.stopped && this.active < max && this.pending.length > 0) {
-      const key = this.pending.shift()!;
+    while (!this.stopped && this.active < max) {
+      const key = this.pending.shift();
+      if (key === undefined) break;
       this.queued.delete(key);
       this.running.add(key);
       this.active++;

@@ -27,15 +27,13 @@ const req = (key: string, over: Partial<AllocationRequest> = {}): AllocationRequ
 const ip = (s: string): Addr => parseIP(s)!;
 
 function ok(r: ReturnType<Allocator['assign']>): string[] {
-  assert.equal(r.status, 'ok', r.status === 'fail' ? r.reason : '');
-  return r.status === 'ok' ? r.ips.map((a) => a.ip) : [];
+  if (r.status === 'fail') assert.fail(`expected ok, got ${r.code}: ${r.reason}`);
+  return r.ips.map((a) => a.ip);
 }
 function failed(r: ReturnType<Allocator['assign']>, code: string, text?: RegExp): void {
-  assert.equal(r.status, 'fail');
-  if (r.status === 'fail') {
-    assert.equal(r.code, code, r.reason);
-    if (text) assert.match(r.reason, text);
-  }
+  if (r.status === 'ok') assert.fail(`expected ${code}, got ${r.ips.map((a) => a.ip).join(',')}`);
+  assert.equal(r.code, code, r.reason);
+  if (text) assert.match(r.reason, text);
 }
 
 describe('auto-assign', () => {
@@ -275,4 +273,16 @@ test('property: random pool changes and Service churn never double-book an IP', 
     }),
     { numRuns: process.env.CI ? 1000 : 300 },
   );
+});
+
+test('adopt takes status addresses without allocating anything new', () => {
+  const a = new Allocator();
+  a.setPools([pool('p', { addresses: ['192.0.2.0/24'] })]);
+  assert.equal(a.adopt(req('ns/a'), [ip('192.0.2.9')]), true);
+  assert.equal(a.adopt(req('ns/b'), [ip('192.0.2.9')]), false, 'held by an older Service');
+  assert.deepEqual(a.assignedTo('ns/b'), []);
+  assert.equal(a.adopt(req('ns/c'), [ip('198.51.100.1')]), false, 'outside every pool');
+  assert.deepEqual(a.assignedTo('ns/c'), []);
+  assert.equal(a.adopt(req('ns/d', { requestedIPs: [ip('192.0.2.20')] }), [ip('192.0.2.10')]), false, 'request changed while down');
+  assert.deepEqual(a.poolUsage('p')?.IPv4.assigned, 1n);
 });

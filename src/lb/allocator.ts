@@ -127,7 +127,9 @@ export class Allocator {
     this.pools = next;
     this.sortedPools = [...next.values()].sort((a, b) => comparePools(a.pool, b.pool));
     for (const held of this.services.values()) {
-      for (const h of held) if (!this.pools.get(h.pool) || !poolContains(this.pools.get(h.pool)!.pool, h.addr)) {
+      for (const h of held) {
+        const st = this.pools.get(h.pool);
+        if (st && poolContains(st.pool, h.addr)) continue;
         h.pool = this.sortedPools.find((st) => poolContains(st.pool, h.addr))?.pool.name ?? '';
       }
     }
@@ -205,6 +207,20 @@ export class Allocator {
       return { ...res, kept: this.assignedTo(req.key) };
     }
     return { ...res, kept: [] };
+  }
+
+  /**
+   * Takes over the addresses a Service's status shows, without allocating anything new: true when they
+   * are free (or shareable) and still satisfy the request. The controller's first pass on start-up, so
+   * that no Service is moved onto an address another Service still has to be restored to.
+   */
+  adopt(req: AllocationRequest, hint: readonly Addr[]): boolean {
+    if (this.services.has(req.key)) return true;
+    if (hint.length === 0 || !this.claim(req, hint)) return false;
+    const held = this.services.get(req.key);
+    if (held && this.misfit(req, held) === undefined) return true;
+    this.release(req.key);
+    return false;
   }
 
   /** Releases every address of a Service; returns what it held. */

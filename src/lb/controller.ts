@@ -14,6 +14,7 @@ import { WorkQueue, type Outcome } from '../k8s/workqueue.ts';
 import type { Logger } from '../log.ts';
 import { allocations, apiWrites, poolAddresses } from '../metrics/metrics.ts';
 import { Allocator, type AllocationRequest, type Assigned } from './allocator.ts';
+import { formatIP } from './ipnet.ts';
 import { findOverlaps, poolFromObject, type Pool } from './pool.ts';
 import { isOurs, isRequestError, requestFor, serviceKey, statusIPs, type Service } from './service.ts';
 
@@ -44,6 +45,8 @@ export class AddressController {
   readonly events: EventRecorder;
   private readonly queue: WorkQueue;
   private readonly failed = new Set<string>();
+  /** Why a Service's addresses changed, kept until the change is written and announced. */
+  private readonly pendingWhy = new Map<string, string>();
   private readonly dirtyPools = new Set<string>();
   private poolTimer: NodeJS.Timeout | undefined;
   private running = false;
@@ -72,12 +75,17 @@ export class AddressController {
     this.pools.start();
     this.namespaces.start();
     await Promise.all([this.services.synced, this.pools.synced, this.namespaces.synced]);
-    if (!this.running) return;
+    if (!this.isRunning()) return;
     this.applyPools();
     const restored = this.restore();
     this.o.log.info({ event: 'restored', services: restored, pools: this.allocator.poolNames().length }, 'rebuilt allocations from Service status');
     for (const s of this.services.list()) this.queue.add(serviceKey(s));
     this.queue.start();
+  }
+
+  /** Re-read after awaits: stop() may have run meanwhile. */
+  private isRunning(): boolean {
+    return this.running;
   }
 
   /** Stops all watches and processing. */
@@ -100,11 +108,12 @@ export class AddressController {
     const withIPs = this.services.list()
       .filter((s) => isOurs(s, this.o.onlyOwnClass ?? false) && !s.metadata.deletionTimestamp && statusIPs(s).length > 0)
       .sort((a, b) => (a.metadata.creationTimestamp ?? '').localeCompare(b.metadata.creationTimestamp ?? '') || serviceKey(a).localeCompare(serviceKey(b)));
+    let adopted = 0;
     for (const s of withIPs) {
       const req = this.requestOrFallback(s);
-      if (req) this.allocator.assign(req, statusIPs(s));
+      if (req && this.allocator.adopt(req, statusIPs(s))) adopted++;
     }
-    return withIPs.length;
+    return adopted;
   }
 
   /** The Service's request; when its annotations are broken, a request without them, so its addresses stay protected. */
@@ -155,15 +164,21 @@ export class AddressController {
     const res = this.allocator.assign(req, tracked ? [] : statusIPs(svc));
     const want = res.status === 'ok' ? res.ips : res.kept;
     for (const a of want) this.markPool(a.pool);
+    if (res.status === 'ok' && res.why !== undefined) this.pendingWhy.set(key, res.why);
+    // what users see is the status: an event is due when it changes, also after a retried write
+    const shown = statusIPs(svc).map(formatIP);
+    const changed = want.length !== shown.length || want.some((a) => !shown.includes(a.ip));
     const out = await this.write(svc, want);
     if (out !== 'ok') return out;
+    const why = this.pendingWhy.get(key);
+    this.pendingWhy.delete(key);
     if (res.status === 'ok') {
       this.failed.delete(key);
-      allocations.inc({ result: res.changed ? 'allocated' : 'unchanged' });
-      if (res.changed) {
+      allocations.inc({ result: changed ? 'allocated' : 'unchanged' });
+      if (changed) {
         const ips = res.ips.map((a) => a.ip).join(', ');
         const pools = [...new Set(res.ips.map((a) => a.pool))].join(', ');
-        if (res.why !== undefined) this.event(svc, 'Normal', EventReasons.IPReallocated, `Re-allocated ${ips} from pool ${pools}: ${res.why}`);
+        if (why !== undefined && shown.length > 0) this.event(svc, 'Normal', EventReasons.IPReallocated, `Re-allocated ${ips} from pool ${pools}: ${why}`);
         else this.event(svc, 'Normal', EventReasons.IPAllocated, `Assigned IP ${ips} from pool ${pools}`);
       }
     } else {

@@ -22,7 +22,7 @@ export function startReplica(identity: string, lease: string): TestReplica {
 
 /** Waits until the replica leads and its informers are synced. */
 export async function leading(r: ControllerHandle): Promise<AddressController> {
-  const ctl = await waitFor('replica to lead', async () => r.current(), 30_000);
+  const ctl = await waitFor('replica to lead', () => Promise.resolve(r.current()), 30_000);
   await Promise.all([ctl.services.synced, ctl.pools.synced, ctl.namespaces.synced]);
   return ctl;
 }

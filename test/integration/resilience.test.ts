@@ -13,6 +13,7 @@ const api = new Api();
 const ns = 'resilience';
 const N = 40;
 let replicas: TestReplica[] = [];
+let haLeader: TestReplica | undefined;
 
 before(async () => {
   await api.namespace(ns);
@@ -73,13 +74,14 @@ test('two replicas: only the leader writes; the standby takes over when the lead
   assert.equal(b.elector.isLeader, false);
   await a.stop(); // releases the lease
   const ctl = await leading(b);
+  haLeader = b;
   await api.service(ns, 'ha-2');
   await api.waitIPs(ns, 'ha-2');
   assert.ok(ctl.serviceWrites >= 1, 'the new leader wrote');
 });
 
 test('a crashed leader is replaced after its lease expires', async () => {
-  const live = replicas.find((r) => r.current() !== undefined)!;
+  const live = haLeader!;
   const standby = startReplica('res-3', 'res-ha');
   replicas.push(standby);
   // simulate a crash: stop renewing without releasing the lease
