@@ -32,6 +32,17 @@ export function objectKey(o: KObject): string {
   return o.metadata.namespace ? `${o.metadata.namespace}/${o.metadata.name}` : o.metadata.name;
 }
 
+/**
+ * Whether `a` is a newer version than `b`. resourceVersions are opaque strings to clients, but the
+ * apiserver serves etcd revisions; when both are numeric they are compared, otherwise `a` wins.
+ */
+function isNewer(a: KObject, b: KObject | undefined): boolean {
+  const ra = a.metadata.resourceVersion;
+  const rb = b?.metadata.resourceVersion;
+  if (ra === undefined || rb === undefined || !/^\d+$/.test(ra) || !/^\d+$/.test(rb)) return true;
+  return BigInt(ra) >= BigInt(rb);
+}
+
 /** See the module comment. */
 export class Informer<T extends KObject> {
   private readonly cache = new Map<string, T>();
@@ -73,6 +84,15 @@ export class Informer<T extends KObject> {
   /** Re-read after awaits: stop() may have run meanwhile. */
   private isStopped(): boolean {
     return this.stopped;
+  }
+
+  /**
+   * Puts an object the caller just wrote (the API's response) into the cache, so the next reconcile
+   * does not act on the stale copy before the watch event arrives. Older versions never win.
+   */
+  update(obj: T): void {
+    const key = objectKey(obj);
+    if (isNewer(obj, this.cache.get(key))) this.cache.set(key, obj);
   }
 
   /** Cached object by key. */
@@ -146,6 +166,7 @@ export class Informer<T extends KObject> {
     if (e.type === 'BOOKMARK') return;
     const key = objectKey(e.object);
     const old = this.cache.get(key);
+    if (e.type !== 'DELETED' && !isNewer(e.object, old)) return; // our own write got here first
     if (e.type === 'DELETED') {
       this.cache.delete(key);
       this.emit(key, undefined, old);

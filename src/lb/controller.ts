@@ -222,6 +222,7 @@ export class AddressController {
           { status: { loadBalancer: { ingress: desired.length > 0 ? desired : null } } }, 'application/merge-patch+json');
         if (r.status === 404) return 'ok';
         if (r.status !== 200) { this.o.log.warn({ event: 'status_write_failed', svc: serviceKey(svc), err: statusMessage(r) }, 'status write failed'); return 'retry'; }
+        this.services.update(r.body as Service);
         this.serviceWrites++;
         apiWrites.inc({ kind: 'service_status' });
       }
@@ -232,6 +233,7 @@ export class AddressController {
           { metadata: { annotations: { [ALLOCATED_FROM_POOL]: pools === '' ? null : pools } } }, 'application/merge-patch+json');
         if (r.status === 404) return 'ok';
         if (r.status !== 200) { this.o.log.warn({ event: 'annotation_write_failed', svc: serviceKey(svc), err: statusMessage(r) }, 'annotation write failed'); return 'retry'; }
+        this.services.update(r.body as Service);
         this.serviceWrites++;
         apiWrites.inc({ kind: 'service_annotation' });
       }

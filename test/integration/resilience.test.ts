@@ -60,6 +60,8 @@ test('restart with allocated Services: zero IP changes, zero writes; the older o
   assert.deepEqual(await allIPs(), before, 'no address changed');
   assert.equal(ctl.serviceWrites, 2, 'only the duplicate was rewritten (status + annotation)');
   assert.match(await api.waitEvent(`${ns}-old`, 'younger', 'IPReallocated'), /held by another Service/);
+  await second.stop(); // every controller watches the whole cluster: one replica set per test
+  replicas = [];
 });
 
 test('two replicas: only the leader writes; the standby takes over when the leader goes', async () => {
