@@ -175,6 +175,11 @@ export class Allocator {
    */
   assign(req: AllocationRequest, hint: readonly Addr[] = []): AllocationResult {
     let cur = this.services.get(req.key);
+    if (!cur && hint.length === 0) {
+      // the common case, a new Service: nothing to keep, compare or explain
+      const res = this.allocate(req);
+      return res.status === 'ok' ? { status: 'ok', ips: res.ips, changed: true } : { ...res, kept: [] };
+    }
     const before = cur ? cur.map((h) => h.ip) : hint.map(formatIP);
     let why: string | undefined;
     if (!cur && hint.length > 0) {
@@ -248,19 +253,20 @@ export class Allocator {
   private allocate(req: AllocationRequest): { status: 'ok'; ips: Assigned[] } | Fail {
     const targets = this.targets(req);
     if ('status' in targets) return targets;
-    const taken: Addr[] = [];
-    const failures: Fail[] = [];
+    let taken = 0;
+    let firstFailure: Fail | undefined;
+    const sharer: Sharer = { ports: req.ports, backendKey: req.backendKey };
     for (const t of targets) {
       const pick = t.fixed ? this.pickFixed(req, t.fixed) : this.pickAuto(req, t.family);
       if (pick.status === 'fail') {
         if (t.required) { this.release(req.key); return pick; }
-        failures.push(pick);
+        firstFailure ??= pick;
         continue;
       }
-      this.take(req.key, pick.addr, pick.pool.name, req.sharingKey, { ports: req.ports, backendKey: req.backendKey });
-      taken.push(pick.addr);
+      this.take(req.key, pick.addr, pick.pool.name, req.sharingKey, sharer);
+      taken++;
     }
-    if (taken.length === 0) return failures[0] ?? fail(ErrorCodes.NoPool, 'no address family to allocate');
+    if (taken === 0) return firstFailure ?? fail(ErrorCodes.NoPool, 'no address family to allocate');
     return { status: 'ok', ips: this.assignedTo(req.key) };
   }
 
