@@ -60,7 +60,7 @@ export function allocatorBench(): Record<string, number> {
   }
   for (const k of holes) full.release(`f${k}`);
   const fill = holes.map((_, i) => req(`g${i}`));
-  const fullNs = median(5, () => {
+  const fullNs = median(11, () => {
     for (const r of fill) full.release(r.key);
     return [time(() => { for (const r of fill) must(full.assign(r).status === 'ok', '99% full alloc'); }), fill.length];
   });

@@ -1,11 +1,11 @@
 /**
- * The Kubernetes REST client: @kubernetes/client-node loads kubeconfig / in-cluster config and applies
- * authentication; requests go over one keep-alive HTTPS agent as plain JSON, so custom resources and
+ * The Kubernetes REST client. Connection settings come from kubeconfig.ts (or, for auth plugins, from
+ * @kubernetes/client-node, loaded only then); requests go over one keep-alive HTTPS agent as plain JSON, so custom resources and
  * unknown fields pass through untouched and watches can be restarted exactly where they stopped.
  */
 import https from 'node:https';
 import http from 'node:http';
-import { KubeConfig } from '@kubernetes/client-node';
+import { inClusterConnection, kubeconfigConnection, type Connection } from './kubeconfig.ts';
 
 /** Result of one API call: status code and parsed JSON body (a `Status` object on errors). */
 export interface ApiResponse<T = unknown> {
@@ -46,28 +46,37 @@ export interface Closable {
 export class KubeClient {
   private authCache: { at: number; opts: https.RequestOptions } | undefined;
   private readonly agent: https.Agent | http.Agent;
-  private readonly url: URL;
+  private url: URL | undefined;
+  private full: Promise<FullKubeConfig> | undefined;
 
-  private constructor(private readonly kc: KubeConfig, private readonly timeoutMs: number, maxSockets: number) {
-    const server = kc.getCurrentCluster()?.server;
-    if (!server) throw new Error('kubeconfig has no current cluster server');
-    this.url = new URL(server);
+  private constructor(private readonly conn: Connection | { fallback: string | undefined }, private readonly timeoutMs: number, maxSockets: number) {
+    this.url = 'server' in conn ? new URL(conn.server) : undefined;
     const agentOpts = { keepAlive: true, maxSockets, maxFreeSockets: maxSockets };
-    this.agent = this.url.protocol === 'http:' ? new http.Agent(agentOpts) : new https.Agent(agentOpts);
+    this.agent = this.url?.protocol === 'http:' ? new http.Agent(agentOpts) : new https.Agent(agentOpts);
   }
 
   /** Builds a client from a kubeconfig path, the in-cluster service account, or the default kubeconfig. */
   static create(opts: ClientOptions = {}): KubeClient {
+    const inCluster = !opts.kubeconfig && process.env.KUBERNETES_SERVICE_HOST !== undefined;
+    const conn = inCluster ? inClusterConnection() : kubeconfigConnection(opts.kubeconfig);
+    return new KubeClient(conn ?? { fallback: opts.kubeconfig }, opts.timeoutMs ?? 30_000, opts.maxSockets ?? 16);
+  }
+
+  /** Auth plugins and merged files: client-node's complete kubeconfig implementation, loaded only then. */
+  private async loadFull(path: string | undefined): Promise<FullKubeConfig> {
+    const { KubeConfig } = await import('@kubernetes/client-node');
     const kc = new KubeConfig();
-    if (opts.kubeconfig) kc.loadFromFile(opts.kubeconfig);
-    else if (process.env.KUBERNETES_SERVICE_HOST) kc.loadFromCluster();
-    else kc.loadFromDefault();
-    return new KubeClient(kc, opts.timeoutMs ?? 30_000, opts.maxSockets ?? 16);
+    if (path) kc.loadFromFile(path); else kc.loadFromDefault();
+    const server = kc.getCurrentCluster()?.server;
+    if (!server) throw new Error('kubeconfig has no current cluster server');
+    this.url = new URL(server);
+    if (this.url.protocol !== 'https:') throw new Error(`kubeconfig server ${server}: only https is supported with auth plugins`);
+    return kc;
   }
 
   /** The apiserver URL (for logs). */
   get server(): string {
-    return this.url.toString();
+    return this.url?.toString() ?? '(not yet resolved)';
   }
 
   /** Authentication options, refreshed every minute so rotated service-account tokens are picked up. */
@@ -75,20 +84,28 @@ export class KubeClient {
     const now = Date.now();
     if (this.authCache && now - this.authCache.at < 60_000) return this.authCache.opts;
     const opts: https.RequestOptions = {};
-    await this.kc.applyToHTTPSOptions(opts);
+    if ('fallback' in this.conn) {
+      this.full ??= this.loadFull(this.conn.fallback);
+      await (await this.full).applyToHTTPSOptions(opts);
+    } else {
+      Object.assign(opts, this.conn.tls);
+      if (this.conn.token) opts.headers = { Authorization: `Bearer ${this.conn.token()}` };
+    }
     this.authCache = { at: now, opts };
     return opts;
   }
 
   private async open(method: string, path: string, headers: Record<string, string>, timeoutMs: number | undefined): Promise<http.ClientRequest> {
     const auth = await this.auth();
-    const mod = this.url.protocol === 'http:' ? http : https;
+    const url = this.url;
+    if (!url) throw new Error('apiserver URL unknown');
+    const mod = url.protocol === 'http:' ? http : https;
     const req = mod.request({
       ...auth,
-      protocol: this.url.protocol,
-      hostname: this.url.hostname,
-      port: this.url.port,
-      path: this.url.pathname.replace(/\/$/, '') + path,
+      protocol: url.protocol,
+      hostname: url.hostname.replace(/^\[(.*)\]$/, '$1'),
+      port: url.port,
+      path: url.pathname.replace(/\/$/, '') + path,
       method,
       agent: this.agent,
       headers: { ...(auth.headers as Record<string, string> | undefined), Accept: 'application/json', ...headers },
@@ -162,6 +179,11 @@ export class KubeClient {
   destroy(): void {
     this.agent.destroy();
   }
+}
+
+/** The part of client-node's KubeConfig used for kubeconfigs that need its auth plugins. */
+interface FullKubeConfig {
+  applyToHTTPSOptions(opts: https.RequestOptions): Promise<void>;
 }
 
 /** A watch that the apiserver refused with an HTTP status. */
