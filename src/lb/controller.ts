@@ -156,7 +156,8 @@ export class AddressController {
     const tracked = this.allocator.assignedTo(key).length > 0;
     const req = requestFor(svc, ns);
     if (isRequestError(req)) {
-      if (!tracked) { const fb = this.requestOrFallback(svc); if (fb && statusIPs(svc).length > 0) this.allocator.assign(fb, statusIPs(svc)); }
+      // protect what the status shows (no new allocation for a request we cannot read)
+      if (!tracked) { const fb = this.requestOrFallback(svc); if (fb) this.allocator.adopt(fb, statusIPs(svc)); }
       const kept = this.allocator.assignedTo(key);
       this.fail(svc, req.reason + (kept.length > 0 ? `; keeping ${kept.map((a) => a.ip).join(', ')}` : ''));
       return this.write(svc, kept);
