@@ -34,11 +34,12 @@ interface Proc { child: ChildProcess; port: number; restored: Promise<number> }
 
 async function startController(kubeconfig: string): Promise<Proc> {
   const port = await freePort();
-  const child = spawn(process.execPath, [join(root, 'dist/cli/main.js'), 'controller', '--kubeconfig', kubeconfig, '--identity', `bench-${port}`,
+  const nodeFlags = (process.env.BAREGATE_NODE_FLAGS ?? '').split(' ').filter((f) => f !== '');
+  const child = spawn(process.execPath, [...nodeFlags, join(root, 'dist/cli/main.js'), 'controller', '--kubeconfig', kubeconfig, '--identity', `bench-${port}`,
     '--metrics-port', String(port), '--metrics-host', '127.0.0.1'], { env: { ...process.env, BAREGATE_LOG_LEVEL: 'info' }, stdio: ['ignore', 'pipe', 'inherit'] });
   const restored = new Promise<number>((resolve) => {
     let buf = '';
-    child.stdout?.on('data', (d: Buffer) => {
+    child.stdout.on('data', (d: Buffer) => {
       buf += d.toString();
       const m = /"event":"restored","services":(\d+)/.exec(buf);
       if (m) resolve(Number(m[1]));

@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # `npm test`: installs everything the tests need on a fresh Debian machine (Debian packages, npm ci,
 # the Kubernetes test binaries), then runs the suites and prints one closing line with the totals.
-#   tools/test.sh [all|static|unit|integration]
+#   tools/test.sh [all|static|unit|integration|netlab]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 suite="${1:-all}"
 step() { printf '\n==> %s\n' "$*"; }
 
 step "setup: Debian packages"
-bash tools/setup-debian.sh openssl
+# openssl: test cluster certs; build-essential + python3: native addon (node-gyp);
+# iproute2, arping, ndisc6, iputils-ping: netlab clients
+bash tools/setup-debian.sh openssl build-essential python3 iproute2 arping ndisc6 iputils-ping
 
 step "setup: npm dependencies"
 if [[ ! -d node_modules || package-lock.json -nt node_modules/.package-lock.json ]]; then
@@ -16,6 +18,9 @@ if [[ ! -d node_modules || package-lock.json -nt node_modules/.package-lock.json
 else
   echo "node_modules is up to date"
 fi
+
+step "setup: native addon (src/native)"
+bash tools/build-native.sh
 
 if [[ "$suite" == all || "$suite" == integration ]]; then
   step "setup: Kubernetes test binaries (kube-apiserver, kubectl, etcd)"
@@ -53,6 +58,15 @@ if [[ "$suite" == all || "$suite" == integration ]]; then
   else
     BAREGATE_TAP_OUT="$results/integration.tap" npx tsx test/harness/run-integration.ts "${files[@]}" || status=1
   fi
+fi
+
+if [[ "$suite" == all || "$suite" == netlab ]]; then
+  step "netlab tests (network namespaces; root only)"
+  if [[ $(id -u) -ne 0 ]]; then echo "NETLAB SKIPPED: needs root (network namespaces, packet sockets); every netlab test reports itself as skipped"; fi
+  mapfile -t files < <(find test/netlab -name '*.test.ts' | sort)
+  run_node_tests netlab "${files[@]}"
+  left=$(ip netns list 2>/dev/null | grep -c '^bg' || true)
+  if [[ "$left" != 0 ]]; then echo "netlab left $left network namespaces behind:"; ip netns list; status=1; fi
 fi
 
 pass=0; fail=0; skip=0

@@ -40,12 +40,13 @@ export function objectKey(o: KObject): string {
 /**
  * Whether `a` is a newer version than `b`. resourceVersions are opaque strings to clients, but the
  * apiserver serves etcd revisions; when both are numeric they are compared, otherwise `a` wins.
+ * The same version again (a replayed event, our own write echoed) is not newer.
  */
 function isNewer(a: KObject, b: KObject | undefined): boolean {
   const ra = a.metadata.resourceVersion;
   const rb = b?.metadata.resourceVersion;
-  if (ra === undefined || rb === undefined || !/^\d+$/.test(ra) || !/^\d+$/.test(rb)) return true;
-  return BigInt(ra) >= BigInt(rb);
+  if (ra === undefined || rb === undefined || !/^\d+$/.test(ra) || !/^\d+$/.test(rb)) return ra !== rb || ra === undefined;
+  return BigInt(ra) > BigInt(rb);
 }
 
 /** See the module comment. */

@@ -39,9 +39,9 @@ test('current context, relative CA file, inline client cert', () => {
   const c = kubeconfigConnection(write(base(`{ client-certificate-data: ${Buffer.from('CERT').toString('base64')}, client-key-data: ${Buffer.from('KEY').toString('base64')} }`)));
   assert.ok(c);
   assert.equal(c.server, 'https://192.0.2.1:6443');
-  assert.equal(String(c.tls.ca), 'CA-FROM-FILE');
-  assert.equal(String(c.tls.cert), 'CERT');
-  assert.equal(String(c.tls.key), 'KEY');
+  assert.equal((c.tls.ca as Buffer).toString(), 'CA-FROM-FILE');
+  assert.equal((c.tls.cert as Buffer).toString(), 'CERT');
+  assert.equal((c.tls.key as Buffer).toString(), 'KEY');
   assert.equal(c.token, undefined);
 });
 

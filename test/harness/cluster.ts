@@ -281,6 +281,9 @@ export async function startCluster(opts: { crdDir?: string; log?: (msg: string) 
       '--service-cluster-ip-range=10.96.0.0/16,fd00:10:96::/108', // allocation range only; never routed
       '--disable-admission-plugins=ServiceAccount', // no controller-manager, hence no token controller
       '--enable-priority-and-fairness=false', '--allow-privileged=true',
+      // informer tests need a watch to hit an expired resourceVersion (410) within seconds: etcd compacts every
+      // 10 s, and ConfigMap watches bypass the watch cache (which would otherwise replay recent history)
+      '--etcd-compaction-interval=10s', '--watch-cache-sizes=configmaps#0',
       '--endpoint-reconciler-type=none', // a loopback advertise address is invalid in Endpoints
     ];
     const tls = { ca: await readFile(join(pki, 'ca.crt')), cert: await readFile(join(pki, 'admin.crt')), key: await readFile(join(pki, 'admin.key')) };

@@ -1,0 +1,239 @@
+/**
+ * Ethernet, ARP, IPv6 and ICMPv6 neighbour-discovery layouts as byte tables (see bytetable.ts), and
+ * the frame builders/parsers the responder and announcer use. Pure: Buffers in, Buffers or typed
+ * results out; nothing here touches a socket.
+ */
+import { decodeTable, encodeTable, ipBytes, macToString, tableSize, type Record_ } from './bytetable.ts';
+
+/** Ethernet II header. */
+export const ETHERNET = [
+  ['dst', 'mac'],
+  ['src', 'mac'],
+  ['ethertype', 'u16'],
+] as const;
+
+/** ARP for IPv4 over Ethernet (RFC 826). */
+export const ARP = [
+  ['htype', 'u16'],   // 1 = Ethernet
+  ['ptype', 'u16'],   // 0x0800 = IPv4
+  ['hlen', 'u8'],     // 6
+  ['plen', 'u8'],     // 4
+  ['oper', 'u16'],    // 1 request, 2 reply
+  ['sha', 'mac'],
+  ['spa', 'ipv4'],
+  ['tha', 'mac'],
+  ['tpa', 'ipv4'],
+] as const;
+
+/** IPv6 fixed header (RFC 8200). */
+export const IPV6 = [
+  ['vtcFlow', 'u32'], // version 6 in the top 4 bits
+  ['payloadLength', 'u16'],
+  ['nextHeader', 'u8'],
+  ['hopLimit', 'u8'],
+  ['src', 'ipv6'],
+  ['dst', 'ipv6'],
+] as const;
+
+/** Neighbour Solicitation / Advertisement body after the ICMPv6 type/code/checksum (RFC 4861 4.3, 4.4). */
+export const ND_MESSAGE = [
+  ['type', 'u8'],     // 135 NS, 136 NA
+  ['code', 'u8'],     // 0
+  ['checksum', 'u16'],
+  ['flags', 'u32'],   // NS: reserved; NA: R S O in the top three bits
+  ['target', 'ipv6'],
+] as const;
+
+/** Ethertypes we use. */
+export const EtherType = { IPv4: 0x0800, ARP: 0x0806, IPv6: 0x86dd } as const;
+/** ICMPv6 message types we use. */
+export const Icmp6Type = { NeighborSolicitation: 135, NeighborAdvertisement: 136 } as const;
+/** NA flag bits. */
+export const NaFlags = { Router: 0x80000000, Solicited: 0x40000000, Override: 0x20000000 } as const;
+/** ND option types. */
+export const NdOption = { SourceLinkLayer: 1, TargetLinkLayer: 2 } as const;
+
+export type EthernetHeader = Record_<typeof ETHERNET>;
+export type ArpPacket = Record_<typeof ARP>;
+export type Ipv6Header = Record_<typeof IPV6>;
+export type NdMessage = Record_<typeof ND_MESSAGE>;
+
+/** Broadcast MAC. */
+export const BROADCAST_MAC = 'ff:ff:ff:ff:ff:ff';
+const ZERO_MAC = '00:00:00:00:00:00';
+/** All-nodes multicast group. */
+export const ALL_NODES = 'ff02::1';
+const IPPROTO_ICMPV6 = 58;
+const MIN_FRAME = 60; // Ethernet minimum without FCS
+
+const ETH_LEN = tableSize(ETHERNET);
+const ARP_LEN = tableSize(ARP);
+const IPV6_LEN = tableSize(IPV6);
+const ND_LEN = tableSize(ND_MESSAGE);
+
+/** Why a frame was not answered; every reason is counted by the responder. */
+export type DropReason =
+  | 'truncated' | 'not-ethernet-arp' | 'not-request' | 'gratuitous' | 'own-frame' | 'not-owned'
+  | 'not-ipv6' | 'not-icmpv6' | 'not-ns' | 'bad-hop-limit' | 'bad-checksum' | 'bad-code' | 'bad-option'
+  | 'multicast-target' | 'bad-dad';
+
+/** A parsed ARP frame. */
+export interface ArpFrame { readonly eth: EthernetHeader; readonly arp: ArpPacket }
+
+/** Parses an Ethernet frame carrying an Ethernet/IPv4 ARP packet. */
+export function parseArpFrame(frame: Buffer): ArpFrame | { drop: DropReason } {
+  const eth = decodeTable(ETHERNET, frame);
+  if (!eth) return { drop: 'truncated' };
+  if (eth.ethertype !== EtherType.ARP) return { drop: 'not-ethernet-arp' };
+  const arp = decodeTable(ARP, frame, ETH_LEN);
+  if (!arp) return { drop: 'truncated' };
+  if (arp.htype !== 1 || arp.ptype !== EtherType.IPv4 || arp.hlen !== 6 || arp.plen !== 4) return { drop: 'not-ethernet-arp' };
+  return { eth, arp };
+}
+
+/** Builds an Ethernet frame with an ARP packet, padded to the Ethernet minimum. */
+export function buildArpFrame(eth: Omit<EthernetHeader, 'ethertype'>, arp: Omit<ArpPacket, 'htype' | 'ptype' | 'hlen' | 'plen'>): Buffer {
+  const b = Buffer.alloc(Math.max(MIN_FRAME, ETH_LEN + ARP_LEN));
+  encodeTable(ETHERNET, { ...eth, ethertype: EtherType.ARP }, b);
+  encodeTable(ARP, { htype: 1, ptype: EtherType.IPv4, hlen: 6, plen: 4, ...arp }, b, ETH_LEN);
+  return b;
+}
+
+/** The two gratuitous ARP frames (request and reply, both broadcast) that announce `ip` at `mac`. */
+export function gratuitousArp(ip: string, mac: string): Buffer[] {
+  return [
+    buildArpFrame({ dst: BROADCAST_MAC, src: mac }, { oper: 1, sha: mac, spa: ip, tha: ZERO_MAC, tpa: ip }),
+    buildArpFrame({ dst: BROADCAST_MAC, src: mac }, { oper: 2, sha: mac, spa: ip, tha: BROADCAST_MAC, tpa: ip }),
+  ];
+}
+
+/** A parsed neighbour solicitation. */
+export interface NsFrame {
+  readonly eth: EthernetHeader;
+  readonly ip: Ipv6Header;
+  readonly target: string;
+  /** Source link-layer address option, if present. */
+  readonly sourceMac: string | undefined;
+}
+
+/** Internet checksum (RFC 1071) over the IPv6 pseudo-header and the ICMPv6 message. */
+export function icmp6Checksum(src: string, dst: string, icmp: Buffer): number {
+  const pseudo = Buffer.alloc(40);
+  ipBytes(src)?.copy(pseudo, 0);
+  ipBytes(dst)?.copy(pseudo, 16);
+  pseudo.writeUInt32BE(icmp.length, 32);
+  pseudo[39] = IPPROTO_ICMPV6;
+  let sum = 0;
+  for (const part of [pseudo, icmp]) {
+    for (let i = 0; i < part.length; i += 2) sum += ((part[i] ?? 0) << 8) | (part[i + 1] ?? 0);
+  }
+  while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
+  return ~sum & 0xffff;
+}
+
+/** Parses ND options; undefined when an option is malformed (zero length or overruns the message). */
+function parseOptions(b: Buffer, off: number): Map<number, Buffer> | undefined {
+  const out = new Map<number, Buffer>();
+  let o = off;
+  while (o < b.length) {
+    if (o + 2 > b.length) return undefined;
+    const type = b[o] ?? 0;
+    const len = (b[o + 1] ?? 0) * 8;
+    if (len === 0 || o + len > b.length) return undefined;
+    if (!out.has(type)) out.set(type, b.subarray(o + 2, o + len));
+    o += len;
+  }
+  return out;
+}
+
+/** Solicited-node multicast address of an IPv6 address (RFC 4291 2.7.1). */
+export function solicitedNode(ip: string): string {
+  const b = ipBytes(ip);
+  if (!b || b.length !== 16) throw new TypeError(`not an IPv6 address: ${ip}`);
+  const g = Buffer.alloc(16);
+  g.writeUInt16BE(0xff02, 0);
+  g[11] = 1;
+  g[12] = 0xff;
+  b.copy(g, 13, 13, 16);
+  return decodeTable([['a', 'ipv6']] as const, g)?.a ?? '';
+}
+
+/**
+ * Parses and validates an Ethernet frame carrying a Neighbour Solicitation as RFC 4861 7.1.1 asks:
+ * hop limit 255, code 0, valid checksum, non-multicast target, sane options, and for DAD (unspecified
+ * source) a solicited-node destination and no source link-layer option.
+ */
+export function parseNsFrame(frame: Buffer): NsFrame | { drop: DropReason } {
+  const eth = decodeTable(ETHERNET, frame);
+  if (!eth) return { drop: 'truncated' };
+  if (eth.ethertype !== EtherType.IPv6) return { drop: 'not-ipv6' };
+  const ip = decodeTable(IPV6, frame, ETH_LEN);
+  if (!ip) return { drop: 'truncated' };
+  if (ip.vtcFlow >>> 28 !== 6) return { drop: 'not-ipv6' };
+  if (ip.nextHeader !== IPPROTO_ICMPV6) return { drop: 'not-icmpv6' };
+  const start = ETH_LEN + IPV6_LEN;
+  if (frame.length < start + ip.payloadLength || ip.payloadLength < ND_LEN) return { drop: 'truncated' };
+  const icmp = frame.subarray(start, start + ip.payloadLength);
+  const nd = decodeTable(ND_MESSAGE, icmp);
+  if (!nd) return { drop: 'truncated' };
+  if (nd.type !== Icmp6Type.NeighborSolicitation) return { drop: 'not-ns' };
+  if (ip.hopLimit !== 255) return { drop: 'bad-hop-limit' };
+  if (nd.code !== 0) return { drop: 'bad-code' };
+  if (icmp6Checksum(ip.src, ip.dst, icmp) !== 0) return { drop: 'bad-checksum' };
+  if (nd.target.startsWith('ff')) return { drop: 'multicast-target' };
+  const opts = parseOptions(icmp, ND_LEN);
+  if (!opts) return { drop: 'bad-option' };
+  const slla = opts.get(NdOption.SourceLinkLayer);
+  if (slla !== undefined && slla.length < 6) return { drop: 'bad-option' };
+  if (ip.src === '::' && (slla !== undefined || ip.dst !== solicitedNode(nd.target))) return { drop: 'bad-dad' };
+  return { eth, ip, target: nd.target, sourceMac: slla ? macToString(slla) : undefined };
+}
+
+/** Ethernet multicast MAC of an IPv6 multicast group (33:33 + low 32 bits). */
+export function multicastMac(group: string): string {
+  const b = ipBytes(group) ?? Buffer.alloc(16);
+  return macToString(Buffer.from([0x33, 0x33, b[12] ?? 0, b[13] ?? 0, b[14] ?? 0, b[15] ?? 0]));
+}
+
+/**
+ * Builds a Neighbour Advertisement frame for `target` at `mac` with a target link-layer option.
+ * Solicited answers go unicast to the solicitor; unsolicited ones (S=0) to all-nodes.
+ */
+export function buildNaFrame(o: { target: string; mac: string; dstMac: string; dstIp: string; srcIp: string; solicited: boolean }): Buffer {
+  const icmpLen = ND_LEN + 8;
+  const b = Buffer.alloc(ETH_LEN + IPV6_LEN + icmpLen);
+  encodeTable(ETHERNET, { dst: o.dstMac, src: o.mac, ethertype: EtherType.IPv6 }, b);
+  encodeTable(IPV6, { vtcFlow: 6 << 28, payloadLength: icmpLen, nextHeader: IPPROTO_ICMPV6, hopLimit: 255, src: o.srcIp, dst: o.dstIp }, b, ETH_LEN);
+  const icmp = b.subarray(ETH_LEN + IPV6_LEN);
+  const flags = NaFlags.Override | (o.solicited ? NaFlags.Solicited : 0);
+  encodeTable(ND_MESSAGE, { type: Icmp6Type.NeighborAdvertisement, code: 0, checksum: 0, flags: flags >>> 0, target: o.target }, icmp);
+  icmp[ND_LEN] = NdOption.TargetLinkLayer;
+  icmp[ND_LEN + 1] = 1;
+  encodeTable([['mac', 'mac']] as const, { mac: o.mac }, icmp, ND_LEN + 2);
+  icmp.writeUInt16BE(icmp6Checksum(o.srcIp, o.dstIp, icmp), 2);
+  return b;
+}
+
+/** The unsolicited NA (Override, to ff02::1) that moves `ip` to `mac` in every neighbour cache. */
+export function unsolicitedNa(ip: string, mac: string): Buffer {
+  return buildNaFrame({ target: ip, mac, dstMac: multicastMac(ALL_NODES), dstIp: ALL_NODES, srcIp: ip, solicited: false });
+}
+
+/** Builds a Neighbour Solicitation frame (tests and probes). */
+export function buildNsFrame(o: { target: string; mac: string; srcIp: string; dstIp?: string; hopLimit?: number }): Buffer {
+  const dstIp = o.dstIp ?? solicitedNode(o.target);
+  const withOpt = o.srcIp !== '::';
+  const icmpLen = ND_LEN + (withOpt ? 8 : 0);
+  const b = Buffer.alloc(ETH_LEN + IPV6_LEN + icmpLen);
+  encodeTable(ETHERNET, { dst: multicastMac(dstIp), src: o.mac, ethertype: EtherType.IPv6 }, b);
+  encodeTable(IPV6, { vtcFlow: 6 << 28, payloadLength: icmpLen, nextHeader: IPPROTO_ICMPV6, hopLimit: o.hopLimit ?? 255, src: o.srcIp, dst: dstIp }, b, ETH_LEN);
+  const icmp = b.subarray(ETH_LEN + IPV6_LEN);
+  encodeTable(ND_MESSAGE, { type: Icmp6Type.NeighborSolicitation, code: 0, checksum: 0, flags: 0, target: o.target }, icmp);
+  if (withOpt) {
+    icmp[ND_LEN] = NdOption.SourceLinkLayer;
+    icmp[ND_LEN + 1] = 1;
+    encodeTable([['mac', 'mac']] as const, { mac: o.mac }, icmp, ND_LEN + 2);
+  }
+  icmp.writeUInt16BE(icmp6Checksum(o.srcIp, dstIp, icmp), 2);
+  return b;
+}

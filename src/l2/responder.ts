@@ -1,0 +1,61 @@
+/**
+ * The answering decision for ARP requests and neighbour solicitations: pure, one frame in, one reply
+ * or one drop reason out. It answers only for an IP this node owns on that interface right now, with
+ * that interface's MAC, and never to its own frames.
+ */
+import {
+  ALL_NODES, BROADCAST_MAC, EtherType, buildArpFrame, buildNaFrame, multicastMac, parseArpFrame, parseNsFrame,
+  type DropReason,
+} from './frames.ts';
+
+/** What the responder knows about one interface. */
+export interface ResponderContext {
+  /** MAC of the interface the frame arrived on (replies carry it). */
+  readonly mac: string;
+  /** Whether this node owns the IP (canonical text) on this interface now. */
+  readonly owns: (ip: string) => boolean;
+}
+
+/** A reply to send, or why none is sent. */
+export type Decision = { readonly reply: Buffer; readonly ip: string } | { readonly drop: DropReason | 'not-arp-or-ipv6' };
+
+/** Decides the answer to an ARP frame. */
+export function handleArp(frame: Buffer, ctx: ResponderContext): Decision {
+  const p = parseArpFrame(frame);
+  if ('drop' in p) return p;
+  const { eth, arp } = p;
+  if (eth.src === ctx.mac || arp.sha === ctx.mac) return { drop: 'own-frame' };
+  if (arp.oper !== 1) return { drop: 'not-request' };
+  if (arp.spa === arp.tpa) return { drop: 'gratuitous' }; // someone announcing, not asking
+  if (!ctx.owns(arp.tpa)) return { drop: 'not-owned' };
+  // an ARP probe (sender 0.0.0.0, RFC 5227) is answered by broadcast so the prober sees the conflict
+  const dst = arp.spa === '0.0.0.0' ? BROADCAST_MAC : arp.sha;
+  return {
+    ip: arp.tpa,
+    reply: buildArpFrame({ dst, src: ctx.mac }, { oper: 2, sha: ctx.mac, spa: arp.tpa, tha: arp.sha, tpa: arp.spa }),
+  };
+}
+
+/** Decides the answer to a neighbour solicitation frame. */
+export function handleNs(frame: Buffer, ctx: ResponderContext): Decision {
+  const p = parseNsFrame(frame);
+  if ('drop' in p) return p;
+  if (p.eth.src === ctx.mac) return { drop: 'own-frame' };
+  if (!ctx.owns(p.target)) return { drop: 'not-owned' };
+  if (p.ip.src === '::') {
+    // duplicate address detection for our address: defend it to all nodes (RFC 4862 5.4.3)
+    return { ip: p.target, reply: buildNaFrame({ target: p.target, mac: ctx.mac, dstMac: multicastMac(ALL_NODES), dstIp: ALL_NODES, srcIp: p.target, solicited: false }) };
+  }
+  return {
+    ip: p.target,
+    reply: buildNaFrame({ target: p.target, mac: ctx.mac, dstMac: p.sourceMac ?? p.eth.src, dstIp: p.ip.src, srcIp: p.target, solicited: true }),
+  };
+}
+
+/** Dispatches on the ethertype. */
+export function handleFrame(frame: Buffer, ctx: ResponderContext): Decision {
+  const ethertype = frame.length >= 14 ? frame.readUInt16BE(12) : -1;
+  if (ethertype === EtherType.ARP) return handleArp(frame, ctx);
+  if (ethertype === EtherType.IPv6) return handleNs(frame, ctx);
+  return frame.length < 14 ? { drop: 'truncated' } : { drop: 'not-arp-or-ipv6' };
+}

@@ -1,0 +1,208 @@
+/**
+ * Typed wrapper around the native addon (`baregate_native.c`): the sockets Node has no API for. The Layer-2
+ * announcer needs AF_PACKET (to see and send ARP and raw IPv6 frames for addresses the kernel does not own) and a
+ * raw ICMPv6 socket (Neighbor Discovery); the BGP speaker needs RFC 2385 TCP-MD5. Linux only.
+ *
+ * The addon is built by `bash tools/build-native.sh`; importing this module without it throws, naming that command.
+ */
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { constants, endianness } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import ipaddr from 'ipaddr.js';
+
+/** What the C side exports (see baregate_native.c); handles are opaque, type-tagged objects. */
+interface Handle {
+  readonly fd: number;
+  readonly ifindex: number;
+}
+interface Binding {
+  init(errorClass: typeof NativeError): void;
+  packetOpen(ifname: string, ethertype: number, onFrame: (frame: Buffer) => void, onError: (err: NativeError) => void, filter?: Buffer): Handle;
+  packetSend(h: Handle, frame: Buffer): void;
+  icmp6Open(
+    onMessage: ((src: string, ifindex: number, hopLimit: number, payload: Buffer) => void) | undefined,
+    onError: (err: NativeError) => void,
+  ): Handle;
+  icmp6Send(h: Handle, dst: string, ifindex: number, payload: Buffer): void;
+  icmp6Membership(h: Handle, group: string, ifindex: number, join: boolean): void;
+  close(h: Handle): void;
+  setTcpMd5(fd: number, peer: string, key: string): void;
+  testTcpSocket(family: 4 | 6): number;
+}
+
+const errnoNames = new Map<number, string>(Object.entries(constants.errno).map(([name, n]) => [n, name]));
+
+/**
+ * A failed system call in the addon. `errno` is the positive C errno (not libuv's negative one), `syscall` the
+ * call that failed, `code` its symbolic name (`ENODEV`), and the message names the object involved, e.g.
+ * `sendto(eth0): No such device`, because the announcer logs these per interface.
+ */
+export class NativeError extends Error {
+  readonly errno: number;
+  readonly syscall: string;
+  readonly code: string;
+  constructor(message: string, errno: number, syscall: string) {
+    super(message);
+    this.name = 'NativeError';
+    this.errno = errno;
+    this.syscall = syscall;
+    this.code = errnoNames.get(errno) ?? `E${errno}`;
+  }
+}
+
+/** The built addon: next to this file in the source tree, or found from dist/native/ after `npm run build`. */
+function load(): Binding {
+  const candidates = ['./build/Release/baregate_native.node', '../../src/native/build/Release/baregate_native.node'];
+  const file = candidates.map((c) => fileURLToPath(new URL(c, import.meta.url))).find((f) => existsSync(f));
+  if (file === undefined) {
+    throw new Error(`native addon baregate_native.node is not built (looked in ${candidates.join(', ')} ` +
+      `relative to ${fileURLToPath(import.meta.url)}): run \`bash tools/build-native.sh\``);
+  }
+  const binding = createRequire(import.meta.url)(file) as Binding;
+  binding.init(NativeError);
+  return binding;
+}
+const native = load();
+
+/** Async socket errors nobody asked to hear about: a warning, not a crash (an interface going away is normal). */
+function defaultOnError(err: NativeError): void {
+  process.emitWarning(err);
+}
+
+/** One classic BPF instruction: [code, jt, jf, k] as in `struct sock_filter`. */
+export type BpfInstruction = readonly [code: number, jt: number, jf: number, k: number];
+
+/** Packs a classic BPF program into `struct sock_filter` entries in host byte order. */
+export function encodeBpf(prog: readonly BpfInstruction[]): Buffer {
+  const b = Buffer.alloc(prog.length * 8);
+  const le = endianness() === 'LE';
+  prog.forEach(([code, jt, jf, k], i) => {
+    if (le) { b.writeUInt16LE(code, i * 8); b.writeUInt32LE(k >>> 0, i * 8 + 4); }
+    else { b.writeUInt16BE(code, i * 8); b.writeUInt32BE(k >>> 0, i * 8 + 4); }
+    b[i * 8 + 2] = jt;
+    b[i * 8 + 3] = jf;
+  });
+  return b;
+}
+
+/** An AF_PACKET socket on one interface; see {@link openPacketSocket}. */
+export interface PacketSocket {
+  /** The interface index the socket is bound to (if_nametoindex at open time). */
+  readonly ifindex: number;
+  /** The file descriptor, exposed for fd-leak tests and diagnostics only: never close or read it yourself. */
+  readonly fd: number;
+  /** Sends a complete Ethernet frame (header included) out of the interface; throws NativeError on failure. */
+  send(frame: Buffer): void;
+  /** Stops polling and closes the fd. Idempotent, and safe from inside the socket's own callbacks. */
+  close(): void;
+}
+
+/**
+ * AF_PACKET SOCK_RAW bound to one interface and one ethertype (e.g. 0x0806 ARP, 0x86dd IPv6): the announcer has to
+ * see ARP requests and Neighbor Solicitations for addresses the kernel does not own, and the IP stack never hands
+ * those up. Frames arrive through a libuv poll on the event loop (never blocking it); every pending frame is read
+ * per readiness, each as its own Buffer copy. Frames the socket itself (or anything else on this host) sends
+ * (PACKET_OUTGOING) are not delivered.
+ *
+ * The interface must be up (else NativeError ENETDOWN from `bind`). When it goes down or away, `onError` gets
+ * ENETDOWN once and the socket is already closed: open a new one when the link is back. The open socket keeps the
+ * process alive and is not garbage-collected until closed, like a listening server.
+ */
+export function openPacketSocket(ifname: string, ethertype: number, onFrame: (frame: Buffer) => void,
+  onError: (err: NativeError) => void = defaultOnError, filter?: readonly BpfInstruction[]): PacketSocket {
+  const h = filter === undefined
+    ? native.packetOpen(ifname, ethertype, onFrame, onError)
+    : native.packetOpen(ifname, ethertype, onFrame, onError, encodeBpf(filter));
+  return {
+    ifindex: h.ifindex,
+    fd: h.fd,
+    send: (frame) => { native.packetSend(h, frame); },
+    close: () => { native.close(h); },
+  };
+}
+
+/** A message {@link openIcmp6Socket} hands to onMessage. */
+export interface Icmp6Message {
+  /** Source address text; a link-local source comes without `%zone` (that is `ifindex`). */
+  src: string;
+  /** The interface it arrived on (IPV6_PKTINFO). */
+  ifindex: number;
+  /** The IPv6 hop limit it arrived with (IPV6_HOPLIMIT): RFC 4861 says to drop ND messages unless it is 255. */
+  hopLimit: number;
+  /** The ICMPv6 message from the type byte on (a copy). */
+  payload: Buffer;
+}
+
+/** A raw ICMPv6 socket; see {@link openIcmp6Socket}. */
+export interface Icmp6Socket {
+  /** The file descriptor, exposed for fd-leak tests and diagnostics only. */
+  readonly fd: number;
+  /**
+   * Sends an ICMPv6 message (payload starts at the type byte; leave the checksum 0, the kernel fills it in) to `dst`
+   * out of `ifindex` with hop limit 255. The source is left to the kernel: the interface's link-local address for
+   * link-scope destinations, as Neighbor Discovery wants.
+   */
+  send(dst: string, ifindex: number, payload: Buffer): void;
+  /**
+   * Joins a multicast group on an interface (IPV6_JOIN_GROUP). Joining the solicited-node group of an address is what
+   * makes the kernel accept Neighbor Solicitations for it at all when the address is not configured locally.
+   * Joining a group already joined is a no-op.
+   */
+  join(group: string, ifindex: number): void;
+  /** Leaves a group joined with {@link join}; leaving a group not joined is a no-op. */
+  leave(group: string, ifindex: number): void;
+  /** Stops polling, leaves all groups (the kernel drops memberships with the fd) and closes it. Idempotent. */
+  close(): void;
+}
+
+/**
+ * Raw ICMPv6 socket for Neighbor Discovery: passes only Neighbor Solicitations (type 135) to `onMessage`, sends with
+ * hop limit 255, does not loop its own multicast back, and (IPV6_MULTICAST_ALL off) hears only multicast groups it
+ * joined itself, not every group the host is in. Without `onMessage` it is send-only: it filters out every type and
+ * is not polled, so it neither buffers unread messages nor keeps the process alive.
+ */
+export function openIcmp6Socket(onMessage?: (m: Icmp6Message) => void,
+  onError: (err: NativeError) => void = defaultOnError): Icmp6Socket {
+  const h = native.icmp6Open(
+    onMessage && ((src, ifindex, hopLimit, payload) => { onMessage({ src, ifindex, hopLimit, payload }); }),
+    onError,
+  );
+  const joined = new Set<string>();
+  // Groups are keyed in canonical form so 'FF02::1:FF00:99' and 'ff02:0::1:ff00:99' are one membership; text that
+  // is not an address is passed through for the C side to reject with a TypeError.
+  const key = (group: string, ifindex: number): string =>
+    `${ipaddr.IPv6.isValid(group) ? ipaddr.IPv6.parse(group).toNormalizedString() : group}%${ifindex}`;
+  return {
+    fd: h.fd,
+    send: (dst, ifindex, payload) => { native.icmp6Send(h, dst, ifindex, payload); },
+    join: (group, ifindex) => {
+      const k = key(group, ifindex);
+      if (joined.has(k)) return;
+      native.icmp6Membership(h, group, ifindex, true);
+      joined.add(k);
+    },
+    leave: (group, ifindex) => {
+      const k = key(group, ifindex);
+      if (!joined.has(k)) return;
+      native.icmp6Membership(h, group, ifindex, false);
+      joined.delete(k);
+    },
+    close: () => { joined.clear(); native.close(h); },
+  };
+}
+
+/**
+ * Sets (or with key '' clears; clearing an absent key is a no-op) the RFC 2385 TCP-MD5 key for `peer` on the TCP
+ * socket `fd` via setsockopt(TCP_MD5SIG). BGP peers commonly require it, and Node has no socket option for it. Set it
+ * on a listening socket before the peer connects, or on a client socket before connect(). IPv4 peers work on IPv6
+ * sockets (given v4-mapped); keys are at most 80 bytes (TypeError beyond).
+ */
+export function setTcpMd5(fd: number, peer: string, key: string): void {
+  native.setTcpMd5(fd, peer, key);
+}
+
+/** Test helper: the fd of a new unconnected TCP socket (IPv4 or IPv6) to try {@link setTcpMd5} on; close it with fs.closeSync. */
+export function _testTcpSocket(family: 4 | 6): number {
+  return native.testTcpSocket(family);
+}
