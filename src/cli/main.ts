@@ -45,5 +45,15 @@ program.command('controller')
     process.once('SIGINT', () => { shutdown('SIGINT'); });
   });
 
+program.command('l2-announce')
+  .description('answer ARP/NDP for IPs on one interface, with gratuitous announcements (no Kubernetes needed)')
+  .requiredOption('--interface <name>', 'interface to answer on')
+  .option('--ip <ip...>', 'IPs to own from the start', [])
+  .option('--control', 'read "add IP..." / "del IP..." / "stats" / "fds" lines from stdin, answer in JSON', false)
+  .action(async (opts: { interface: string; ip: string[]; control: boolean }) => {
+    const { l2Announce } = await import('./l2announce.ts'); // loads the native addon only for this command
+    l2Announce(opts);
+  });
+
 process.on('unhandledRejection', (e) => { logger('cli').error({ event: 'unhandled_rejection', err: String(e) }, 'unhandled rejection'); });
 program.parseAsync().catch((e: unknown) => { console.error(e instanceof Error ? e.message : String(e)); process.exit(2); });

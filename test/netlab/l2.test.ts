@@ -1,0 +1,155 @@
+/**
+ * The Layer-2 responder on real frames (root only). A switch namespace with a bridge joins two node
+ * namespaces running `baregate l2-announce` and a client namespace that uses arping, ndisc6, ping and
+ * the kernel's own neighbour resolution. Addresses: 192.0.2.0/24 and 2001:db8::/64 only.
+ *
+ * The nodes carry the Service IPs on `lo` (as kube-proxy's IPVS mode does) with arp_ignore=1, so the
+ * kernel itself never answers ARP/NDP for them on eth0 but does answer pings: only baregate answers
+ * neighbour resolution, and traffic proves the client reached the right node.
+ */
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { after, before, test, type TestContext } from 'node:test';
+import { Control, Lab, netlabSkip } from './netns.ts';
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const VIP4 = '192.0.2.200';
+const VIP6 = '2001:db8::200';
+const lab = new Lab('l2');
+const mac: Record<string, string> = {};
+const ctl: Record<string, Control> = {};
+
+function skip(t: TestContext): boolean {
+  if (netlabSkip) t.skip(netlabSkip);
+  return netlabSkip !== undefined;
+}
+
+function startResponder(node: string): Control {
+  const child = lab.start(node, process.execPath, ['--import', 'tsx', `${ROOT}src/cli/main.ts`, 'l2-announce', '--interface', 'eth0', '--control']);
+  const c = new Control(child);
+  ctl[node] = c;
+  return c;
+}
+
+async function neighMac(ip: string): Promise<string | undefined> {
+  const r = await lab.run('client', 'ip', ['-j', ...(ip.includes(':') ? ['-6'] : []), 'neigh', 'show', ip, 'dev', 'eth0']);
+  const e = (JSON.parse(r.stdout || '[]') as { lladdr?: string; state?: string[] }[])[0];
+  return e?.state?.some((s) => s === 'FAILED' || s === 'INCOMPLETE') ? undefined : e?.lladdr;
+}
+
+async function arping(ip: string, count = 2): Promise<string[]> {
+  const r = await lab.run('client', 'arping', ['-i', 'eth0', '-c', String(count), '-w', '3', '-r', ip]);
+  return r.stdout.split('\n').map((l) => l.trim().toLowerCase()).filter((l) => l !== '');
+}
+
+async function ndisc6(ip: string): Promise<string | undefined> {
+  const r = await lab.run('client', 'ndisc6', ['-q', '-1', '-r', '3', '-w', '500', ip, 'eth0']);
+  return r.code === 0 ? r.stdout.trim().toLowerCase() : undefined;
+}
+
+async function until<T>(what: string, fn: () => Promise<T | undefined>, ms: number): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = await fn();
+    if (v !== undefined) return v;
+    if (Date.now() > end) throw new Error(`not within ${ms} ms: ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+before(async () => {
+  if (netlabSkip) return;
+  lab.addSwitch('sw');
+  mac.n1 = lab.addHost('n1', 'sw', ['192.0.2.11/24', '2001:db8::11/64']).mac;
+  mac.n2 = lab.addHost('n2', 'sw', ['192.0.2.12/24', '2001:db8::12/64']).mac;
+  mac.client = lab.addHost('client', 'sw', ['192.0.2.100/24', '2001:db8::100/64']).mac;
+  for (const n of ['n1', 'n2']) {
+    lab.sysctl(n, 'net.ipv4.conf.all.arp_ignore', '1');
+    lab.sysctl(n, 'net.ipv4.conf.all.arp_announce', '2');
+    lab.ip(n, 'addr', 'add', `${VIP4}/32`, 'dev', 'lo');
+    lab.ip(n, 'addr', 'add', `${VIP6}/128`, 'dev', 'lo', 'nodad');
+  }
+  for (const n of ['n1', 'n2']) {
+    const ready = await startResponder(n).next();
+    assert.equal(ready.mac, mac[n]);
+  }
+});
+
+after(() => {
+  lab.destroySync();
+  const left = execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' }).split('\n').filter((l) => l.startsWith(lab.prefix));
+  assert.deepEqual(left, [], 'every namespace of the lab is gone');
+});
+
+test('IPv4: arping and the kernel (ping) resolve the Service IP to the owner; traffic flows', async (t) => {
+  if (skip(t)) return;
+  assert.deepEqual(await arping(VIP4), [], 'nobody answers before anyone owns the IP');
+  await ctl.n1!.send(`add ${VIP4}`);
+  assert.deepEqual(await arping(VIP4), [mac.n1, mac.n1]);
+  const ping = await lab.run('client', 'ping', ['-c', '1', '-W', '2', VIP4]);
+  assert.equal(ping.code, 0, ping.stdout + ping.stderr);
+  assert.equal(await neighMac(VIP4), mac.n1);
+});
+
+test('IPv6: ndisc6 and the kernel (ping -6) resolve the Service IP to the owner; traffic flows', async (t) => {
+  if (skip(t)) return;
+  await ctl.n1!.send(`add ${VIP6}`);
+  assert.equal(await ndisc6(VIP6), mac.n1);
+  const ping = await lab.run('client', 'ping', ['-6', '-c', '1', '-W', '2', VIP6]);
+  assert.equal(ping.code, 0, ping.stdout + ping.stderr);
+  assert.equal(await neighMac(VIP6), mac.n1);
+});
+
+test('never answers for an IP it does not own: other Service IPs, node addresses', async (t) => {
+  if (skip(t)) return;
+  const before = (await ctl.n1!.send('stats')) as { replies: number; drops: Record<string, number> };
+  assert.deepEqual(await arping('192.0.2.201'), []);
+  assert.equal(await ndisc6('2001:db8::201'), undefined);
+  assert.deepEqual(await arping('192.0.2.12', 1), [mac.n2], 'node n2 answers for its own address (kernel), n1 stays silent');
+  const afterStats = (await ctl.n1!.send('stats')) as { replies: number; drops: Record<string, number> };
+  assert.equal(afterStats.replies, before.replies, 'n1 sent no reply');
+  assert.ok((afterStats.drops['not-owned'] ?? 0) > (before.drops['not-owned'] ?? 0));
+  assert.equal(((await ctl.n2!.send('stats')) as { replies: number }).replies, 0, 'n2 owns nothing and answered nothing');
+});
+
+test('takeover: the client neighbour entries move to the new owner without a flush, and traffic resumes', async (t) => {
+  if (skip(t)) return;
+  assert.equal(await neighMac(VIP4), mac.n1);
+  assert.equal(await neighMac(VIP6), mac.n1);
+  await new Promise((r) => setTimeout(r, 1100)); // past the kernel's ARP locktime, as in a real failover
+  await ctl.n1!.send(`del ${VIP4} ${VIP6}`);
+  await ctl.n2!.send(`add ${VIP4} ${VIP6}`);
+  // the gratuitous ARP / unsolicited NA must update the existing entries: no flush, no re-resolution needed
+  await until('IPv4 entry points at n2', async () => ((await neighMac(VIP4)) === mac.n2 ? true : undefined), 1000);
+  await until('IPv6 entry points at n2', async () => ((await neighMac(VIP6)) === mac.n2 ? true : undefined), 1000);
+  for (const args of [['-c', '1', '-W', '2', VIP4], ['-6', '-c', '1', '-W', '2', VIP6]]) {
+    const ping = await lab.run('client', 'ping', args);
+    assert.equal(ping.code, 0, ping.stdout + ping.stderr);
+  }
+  assert.deepEqual(await arping(VIP4, 2), [mac.n2, mac.n2], 'only the new owner answers');
+  assert.equal(await ndisc6(VIP6), mac.n2);
+});
+
+test('hundreds of IPs on one interface are answered', async (t) => {
+  if (skip(t)) return;
+  const v4 = Array.from({ length: 50 }, (_, i) => `192.0.2.${150 + i}`);
+  const v6 = Array.from({ length: 250 }, (_, i) => `2001:db8::1:${i.toString(16)}`);
+  await ctl.n1!.send(`add ${[...v4, ...v6].join(' ')}`);
+  assert.equal(((await ctl.n1!.send('stats')) as { owned: number }).owned, 300);
+  for (const ip of [v4[0]!, v4[25]!, v4[49]!]) assert.deepEqual(await arping(ip, 1), [mac.n1], ip);
+  for (const ip of [v6[0]!, v6[128]!, v6[249]!]) assert.equal(await ndisc6(ip), mac.n1, ip);
+  await ctl.n1!.send(`del ${[...v4, ...v6].join(' ')}`);
+});
+
+test('ownership churn of 1,000 IPs leaks no file descriptors', async (t) => {
+  if (skip(t)) return;
+  const fds0 = ((await ctl.n1!.send('fds')) as { count: number }).count;
+  const ips = [...Array.from({ length: 100 }, (_, i) => `198.51.100.${i + 1}`), ...Array.from({ length: 900 }, (_, i) => `2001:db8::2:${i.toString(16)}`)];
+  for (let round = 0; round < 3; round++) {
+    for (let i = 0; i < ips.length; i += 100) await ctl.n1!.send(`add ${ips.slice(i, i + 100).join(' ')}`);
+    for (let i = 0; i < ips.length; i += 100) await ctl.n1!.send(`del ${ips.slice(i, i + 100).join(' ')}`);
+  }
+  assert.equal(((await ctl.n1!.send('stats')) as { owned: number }).owned, 0, 'everything added was removed');
+  assert.equal(((await ctl.n1!.send('fds')) as { count: number }).count, fds0);
+});
