@@ -13,6 +13,7 @@ export interface L2AnnounceOptions {
   interface: string;
   ip: string[];
   control: boolean;
+  announceSchedule: number[];
 }
 
 function reply(o: Record<string, unknown>): void {
@@ -22,7 +23,7 @@ function reply(o: Record<string, unknown>): void {
 /** Runs until SIGTERM/SIGINT (or stdin closes, with --control). */
 export function l2Announce(opts: L2AnnounceOptions): void {
   const log = logger('l2-announce', { ifname: opts.interface });
-  const link = new L2Link({ ifname: opts.interface, log });
+  const link = new L2Link({ ifname: opts.interface, log, schedule: opts.announceSchedule });
   link.setOwned(opts.ip);
   reply({ ctl: 'ready', ifname: opts.interface, mac: link.hwaddr, up: link.up, ips: link.ownedIPs() });
   const stop = (): void => { link.close(); process.exit(0); };

@@ -2,6 +2,7 @@
 /** The `baregate` command. Subcommands are thin: each calls into its package. */
 import { readFileSync } from 'node:fs';
 import { Command, InvalidArgumentError } from 'commander';
+import { DEFAULT_SCHEDULE } from '../l2/announcer.ts';
 import { logger } from '../log.ts';
 import { runController, serveMetrics } from './controller.ts';
 
@@ -50,7 +51,12 @@ program.command('l2-announce')
   .requiredOption('--interface <name>', 'interface to answer on')
   .option('--ip <ip...>', 'IPs to own from the start', [])
   .option('--control', 'read "add IP..." / "del IP..." / "stats" / "fds" lines from stdin, answer in JSON', false)
-  .action(async (opts: { interface: string; ip: string[]; control: boolean }) => {
+  .option('--announce-schedule <ms,...>', 'when to send gratuitous announcements after a gain, ms', (v: string) => {
+    const xs = v.split(',').map(Number);
+    if (xs.length === 0 || xs.some((x) => !Number.isInteger(x) || x < 0)) throw new InvalidArgumentError('a comma list of non-negative integers');
+    return xs;
+  }, [...DEFAULT_SCHEDULE])
+  .action(async (opts: { interface: string; ip: string[]; control: boolean; announceSchedule: number[] }) => {
     const { l2Announce } = await import('./l2announce.ts'); // loads the native addon only for this command
     l2Announce(opts);
   });
