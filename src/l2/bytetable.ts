@@ -65,7 +65,7 @@ export function ipv6ToString(b: Uint8Array, off = 0): string {
 function writeIP(text: string, out: Buffer, off: number, size: 4 | 16): boolean {
   if (size === 4) {
     const p = text.split('.');
-    if (p.length !== 4 || p.some((x) => !/^\d{1,3}$/.test(x) || Number(x) > 255)) return false;
+    if (p.length !== 4 || p.some((x) => !/^(0|[1-9]\d{0,2})$/.test(x) || Number(x) > 255)) return false;
     for (let i = 0; i < 4; i++) out[off + i] = Number(p[i]);
     return true;
   }
@@ -73,6 +73,7 @@ function writeIP(text: string, out: Buffer, off: number, size: 4 | 16): boolean 
   if (halves.length > 2) return false;
   const head = halves[0] ? halves[0].split(':') : [];
   const tail = halves.length === 2 && halves[1] ? halves[1].split(':') : [];
+  if (halves.length === 2 && head.length + tail.length > 7) return false; // '::' stands for at least one group
   const groups = halves.length === 2 ? [...head, ...Array<string>(8 - head.length - tail.length).fill('0'), ...tail] : head;
   if (groups.length !== 8 || groups.some((g) => !/^[0-9a-fA-F]{1,4}$/.test(g))) return false;
   for (let i = 0; i < 8; i++) out.writeUInt16BE(parseInt(groups[i] ?? '0', 16), off + 2 * i);

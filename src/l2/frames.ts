@@ -180,7 +180,7 @@ export function parseNsFrame(frame: Buffer): NsFrame | { drop: DropReason } {
   if (ip.hopLimit !== 255) return { drop: 'bad-hop-limit' };
   if (nd.code !== 0) return { drop: 'bad-code' };
   if (icmp6Checksum(ip.src, ip.dst, icmp) !== 0) return { drop: 'bad-checksum' };
-  if (nd.target.startsWith('ff')) return { drop: 'multicast-target' };
+  if (icmp[8] === 0xff) return { drop: 'multicast-target' }; // first byte of the target address
   const opts = parseOptions(icmp, ND_LEN);
   if (!opts) return { drop: 'bad-option' };
   const slla = opts.get(NdOption.SourceLinkLayer);

@@ -26,6 +26,11 @@ export function isVirtual(name: string): boolean {
   return VIRTUAL.test(name);
 }
 
+/** fe80::/10 and 169.254.0.0/16: link-local subnets say nothing about where a Service IP lives. */
+function linkLocal(family: 'IPv4' | 'IPv6', lo: bigint): boolean {
+  return family === 'IPv6' ? lo >> 118n === 0x3fan : lo >> 16n === 0xa9fen;
+}
+
 /** Interfaces that should announce `ip`, in name order. */
 export function chooseInterfaces(ip: string, ifaces: readonly NodeInterface[], explicit: readonly string[] = []): string[] {
   if (explicit.length > 0) return ifaces.filter((i) => explicit.includes(i.name)).map((i) => i.name).sort();
@@ -36,9 +41,9 @@ export function chooseInterfaces(ip: string, ifaces: readonly NodeInterface[], e
     if (isVirtual(i.name) || i.mac === '00:00:00:00:00:00') continue;
     const inSubnet = i.addresses.some((addr) => {
       if (addr.cidr === null || addr.family !== a.family) return false;
-      if (addr.family === 'IPv6' && addr.address.toLowerCase().startsWith('fe80:')) return false;
       const r = parseRange(addr.cidr);
-      return !('error' in r) && a.value >= r.lo && a.value <= r.hi;
+      if ('error' in r || linkLocal(r.family, r.lo)) return false;
+      return a.value >= r.lo && a.value <= r.hi;
     });
     if (inSubnet) out.push(i.name);
   }

@@ -24,7 +24,8 @@ export function handleArp(frame: Buffer, ctx: ResponderContext): Decision {
   const p = parseArpFrame(frame);
   if ('drop' in p) return p;
   const { eth, arp } = p;
-  if (eth.src === ctx.mac || arp.sha === ctx.mac) return { drop: 'own-frame' };
+  const mac = ctx.mac.toLowerCase();
+  if (eth.src === mac || arp.sha === mac) return { drop: 'own-frame' };
   if (arp.oper !== 1) return { drop: 'not-request' };
   if (arp.spa === arp.tpa) return { drop: 'gratuitous' }; // someone announcing, not asking
   if (!ctx.owns(arp.tpa)) return { drop: 'not-owned' };
@@ -40,7 +41,7 @@ export function handleArp(frame: Buffer, ctx: ResponderContext): Decision {
 export function handleNs(frame: Buffer, ctx: ResponderContext): Decision {
   const p = parseNsFrame(frame);
   if ('drop' in p) return p;
-  if (p.eth.src === ctx.mac) return { drop: 'own-frame' };
+  if (p.eth.src === ctx.mac.toLowerCase()) return { drop: 'own-frame' };
   if (!ctx.owns(p.target)) return { drop: 'not-owned' };
   if (p.ip.src === '::') {
     // duplicate address detection for our address: defend it to all nodes (RFC 4862 5.4.3)

@@ -1,0 +1,146 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { Announcer, DEFAULT_SCHEDULE, type Timers } from './announcer.ts';
+
+/** Manually advanced timers: nothing runs until advance() moves the clock past a deadline. */
+class FakeTimers implements Timers {
+  now = 0;
+  private nextId = 1;
+  private readonly queue = new Map<number, { at: number; fn: () => void }>();
+
+  setTimeout(fn: () => void, ms: number): unknown {
+    const id = this.nextId++;
+    this.queue.set(id, { at: this.now + ms, fn });
+    return id;
+  }
+
+  clearTimeout(handle: unknown): void {
+    this.queue.delete(handle as number);
+  }
+
+  /** Timers not yet fired or cleared. */
+  get pending(): number {
+    return this.queue.size;
+  }
+
+  /** Moves the clock forward, firing due timers in deadline order (ties in creation order). */
+  advance(ms: number): void {
+    const end = this.now + ms;
+    for (;;) {
+      let next: [number, { at: number; fn: () => void }] | undefined;
+      for (const e of this.queue) if (e[1].at <= end && (!next || e[1].at < next[1].at)) next = e;
+      if (!next) break;
+      this.queue.delete(next[0]);
+      this.now = next[1].at;
+      next[1].fn();
+    }
+    this.now = end;
+  }
+}
+
+/** An announcer whose sends are recorded as `ip@time`. */
+function setup(schedule: readonly number[] = DEFAULT_SCHEDULE) {
+  const timers = new FakeTimers();
+  const sent: string[] = [];
+  const a = new Announcer((ip) => { sent.push(`${ip}@${timers.now}`); }, schedule, timers);
+  return { a, timers, sent };
+}
+
+describe('Announcer', () => {
+  test('sends at every offset of the default schedule, the first one at once', () => {
+    assert.deepEqual(DEFAULT_SCHEDULE, [0, 250, 1000, 2500, 5000]);
+    const { a, timers, sent } = setup();
+    a.gain('192.0.2.10');
+    assert.deepEqual(sent, ['192.0.2.10@0'], 'immediately, before any time passes');
+    timers.advance(249);
+    assert.equal(sent.length, 1);
+    timers.advance(60_000);
+    assert.deepEqual(sent, ['192.0.2.10@0', '192.0.2.10@250', '192.0.2.10@1000', '192.0.2.10@2500', '192.0.2.10@5000']);
+    assert.equal(timers.pending, 0);
+  });
+
+  test('a custom schedule without offset 0 sends nothing at once', () => {
+    const { a, timers, sent } = setup([100, 300]);
+    timers.advance(50);
+    a.gain('2001:db8::10');
+    assert.deepEqual(sent, []);
+    timers.advance(1000);
+    assert.deepEqual(sent, ['2001:db8::10@150', '2001:db8::10@350']);
+  });
+
+  test('independent IPs have independent schedules', () => {
+    const { a, timers, sent } = setup([0, 100]);
+    a.gain('192.0.2.10');
+    timers.advance(50);
+    a.gain('2001:db8::10');
+    timers.advance(1000);
+    assert.deepEqual(sent, ['192.0.2.10@0', '2001:db8::10@50', '192.0.2.10@100', '2001:db8::10@150']);
+  });
+
+  test('gain twice restarts the schedule instead of running two', () => {
+    const { a, timers, sent } = setup();
+    a.gain('192.0.2.10');
+    timers.advance(300); // sent at 0 and 250
+    a.gain('192.0.2.10');
+    assert.equal(timers.pending, 4, 'only the new schedule is pending: 250, 1000, 2500, 5000 after now');
+    timers.advance(60_000);
+    assert.deepEqual(sent.map((s) => Number(s.split('@')[1])), [0, 250, 300, 550, 1300, 2800, 5300]);
+  });
+
+  test('gain twice at the same instant: each gain sends at once, but only one schedule runs', () => {
+    const { a, timers, sent } = setup();
+    a.gain('192.0.2.10');
+    a.gain('192.0.2.10');
+    assert.equal(timers.pending, DEFAULT_SCHEDULE.length - 1);
+    timers.advance(60_000);
+    assert.deepEqual(sent.map((s) => Number(s.split('@')[1])), [0, 0, 250, 1000, 2500, 5000]);
+  });
+
+  test('lose cancels at once: nothing is sent after it', () => {
+    const { a, timers, sent } = setup();
+    a.gain('192.0.2.10');
+    a.gain('192.0.2.11');
+    timers.advance(300);
+    a.lose('192.0.2.10');
+    assert.equal(timers.pending, 3, 'only 192.0.2.11 still scheduled');
+    timers.advance(60_000);
+    assert.deepEqual(sent.filter((s) => s.startsWith('192.0.2.10@')), ['192.0.2.10@0', '192.0.2.10@250']);
+    assert.equal(sent.filter((s) => s.startsWith('192.0.2.11@')).length, 5, 'the other IP is unaffected');
+  });
+
+  test('lose of an IP never gained, or already lost, is a no-op', () => {
+    const { a, timers, sent } = setup();
+    a.lose('192.0.2.10');
+    a.gain('192.0.2.10');
+    a.lose('192.0.2.10');
+    a.lose('192.0.2.10');
+    timers.advance(60_000);
+    assert.deepEqual(sent, ['192.0.2.10@0']);
+    assert.equal(timers.pending, 0);
+  });
+
+  test('lose after the schedule finished clears nothing live', () => {
+    const { a, timers, sent } = setup([0, 10]);
+    a.gain('192.0.2.10');
+    timers.advance(100);
+    a.lose('192.0.2.10');
+    a.gain('192.0.2.10');
+    timers.advance(100);
+    assert.deepEqual(sent, ['192.0.2.10@0', '192.0.2.10@10', '192.0.2.10@100', '192.0.2.10@110']);
+  });
+
+  test('stop cancels everything; gaining afterwards works again', () => {
+    const { a, timers, sent } = setup();
+    a.gain('192.0.2.10');
+    a.gain('2001:db8::10');
+    timers.advance(300);
+    a.stop();
+    assert.equal(timers.pending, 0);
+    const before = sent.length;
+    timers.advance(60_000);
+    assert.equal(sent.length, before, 'no sends after stop');
+    a.gain('198.51.100.7');
+    timers.advance(60_000);
+    assert.equal(sent.length, before + DEFAULT_SCHEDULE.length);
+  });
+});
