@@ -153,3 +153,16 @@ test('ownership churn of 1,000 IPs leaks no file descriptors', async (t) => {
   assert.equal(((await ctl.n1!.send('stats')) as { owned: number }).owned, 0, 'everything added was removed');
   assert.equal(((await ctl.n1!.send('fds')) as { count: number }).count, fds0);
 });
+
+test('an interface that goes down and comes back is reopened and answers again', async (t) => {
+  if (skip(t)) return;
+  await ctl.n1!.send('add 192.0.2.210');
+  const fds0 = ((await ctl.n1!.send('fds')) as { count: number }).count;
+  lab.ip('n1', 'link', 'set', 'eth0', 'down');
+  await until('sockets closed', async () => (((await ctl.n1!.send('stats')) as { up: boolean }).up ? undefined : true), 5000);
+  lab.ip('n1', 'link', 'set', 'eth0', 'up');
+  await until('sockets reopened', async () => (((await ctl.n1!.send('stats')) as { up: boolean }).up ? true : undefined), 10_000);
+  assert.deepEqual(await arping('192.0.2.210', 1), [mac.n1]);
+  assert.equal(((await ctl.n1!.send('fds')) as { count: number }).count, fds0, 'no descriptor left behind by the reopen');
+  await ctl.n1!.send('del 192.0.2.210');
+});
