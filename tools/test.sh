@@ -64,9 +64,10 @@ if [[ "$suite" == all || "$suite" == netlab ]]; then
   step "netlab tests (network namespaces; root only)"
   if [[ $(id -u) -ne 0 ]]; then echo "NETLAB SKIPPED: needs root (network namespaces, packet sockets); every netlab test reports itself as skipped"; fi
   mapfile -t files < <(find test/netlab -name '*.test.ts' | sort)
+  before_ns=$(ip netns list 2>/dev/null | awk '{print $1}' | sort)
   run_node_tests netlab "${files[@]}"
-  left=$(ip netns list 2>/dev/null | grep -c '^bg' || true)
-  if [[ "$left" != 0 ]]; then echo "netlab left $left network namespaces behind:"; ip netns list; status=1; fi
+  left=$(comm -13 <(echo "$before_ns") <(ip netns list 2>/dev/null | awk '{print $1}' | sort) | grep '^bg' || true)
+  if [[ -n "$left" ]]; then echo "netlab left network namespaces behind:"; echo "$left"; status=1; fi
 fi
 
 pass=0; fail=0; skip=0
