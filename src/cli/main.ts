@@ -61,5 +61,19 @@ program.command('l2-announce')
     l2Announce(opts);
   });
 
+program.command('bgp-announce')
+  .description('run the BGP speaker standalone and announce the prefixes of a config file (no Kubernetes needed)')
+  .requiredOption('--config <file>', 'YAML/JSON: routerID, myASN, peers[], prefixes[] (see README)')
+  .option('--control', 'read announce/withdraw/announce-many/withdraw-all/shutdown/stats lines from stdin, answer in JSON', false)
+  .action(async (opts: { config: string; control: boolean }) => {
+    const { bgpAnnounce } = await import('./bgpannounce.ts'); // loads the native addon only for this command
+    try {
+      await bgpAnnounce(opts);
+    } catch (e) {
+      console.error(`bgp-announce: ${e instanceof Error ? e.message : String(e)}`);
+      process.exit(2);
+    }
+  });
+
 process.on('unhandledRejection', (e) => { logger('cli').error({ event: 'unhandled_rejection', err: String(e) }, 'unhandled rejection'); });
 program.parseAsync().catch((e: unknown) => { console.error(e instanceof Error ? e.message : String(e)); process.exit(2); });

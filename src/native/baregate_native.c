@@ -594,6 +594,162 @@ static napi_value js_test_tcp_socket(napi_env env, napi_callback_info info) {
   return result;
 }
 
+/* ---- outgoing TCP for BGP: options that must be on the socket before the SYN ----------------------------- */
+
+/* Fills a sockaddr for `text` suited to a socket of `domain` (IPv4 peers on IPv6 sockets become mapped). */
+static bool sockaddr_for(int domain, const char *text, int port, struct sockaddr_storage *ss, socklen_t *len) {
+  struct in_addr a4;
+  struct in6_addr a6;
+  memset(ss, 0, sizeof *ss);
+  if (domain == AF_INET && inet_pton(AF_INET, text, &a4) == 1) {
+    struct sockaddr_in *sin = (struct sockaddr_in *)ss;
+    sin->sin_family = AF_INET, sin->sin_port = htons((uint16_t)port), sin->sin_addr = a4;
+    *len = sizeof *sin;
+    return true;
+  }
+  if (domain == AF_INET6 && inet_pton(AF_INET6, text, &a6) == 1) {
+    struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
+    sin6->sin6_family = AF_INET6, sin6->sin6_port = htons((uint16_t)port), sin6->sin6_addr = a6;
+    *len = sizeof *sin6;
+    return true;
+  }
+  return false;
+}
+
+/* tcpSocket(family, sourceAddress, ttl) -> fd: a non-blocking TCP socket, bound to the source address when one is
+ * given, with the IP TTL / hop limit set (1 for directly connected eBGP, 255 for multihop), ready for setTcpMd5 and
+ * tcpConnect. The caller owns the fd until it hands it to net.Socket. */
+static napi_value js_tcp_socket(napi_env env, napi_callback_info info) {
+  napi_value argv[3], result;
+  size_t argc = 3;
+  int64_t family, ttl;
+  char src[INET6_ADDRSTRLEN];
+  size_t srclen = 0;
+  NAPI(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (!arg_int(env, argv[0], 4, 6, "family", &family) || !arg_string(env, argv[1], src, sizeof src, 0, "sourceAddress", &srclen) ||
+      !arg_int(env, argv[2], 1, 255, "ttl", &ttl))
+    return NULL;
+  if (family == 5) return type_error(env, "family must be 4 or 6"), NULL;
+  int domain = family == 4 ? AF_INET : AF_INET6, t = (int)ttl;
+  int fd = socket(domain, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return throw_errno(env, errno, "socket", family == 4 ? "AF_INET" : "AF_INET6");
+  if (setsockopt(fd, domain == AF_INET ? IPPROTO_IP : IPPROTO_IPV6, domain == AF_INET ? IP_TTL : IPV6_UNICAST_HOPS, &t, sizeof t) < 0) {
+    int e = errno;
+    return close(fd), throw_errno(env, e, "setsockopt(TTL)", src);
+  }
+  if (srclen > 0) {
+    struct sockaddr_storage ss;
+    socklen_t len;
+    if (!sockaddr_for(domain, src, 0, &ss, &len)) return close(fd), type_error(env, "sourceAddress %s does not match family %d", src, (int)family), NULL;
+    if (bind(fd, (struct sockaddr *)&ss, len) < 0) {
+      int e = errno;
+      return close(fd), throw_errno(env, e, "bind", src);
+    }
+  }
+  NAPI(napi_create_int32(env, fd, &result));
+  return result;
+}
+
+typedef struct {
+  uv_poll_t poll;
+  napi_env env;
+  napi_ref cb, self;
+  napi_async_context async;
+  int fd, err;
+  bool done;
+} conn_t;
+
+/* Runs the JS callback with the connect outcome (0 or an errno) once libuv has let go of the fd. */
+static void conn_closed(uv_handle_t *h) {
+  conn_t *c = h->data;
+  napi_env env = c->env;
+  napi_handle_scope scope;
+  napi_value fn, self, arg, result, exc;
+  if (napi_open_handle_scope(env, &scope) == napi_ok) {
+    if (napi_get_reference_value(env, c->cb, &fn) == napi_ok && napi_get_reference_value(env, c->self, &self) == napi_ok &&
+        napi_create_int32(env, c->err, &arg) == napi_ok &&
+        napi_make_callback(env, c->async, self, fn, 1, &arg, &result) == napi_pending_exception &&
+        napi_get_and_clear_last_exception(env, &exc) == napi_ok)
+      napi_fatal_exception(env, exc);
+    napi_close_handle_scope(env, scope);
+  }
+  napi_delete_reference(env, c->cb);
+  napi_delete_reference(env, c->self);
+  napi_async_destroy(env, c->async);
+  free(c);
+}
+
+static void conn_finish(conn_t *c, int err) {
+  if (c->done) return;
+  c->done = true;
+  c->err = err;
+  uv_poll_stop(&c->poll);
+  uv_close((uv_handle_t *)&c->poll, conn_closed);
+}
+
+static void conn_ready(uv_poll_t *p, int status, int events) {
+  conn_t *c = p->data;
+  int err = 0;
+  socklen_t len = sizeof err;
+  (void)events;
+  if (status < 0) err = -status;
+  else if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0) err = errno;
+  conn_finish(c, err);
+}
+
+/* tcpConnect(fd, address, port, callback(errno)) -> { cancel() }: starts a non-blocking connect and calls back
+ * once it completed (0) or failed (errno; ECANCELED after cancel()). The fd stays open either way. */
+static napi_value js_tcp_cancel(napi_env env, napi_callback_info info) {
+  void *data = NULL;
+  NAPI(napi_get_cb_info(env, info, NULL, NULL, NULL, &data));
+  napi_value self;
+  size_t argc = 0;
+  NAPI(napi_get_cb_info(env, info, &argc, NULL, &self, NULL));
+  conn_t *c = NULL;
+  if (napi_unwrap(env, self, (void **)&c) == napi_ok && c) conn_finish(c, ECANCELED);
+  return NULL;
+}
+
+static napi_value js_tcp_connect(napi_env env, napi_callback_info info) {
+  napi_value argv[4], obj, cancel, name;
+  size_t argc = 4;
+  int64_t fd, port;
+  char addr[INET6_ADDRSTRLEN];
+  int domain;
+  socklen_t dlen = sizeof domain, len;
+  struct sockaddr_storage ss;
+  NAPI(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  napi_value fn;
+  if (!arg_int(env, argv[0], 0, INT32_MAX, "fd", &fd) || !arg_string(env, argv[1], addr, sizeof addr, 1, "address", NULL) ||
+      !arg_int(env, argv[2], 1, 65535, "port", &port) || !arg_fn(env, argv[3], false, "callback", &fn))
+    return NULL;
+  if (getsockopt((int)fd, SOL_SOCKET, SO_DOMAIN, &domain, &dlen) < 0) return throw_errno(env, errno, "getsockopt", addr);
+  if (!sockaddr_for(domain, addr, (int)port, &ss, &len)) return type_error(env, "address %s does not match the socket family", addr), NULL;
+  if (connect((int)fd, (struct sockaddr *)&ss, len) < 0 && errno != EINPROGRESS) return throw_errno(env, errno, "connect", addr);
+  uv_loop_t *loop;
+  NAPI(napi_get_uv_event_loop(env, &loop));
+  conn_t *c = calloc(1, sizeof *c);
+  if (!c) return throw_errno(env, ENOMEM, "calloc", addr);
+  c->env = env, c->fd = (int)fd;
+  NAPI(napi_create_object(env, &obj));
+  NAPI(napi_create_function(env, "cancel", NAPI_AUTO_LENGTH, js_tcp_cancel, NULL, &cancel));
+  NAPI(napi_set_named_property(env, obj, "cancel", cancel));
+  NAPI(napi_wrap(env, obj, c, NULL, NULL, NULL));
+  NAPI(napi_create_reference(env, fn, 1, &c->cb));
+  NAPI(napi_create_reference(env, obj, 1, &c->self));
+  NAPI(napi_create_string_utf8(env, "baregate.tcpConnect", NAPI_AUTO_LENGTH, &name));
+  NAPI(napi_async_init(env, NULL, name, &c->async));
+  c->poll.data = c;
+  int r = uv_poll_init_socket(loop, &c->poll, c->fd);
+  if (r == 0) r = uv_poll_start(&c->poll, UV_WRITABLE, conn_ready);
+  if (r != 0) {
+    c->done = true;
+    c->err = -r;
+    uv_close((uv_handle_t *)&c->poll, conn_closed);
+  }
+  return obj;
+}
+
 NAPI_MODULE_INIT() {
   const napi_property_descriptor props[] = {
       {"init", NULL, js_init, NULL, NULL, NULL, napi_enumerable, NULL},
@@ -605,6 +761,8 @@ NAPI_MODULE_INIT() {
       {"close", NULL, js_close, NULL, NULL, NULL, napi_enumerable, NULL},
       {"setTcpMd5", NULL, js_set_tcp_md5, NULL, NULL, NULL, napi_enumerable, NULL},
       {"testTcpSocket", NULL, js_test_tcp_socket, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"tcpSocket", NULL, js_tcp_socket, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"tcpConnect", NULL, js_tcp_connect, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   if (napi_define_properties(env, exports, sizeof props / sizeof props[0], props) != napi_ok) return napi_fail(env);
   return exports;

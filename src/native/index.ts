@@ -29,6 +29,8 @@ interface Binding {
   close(h: Handle): void;
   setTcpMd5(fd: number, peer: string, key: string): void;
   testTcpSocket(family: 4 | 6): number;
+  tcpSocket(family: 4 | 6, sourceAddress: string, ttl: number): number;
+  tcpConnect(fd: number, address: string, port: number, callback: (errno: number) => void): { cancel(): void };
 }
 
 const errnoNames = new Map<number, string>(Object.entries(constants.errno).map(([name, n]) => [n, name]));
@@ -205,4 +207,23 @@ export function setTcpMd5(fd: number, peer: string, key: string): void {
 /** Test helper: the fd of a new unconnected TCP socket (IPv4 or IPv6) to try {@link setTcpMd5} on; close it with fs.closeSync. */
 export function _testTcpSocket(family: 4 | 6): number {
   return native.testTcpSocket(family);
+}
+
+/**
+ * A non-blocking TCP socket with what must be set before the SYN: the source address and the TTL/hop
+ * limit (1 for directly connected eBGP, 255 with multihop). Set TCP-MD5 on it with {@link setTcpMd5},
+ * then {@link tcpConnect}. The caller owns the fd until it wraps it in a net.Socket.
+ */
+export function tcpSocket(family: 4 | 6, sourceAddress: string | undefined, ttl: number): number {
+  return native.tcpSocket(family, sourceAddress ?? '', ttl);
+}
+
+/**
+ * Connects a socket from {@link tcpSocket} without blocking; `done` gets 0 once connected or the errno
+ * of the failure (ECANCELED after `cancel()`). The fd stays open in every case: close or wrap it.
+ */
+export function tcpConnect(fd: number, address: string, port: number, done: (err: NativeError | undefined) => void): { cancel(): void } {
+  return native.tcpConnect(fd, address, port, (errno) => {
+    done(errno === 0 ? undefined : new NativeError(`connect(${address}:${port}): ${errnoNames.get(errno) ?? errno}`, errno, 'connect'));
+  });
 }
