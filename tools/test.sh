@@ -9,8 +9,8 @@ step() { printf '\n==> %s\n' "$*"; }
 
 step "setup: Debian packages"
 # openssl: test cluster certs; build-essential + python3: native addon (node-gyp);
-# iproute2, arping, ndisc6, iputils-ping: netlab clients
-bash tools/setup-debian.sh openssl build-essential python3 iproute2 arping ndisc6 iputils-ping
+# iproute2, arping, ndisc6, iputils-ping: netlab clients; bird2, gobgpd: BGP peers for interop tests
+bash tools/setup-debian.sh openssl build-essential python3 iproute2 arping ndisc6 iputils-ping bird2 gobgpd
 
 step "setup: npm dependencies"
 if [[ ! -d node_modules || package-lock.json -nt node_modules/.package-lock.json ]]; then
