@@ -4,6 +4,7 @@
  * the wire, packed into as few UPDATEs as fit. Received UPDATEs are decoded and validated (RFC 7606)
  * and otherwise ignored: the speaker only announces.
  */
+import { closeSync } from 'node:fs';
 import net from 'node:net';
 import type { Logger } from '../log.ts';
 import { canonicalIP, parseIP } from '../lb/ipnet.ts';
@@ -303,7 +304,7 @@ function rejectCollision(s: net.Socket, ctx: CodecContext): void {
 }
 
 function closeFd(fd: number): void {
-  try { new net.Socket({ fd }).destroy(); } catch { /* already closed */ }
+  try { closeSync(fd); } catch { /* already closed */ }
 }
 
 /** Options of a speaker. */
