@@ -17,7 +17,9 @@ function reply(o: Record<string, unknown>): void {
 /** Runs the speaker until SIGTERM/SIGINT (or stdin closes, with --control). Config errors exit 2 before any socket opens. */
 export async function bgpAnnounce(opts: { config: string; control: boolean }): Promise<void> {
   const log = logger('bgp-announce');
-  const config = parseSpeakerConfig(parse(readFileSync(opts.config, 'utf8')));
+  const text = readFileSync(opts.config, 'utf8');
+  // JSON parses natively (big generated tables); YAML for hand-written files
+  const config = parseSpeakerConfig(opts.config.endsWith('.json') ? JSON.parse(text) : parse(text));
   const speaker = new Speaker({ config, log });
   await speaker.start();
   reply({ ctl: 'ready', peers: config.peers.map((p) => p.name) });

@@ -4,7 +4,6 @@ import { readFileSync } from 'node:fs';
 import { Command, InvalidArgumentError } from 'commander';
 import { DEFAULT_SCHEDULE } from '../l2/announcer.ts';
 import { logger } from '../log.ts';
-import { runController, serveMetrics } from './controller.ts';
 
 function version(): string {
   const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -30,7 +29,9 @@ program.command('controller')
   .option('--lease-duration <seconds>', 'leader lease duration', int, 15)
   .option('--metrics-port <port>', 'port for /metrics and /healthz (0 disables)', int, 7472)
   .option('--metrics-host <host>', 'address to serve metrics on', '0.0.0.0')
-  .action((opts: { kubeconfig?: string; onlyOwnClass: boolean; identity?: string; leaseNamespace: string; leaseDuration: number; metricsPort: number; metricsHost: string }) => {
+  .action(async (opts: { kubeconfig?: string; onlyOwnClass: boolean; identity?: string; leaseNamespace: string; leaseDuration: number; metricsPort: number; metricsHost: string }) => {
+    // each subcommand loads only its own modules: the speaker commands stay small in memory
+    const { runController, serveMetrics } = await import('./controller.ts');
     const log = logger('cli');
     const server = opts.metricsPort > 0 ? serveMetrics(opts.metricsPort, opts.metricsHost) : undefined;
     const handle = runController({
