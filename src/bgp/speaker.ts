@@ -293,7 +293,9 @@ class Session {
       const d = decodeMessage(first, { fourOctetAS: false, extendedMessages: false });
       this.collision = undefined;
       if (!d.ok || d.value.type !== MessageType.Open) { s.destroy(); return; }
-      if (collisionWinner(this.sp.cfg.routerID, d.value.bgpIdentifier) === 'ours') { rejectCollision(s, this.ctx); return; }
+      const winner = collisionWinner(this.sp.cfg.routerID, d.value.bgpIdentifier);
+      this.log.info({ event: 'bgp_collision', kept: winner === 'ours' ? 'our connection' : 'the peer\'s connection' }, 'both sides connected');
+      if (winner === 'ours') { rejectCollision(s, this.ctx); return; }
       // the peer's connection wins: close ours with Cease/collision and continue on theirs
       this.send({ type: MessageType.Notification, code: NotificationCode.Cease, subcode: CeaseSubcode.ConnectionCollisionResolution, data: Buffer.alloc(0) });
       s.removeAllListeners('data');
@@ -346,7 +348,8 @@ export class Speaker {
 
   /** Starts listening (when any peer is passive) and every session. */
   async start(): Promise<void> {
-    if (this.cfg.peers.some((p) => p.passive)) await this.listen();
+    // listening also lets active peers connect to us; both connecting is resolved as a collision (RFC 4271 §6.8)
+    if (this.cfg.peers.some((p) => p.passive) || this.cfg.listenAddress !== undefined) await this.listen();
     for (const s of this.sessions.values()) s.feed({ type: 'start' });
   }
 

@@ -53,6 +53,10 @@ interface Scenario {
   holdTime?: number;
   birdGracefulRestart?: boolean;
   prefixes?: PrefixConf[];
+  /** The speaker listens on this port (all addresses); BIRD connects to it. */
+  listenPort?: number;
+  /** The speaker's BIRD peers are passive: only BIRD connects. */
+  speakerPassive?: boolean;
 }
 
 const lab = new Lab('bgp');
@@ -65,11 +69,12 @@ let configFile = '';
 function speakerConfig(s: Scenario): Record<string, unknown> {
   const peer = (name: PeerName, peerAddress: string, peerASN: number, sourceAddress: string): Record<string, unknown> => ({
     name, peerAddress, peerASN, sourceAddress, holdTime: s.holdTime ?? 9, connectTime: 1,
+    ...(s.speakerPassive === true && name.startsWith('bird') ? { passive: true } : {}),
     ...(s.passwords?.[name] !== undefined ? { password: s.passwords[name] } : {}),
   });
   const peers = [peer('bird4', BIRD.v4, s.birdASN, BG.v4), peer('bird6', BIRD.v6, s.birdASN, BG.v6)];
   if (s.gobgpASN !== undefined) peers.push(peer('gobgp4', GOBGP.v4, s.gobgpASN, BG.v4), peer('gobgp6', GOBGP.v6, s.gobgpASN, BG.v6));
-  return { routerID: BG.v4, myASN: s.myASN, peers, prefixes: s.prefixes ?? [] };
+  return { routerID: BG.v4, myASN: s.myASN, peers, prefixes: s.prefixes ?? [], ...(s.listenPort !== undefined ? { listenAddress: '::', listenPort: s.listenPort } : {}) };
 }
 
 function routerPassword(s: Scenario, name: PeerName): { password?: string } {
@@ -83,6 +88,7 @@ async function setup(s: Scenario): Promise<Speaker> {
   speaker = undefined;
   const birdPeer = (name: string, local: string, neighbor: string, fam: 'ipv4' | 'ipv6', p: PeerName): BirdPeer => ({
     name, localAddress: local, localAS: s.birdASN, neighbor, neighborAS: s.myASN, families: [fam], ...routerPassword(s, p),
+    ...(s.listenPort !== undefined ? { neighborPort: s.listenPort } : {}),
     ...(s.birdGracefulRestart !== undefined ? { gracefulRestart: s.birdGracefulRestart } : {}),
   });
   bird.log = '';
@@ -578,4 +584,26 @@ bgpTest('hundreds of prefixes: 512 /32 with one attribute set all arrive, in at 
     assert.equal(a.prefixesAdvertised, 512, `${p}: prefixesAdvertised`);
   }
   assertBirdClean();
+});
+
+bgpTest('passive mode: the speaker waits on its own port and BIRD connects to it', async () => {
+  const sp = await setup({ myASN: 64512, birdASN: 64513, listenPort: 1179, speakerPassive: true, prefixes: [{ prefix: '198.51.100.77/32' }, { prefix: '2001:db8:77::/64' }] });
+  for (const p of BIRD_PEERS) await until(`${p} Established`, async () => ((await sp.peer(p)).state === 'Established' ? true : undefined), WAIT);
+  await until('routes at BIRD', async () => {
+    const routes = [...await bird.routes('bg4'), ...await bird.routes('bg6')];
+    return routes.some((r) => r.prefix === '198.51.100.77/32') && routes.some((r) => r.prefix === '2001:db8:77::/64') ? true : undefined;
+  }, WAIT);
+});
+
+bgpTest('connection collision: both sides connect, one session survives and stays up', async () => {
+  // both the speaker and BIRD connect actively and both listen; BIRD has the higher router ID, so the
+  // connection BIRD opened must survive (RFC 4271 §6.8) on both sides
+  const sp = await setup({ myASN: 64512, birdASN: 64513, listenPort: 1179, prefixes: [{ prefix: '198.51.100.78/32' }] });
+  for (const p of BIRD_PEERS) await until(`${p} Established`, async () => ((await sp.peer(p)).state === 'Established' ? true : undefined), WAIT);
+  await new Promise((r) => setTimeout(r, 4000)); // longer than the 3 s of a hold time: a flapping pair would show here
+  for (const p of BIRD_PEERS) {
+    const st = await sp.peer(p);
+    assert.equal(st.state, 'Established', `${p}: ${JSON.stringify(st)}`);
+    assert.equal(st.establishedCount, 1, `${p} came up once and stayed up`);
+  }
 });
