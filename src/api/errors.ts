@@ -11,6 +11,7 @@ export const ErrorCodes = {
   BadPool: 'BG_ERR_BAD_POOL',
   BadConfig: 'BG_ERR_BAD_CONFIG',
   Kubernetes: 'BG_ERR_KUBERNETES',
+  Bgp: 'BG_ERR_BGP',
 } as const;
 
 /** One of {@link ErrorCodes}. */

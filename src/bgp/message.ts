@@ -3,6 +3,7 @@
  * they use, and the typed decode error. No logic lives here beyond the error class, so the FSM, the
  * session and the speaker can import the model without pulling in the codec.
  */
+import { BaregateError, ErrorCodes } from '../api/errors.ts';
 
 /** Message types (RFC 4271 §4.1, RFC 2918). */
 export const MessageType = { Open: 1, Update: 2, Notification: 3, Keepalive: 4, RouteRefresh: 5 } as const;
@@ -304,21 +305,15 @@ export interface NotificationFields {
   readonly data: Buffer;
 }
 
-/**
- * A protocol error found while decoding, carrying the NOTIFICATION a session reset sends. It extends
- * Error rather than BaregateError because the base class only takes codes from api/errors.ts, which has
- * no BGP entry yet; `code` is the stable string to match on, as there.
- */
-export class BgpError extends Error {
-  /** Stable code for matching, in the BaregateError style. */
-  readonly code = 'BG_ERR_BGP' as const;
+/** A protocol error found while decoding, carrying the NOTIFICATION a session reset sends. */
+export class BgpError extends BaregateError {
   /** What to send the peer if this error resets the session. */
   readonly notification: NotificationFields;
   /** RFC 7606 handling; anything but `session-reset` only appears inside a decoded UPDATE's `errors`. */
   readonly action: ErrorAction;
 
   constructor(code: number, subcode: number, message: string, data: Buffer = Buffer.alloc(0), action: ErrorAction = 'session-reset') {
-    super(`BGP error ${code}/${subcode}: ${message}`);
+    super(ErrorCodes.Bgp, `BGP error ${code}/${subcode}: ${message}`);
     this.name = 'BgpError';
     this.notification = { code, subcode, data };
     this.action = action;

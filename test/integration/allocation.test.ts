@@ -36,7 +36,7 @@ describe('auto-assign and release', () => {
     assert.deepEqual(await api.waitIPs(ns, 'a'), ['192.0.2.10']);
     const a = await api.getService(ns, 'a');
     assert.equal(a.status?.loadBalancer?.ingress?.[0]?.ipMode, 'VIP');
-    assert.equal(a.metadata.annotations?.['baregate.io/ip-allocated-from-pool'], 'alloc-auto');
+    await waitFor('pool annotation written', async () => (await api.getService(ns, 'a')).metadata.annotations?.['baregate.io/ip-allocated-from-pool'] === 'alloc-auto');
     assert.match(await api.waitEvent(ns, 'a', 'IPAllocated'), /192\.0\.2\.10.*alloc-auto/);
     await api.service(ns, 'b');
     assert.deepEqual(await api.waitIPs(ns, 'b'), ['192.0.2.11']);
@@ -56,8 +56,8 @@ describe('auto-assign and release', () => {
     await api.patchService(ns, 'svc', { spec: { type: 'ClusterIP', ports: [{ name: 'http', port: 80, protocol: 'TCP', nodePort: null }] } });
     await api.waitIPs(ns, 'svc', 0);
     await api.waitEvent(ns, 'svc', 'IPReleased', /192\.0\.2\.20/);
-    const s = await api.getService(ns, 'svc');
-    assert.equal(s.metadata.annotations?.['baregate.io/ip-allocated-from-pool'], undefined);
+    // the pool annotation goes right after the status (two writes): wait for it rather than race it
+    await waitFor('pool annotation removed', async () => (await api.getService(ns, 'svc')).metadata.annotations?.['baregate.io/ip-allocated-from-pool'] === undefined);
     await api.service(ns, 'other');
     assert.deepEqual(await api.waitIPs(ns, 'other'), ['192.0.2.20']);
   });
