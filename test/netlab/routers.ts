@@ -14,6 +14,7 @@ import { createConnection, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Control, type Lab } from './netns.ts';
+import type { PeerStats } from '../../src/bgp/speaker.ts';
 
 /** Why the routers cannot run here (a missing binary, naming its Debian package), or undefined. */
 export const routersSkip: string | undefined = ((): string | undefined => {
@@ -579,15 +580,8 @@ export class Gobgp {
 
 // ───────────────────────────── the system under test ─────────────────────────────
 
-/** One peer in `bgp-announce` stats. */
-export interface PeerStats {
-  name: string;
-  state: string;
-  updatesSent: number;
-  prefixesAdvertised: number;
-  establishedCount: number;
-  lastError?: string | null;
-}
+/** One peer in `bgp-announce` stats: the speaker's own type. */
+export type { PeerStats } from '../../src/bgp/speaker.ts';
 
 /** The `stats` control reply of `bgp-announce`. */
 export interface SpeakerStats { peers: PeerStats[]; rssBytes: number }
