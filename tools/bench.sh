@@ -6,4 +6,4 @@ bash tools/setup-debian.sh openssl build-essential python3 iproute2 arping bird2
 bash tools/build-native.sh >&2
 [[ -d node_modules ]] || npm ci --no-audit --no-fund >&2
 bash tools/build-k8s.sh >/dev/null
-BAREGATE_LOG_LEVEL="${BAREGATE_LOG_LEVEL:-warn}" npx tsx bench/main.ts
+BAREGATE_LOG_LEVEL="${BAREGATE_LOG_LEVEL:-warn}" node --expose-gc --import tsx bench/main.ts
