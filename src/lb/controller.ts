@@ -55,7 +55,7 @@ export class AddressController {
 
   constructor(private readonly o: ControllerOptions) {
     const log = o.log;
-    this.services = new Informer<Service>(o.client, { path: '/api/v1/services', log });
+    this.services = new Informer<Service>(o.client, { path: '/api/v1/services', log, strip: trimService });
     this.pools = new Informer<IPAddressPool>(o.client, { path: poolPath, log });
     this.namespaces = new Informer<Namespace>(o.client, { path: '/api/v1/namespaces', log });
     this.events = new EventRecorder(o.client, CONTROLLER_NAME, log);
@@ -301,6 +301,20 @@ export class AddressController {
     const c: Condition = { type, status, reason, message, lastTransitionTime: prev?.status === status ? prev.lastTransitionTime : new Date().toISOString() };
     if (obj.metadata.generation !== undefined) c.observedGeneration = obj.metadata.generation;
     return c;
+  }
+}
+
+/**
+ * Drops what the controller never reads from cached Services (writes are merge patches of single
+ * fields, so the cache need not be complete). kubectl's last-applied annotation alone is often larger
+ * than the rest of the object; at 10k Services this is tens of MiB.
+ */
+function trimService(o: Record<string, unknown>): void {
+  const s = o as unknown as Service & { spec?: Record<string, unknown> };
+  if (s.metadata.annotations) Reflect.deleteProperty(s.metadata.annotations, 'kubectl.kubernetes.io/last-applied-configuration');
+  if (s.spec) {
+    for (const k of ['clusterIP', 'clusterIPs', 'sessionAffinity', 'sessionAffinityConfig', 'internalTrafficPolicy', 'healthCheckNodePort']) Reflect.deleteProperty(s.spec, k);
+    if (s.spec.ports) s.spec.ports = s.spec.ports.map((p) => ({ port: p.port, ...(p.protocol !== undefined ? { protocol: p.protocol } : {}) }));
   }
 }
 
