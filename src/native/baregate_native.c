@@ -664,13 +664,16 @@ static void conn_closed(uv_handle_t *h) {
   conn_t *c = h->data;
   napi_env env = c->env;
   napi_handle_scope scope;
-  napi_value fn, self, arg, result, exc;
+  napi_value fn, self = NULL, arg, result, exc;
+  void *unused;
   if (napi_open_handle_scope(env, &scope) == napi_ok) {
     if (napi_get_reference_value(env, c->cb, &fn) == napi_ok && napi_get_reference_value(env, c->self, &self) == napi_ok &&
         napi_create_int32(env, c->err, &arg) == napi_ok &&
         napi_make_callback(env, c->async, self, fn, 1, &arg, &result) == napi_pending_exception &&
         napi_get_and_clear_last_exception(env, &exc) == napi_ok)
       napi_fatal_exception(env, exc);
+    /* cancel() after completion must find nothing: unwrap before the memory goes */
+    if (self) napi_remove_wrap(env, self, &unused);
     napi_close_handle_scope(env, scope);
   }
   napi_delete_reference(env, c->cb);
@@ -700,8 +703,6 @@ static void conn_ready(uv_poll_t *p, int status, int events) {
 /* tcpConnect(fd, address, port, callback(errno)) -> { cancel() }: starts a non-blocking connect and calls back
  * once it completed (0) or failed (errno; ECANCELED after cancel()). The fd stays open either way. */
 static napi_value js_tcp_cancel(napi_env env, napi_callback_info info) {
-  void *data = NULL;
-  NAPI(napi_get_cb_info(env, info, NULL, NULL, NULL, &data));
   napi_value self;
   size_t argc = 0;
   NAPI(napi_get_cb_info(env, info, &argc, NULL, &self, NULL));
