@@ -1,7 +1,9 @@
 /**
  * Kubernetes Events for users (`kubectl describe service`). Writing them never blocks or fails a
  * reconcile: they are sent in the background with bounded parallelism, and an event identical to the
- * last one for the same object is not repeated (a retry loop must not flood the API).
+ * last one for the same object is not repeated (a retry loop must not flood the API). The backlog is
+ * bounded like client-go's broadcaster: in a burst (10k Services allocated at start) events beyond it
+ * are dropped and counted rather than held in memory.
  */
 import { randomBytes } from 'node:crypto';
 import type { Logger } from '../log.ts';
@@ -21,6 +23,10 @@ export class EventRecorder {
   private inflight = 0;
   /** Events sent (tests). */
   sent = 0;
+  /** Events dropped because the backlog was full. */
+  dropped = 0;
+  /** Most events waiting to be sent. */
+  static readonly MAX_BACKLOG = 1000;
 
   constructor(private readonly client: KubeClient, private readonly component: string, private readonly log: Logger, private readonly eventNamespace = 'default') {}
 
@@ -42,6 +48,11 @@ export class EventRecorder {
       reportingInstance: this.component,
       firstTimestamp: now, lastTimestamp: now, count: 1,
     };
+    if (this.backlog.length >= EventRecorder.MAX_BACKLOG) {
+      if (this.dropped++ % 1000 === 0) this.log.warn({ event: 'events_dropped', dropped: this.dropped }, 'event backlog full; dropping events');
+      this.last.delete(objKey); // so the same event can be sent again later
+      return;
+    }
     this.backlog.push(async () => {
       const r = await this.client.request('POST', `/api/v1/namespaces/${ns}/events`, ev);
       if (r.status >= 300) this.log.warn({ event: 'event_write_failed', reason, err: statusMessage(r) }, 'could not write event');
@@ -56,7 +67,7 @@ export class EventRecorder {
   }
 
   private drain(): void {
-    while (this.inflight < 4) {
+    while (this.inflight < 8) {
       const job = this.backlog.shift();
       if (!job) return;
       this.inflight++;
