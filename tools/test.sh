@@ -34,7 +34,7 @@ status=0
 run_node_tests() { # name, files...
   local name="$1"; shift
   if [[ $# -eq 0 ]]; then echo "no test files for $name: the suite matched nothing"; status=1; return; fi
-  node --import tsx --test --test-reporter=spec --test-reporter-destination=stdout \
+  node --import tsx --test --test-force-exit --test-timeout=300000 --test-reporter=spec --test-reporter-destination=stdout \
     --test-reporter=tap --test-reporter-destination="$results/$name.tap" "$@" || status=1
 }
 

@@ -21,8 +21,9 @@ const remove = async (name: string): Promise<void> => { await api.c.request('DEL
 before(async () => { await api.namespace(ns); });
 after(() => { api.c.destroy(); });
 
-test('an expired resourceVersion relists and reports only real changes', async () => {
+test('an expired resourceVersion relists and reports only real changes', async (t) => {
   const inf = new Informer<ConfigMap>(api.c, { path: cmPath, log, minBackoffMs: 20 });
+  t.after(() => { inf.stop(); });
   const seen: string[] = [];
   inf.onChange((key, obj) => { seen.push(`${obj ? 'set' : 'del'} ${key}`); });
   await create('a');
@@ -51,8 +52,9 @@ test('an expired resourceVersion relists and reports only real changes', async (
   inf.stop();
 });
 
-test('changes missed while stopped are reported on restart, deletions included', async () => {
+test('changes missed while stopped are reported on restart, deletions included', async (t) => {
   const inf = new Informer<ConfigMap>(api.c, { path: cmPath, log });
+  t.after(() => { inf.stop(); });
   const seen: string[] = [];
   inf.onChange((key, obj) => { seen.push(`${obj ? 'set' : 'del'} ${key}`); });
   inf.start();
