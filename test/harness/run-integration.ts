@@ -19,10 +19,8 @@ let code = 1;
 try {
   const ns = await cluster.kubectl(['create', 'namespace', 'baregate-system']);
   if (ns.code !== 0) throw new Error(`create baregate-system: ${ns.stderr}`);
-  const tap = process.env.BAREGATE_TAP_OUT;
   // --test-force-exit: a handle left open by a failing test (an informer, a socket) must not hang the run
-  const args = ['--import', 'tsx', '--test', '--test-force-exit', '--test-timeout=300000', '--test-concurrency=1', '--test-reporter=spec', '--test-reporter-destination=stdout',
-    ...(tap ? ['--test-reporter=tap', `--test-reporter-destination=${tap}`] : []), ...files];
+  const args = ['--import', 'tsx', '--test', '--test-force-exit', '--test-timeout=300000', '--test-concurrency=1', '--test-reporter=spec', ...files];
   code = await new Promise<number>((resolve) => {
     const child = spawn(process.execPath, args, {
       stdio: 'inherit',
