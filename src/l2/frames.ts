@@ -3,7 +3,7 @@
  * the frame builders/parsers the responder and announcer use. Pure: Buffers in, Buffers or typed
  * results out; nothing here touches a socket.
  */
-import { decodeTable, encodeTable, ipBytes, macToString, tableSize, type Record_ } from './bytetable.ts';
+import { decodeTable, encodeTable, ipBytes, ipv6ToString, macToString, tableSize, type Record_ } from './bytetable.ts';
 
 /** Ethernet II header. */
 export const ETHERNET = [
@@ -44,6 +44,13 @@ export const ND_MESSAGE = [
   ['target', 'ipv6'],
 ] as const;
 
+/** Source/target link-layer address option for Ethernet (RFC 4861 4.6.1): length is in units of 8 bytes. */
+export const LINK_LAYER_OPTION = [
+  ['type', 'u8'],     // 1 source, 2 target
+  ['length', 'u8'],   // 1 (8 bytes)
+  ['mac', 'mac'],
+] as const;
+
 /** Ethertypes we use. */
 export const EtherType = { IPv4: 0x0800, ARP: 0x0806, IPv6: 0x86dd } as const;
 /** ICMPv6 message types we use. */
@@ -70,6 +77,7 @@ const ETH_LEN = tableSize(ETHERNET);
 const ARP_LEN = tableSize(ARP);
 const IPV6_LEN = tableSize(IPV6);
 const ND_LEN = tableSize(ND_MESSAGE);
+const LINK_LAYER_OPTION_LEN = tableSize(LINK_LAYER_OPTION);
 
 /** Why a frame was not answered; every reason is counted by the responder. */
 export type DropReason =
@@ -155,7 +163,7 @@ export function solicitedNode(ip: string): string {
   g[11] = 1;
   g[12] = 0xff;
   b.copy(g, 13, 13, 16);
-  return decodeTable([['a', 'ipv6']] as const, g)?.a ?? '';
+  return ipv6ToString(g);
 }
 
 /**
@@ -195,23 +203,31 @@ export function multicastMac(group: string): string {
   return macToString(Buffer.from([0x33, 0x33, b[12] ?? 0, b[13] ?? 0, b[14] ?? 0, b[15] ?? 0]));
 }
 
+/** One ND message in an Ethernet frame, with an optional link-layer address option; the one builder for NS and NA. */
+function buildNdFrame(o: {
+  type: number; flags: number; target: string; mac: string; dstMac: string; srcIp: string; dstIp: string; hopLimit: number;
+  option: number | undefined;
+}): Buffer {
+  const icmpLen = ND_LEN + (o.option === undefined ? 0 : LINK_LAYER_OPTION_LEN);
+  const b = Buffer.alloc(ETH_LEN + IPV6_LEN + icmpLen);
+  encodeTable(ETHERNET, { dst: o.dstMac, src: o.mac, ethertype: EtherType.IPv6 }, b);
+  encodeTable(IPV6, { vtcFlow: 6 << 28, payloadLength: icmpLen, nextHeader: IPPROTO_ICMPV6, hopLimit: o.hopLimit, src: o.srcIp, dst: o.dstIp }, b, ETH_LEN);
+  const icmp = b.subarray(ETH_LEN + IPV6_LEN);
+  encodeTable(ND_MESSAGE, { type: o.type, code: 0, checksum: 0, flags: o.flags >>> 0, target: o.target }, icmp);
+  if (o.option !== undefined) encodeTable(LINK_LAYER_OPTION, { type: o.option, length: 1, mac: o.mac }, icmp, ND_LEN);
+  icmp.writeUInt16BE(icmp6Checksum(o.srcIp, o.dstIp, icmp), 2);
+  return b;
+}
+
 /**
  * Builds a Neighbour Advertisement frame for `target` at `mac` with a target link-layer option.
  * Solicited answers go unicast to the solicitor; unsolicited ones (S=0) to all-nodes.
  */
 export function buildNaFrame(o: { target: string; mac: string; dstMac: string; dstIp: string; srcIp: string; solicited: boolean }): Buffer {
-  const icmpLen = ND_LEN + 8;
-  const b = Buffer.alloc(ETH_LEN + IPV6_LEN + icmpLen);
-  encodeTable(ETHERNET, { dst: o.dstMac, src: o.mac, ethertype: EtherType.IPv6 }, b);
-  encodeTable(IPV6, { vtcFlow: 6 << 28, payloadLength: icmpLen, nextHeader: IPPROTO_ICMPV6, hopLimit: 255, src: o.srcIp, dst: o.dstIp }, b, ETH_LEN);
-  const icmp = b.subarray(ETH_LEN + IPV6_LEN);
-  const flags = NaFlags.Override | (o.solicited ? NaFlags.Solicited : 0);
-  encodeTable(ND_MESSAGE, { type: Icmp6Type.NeighborAdvertisement, code: 0, checksum: 0, flags: flags >>> 0, target: o.target }, icmp);
-  icmp[ND_LEN] = NdOption.TargetLinkLayer;
-  icmp[ND_LEN + 1] = 1;
-  encodeTable([['mac', 'mac']] as const, { mac: o.mac }, icmp, ND_LEN + 2);
-  icmp.writeUInt16BE(icmp6Checksum(o.srcIp, o.dstIp, icmp), 2);
-  return b;
+  return buildNdFrame({
+    ...o, type: Icmp6Type.NeighborAdvertisement, flags: NaFlags.Override | (o.solicited ? NaFlags.Solicited : 0),
+    hopLimit: 255, option: NdOption.TargetLinkLayer,
+  });
 }
 
 /** The unsolicited NA (Override, to ff02::1) that moves `ip` to `mac` in every neighbour cache. */
@@ -219,21 +235,11 @@ export function unsolicitedNa(ip: string, mac: string): Buffer {
   return buildNaFrame({ target: ip, mac, dstMac: multicastMac(ALL_NODES), dstIp: ALL_NODES, srcIp: ip, solicited: false });
 }
 
-/** Builds a Neighbour Solicitation frame (tests and probes). */
+/** Builds a Neighbour Solicitation frame (tests and probes); DAD probes (source ::) carry no option. */
 export function buildNsFrame(o: { target: string; mac: string; srcIp: string; dstIp?: string; hopLimit?: number }): Buffer {
   const dstIp = o.dstIp ?? solicitedNode(o.target);
-  const withOpt = o.srcIp !== '::';
-  const icmpLen = ND_LEN + (withOpt ? 8 : 0);
-  const b = Buffer.alloc(ETH_LEN + IPV6_LEN + icmpLen);
-  encodeTable(ETHERNET, { dst: multicastMac(dstIp), src: o.mac, ethertype: EtherType.IPv6 }, b);
-  encodeTable(IPV6, { vtcFlow: 6 << 28, payloadLength: icmpLen, nextHeader: IPPROTO_ICMPV6, hopLimit: o.hopLimit ?? 255, src: o.srcIp, dst: dstIp }, b, ETH_LEN);
-  const icmp = b.subarray(ETH_LEN + IPV6_LEN);
-  encodeTable(ND_MESSAGE, { type: Icmp6Type.NeighborSolicitation, code: 0, checksum: 0, flags: 0, target: o.target }, icmp);
-  if (withOpt) {
-    icmp[ND_LEN] = NdOption.SourceLinkLayer;
-    icmp[ND_LEN + 1] = 1;
-    encodeTable([['mac', 'mac']] as const, { mac: o.mac }, icmp, ND_LEN + 2);
-  }
-  icmp.writeUInt16BE(icmp6Checksum(o.srcIp, dstIp, icmp), 2);
-  return b;
+  return buildNdFrame({
+    type: Icmp6Type.NeighborSolicitation, flags: 0, target: o.target, mac: o.mac, dstMac: multicastMac(dstIp), srcIp: o.srcIp, dstIp,
+    hopLimit: o.hopLimit ?? 255, option: o.srcIp === '::' ? undefined : NdOption.SourceLinkLayer,
+  });
 }
