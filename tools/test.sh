@@ -86,7 +86,7 @@ for f in "$results"/*.out; do
   x=$(sed -n 's/^ℹ fail \([0-9]*\)$/\1/p' "$f" | tail -n1); fail=$((fail + ${x:-0}))
   s=$(sed -n 's/^ℹ skipped \([0-9]*\)$/\1/p' "$f" | tail -n1); skip=$((skip + ${s:-0}))
 done
-if [[ $pass -eq 0 && $status -eq 0 ]]; then echo "no test reported a pass: treating the run as failed"; status=1; fi
+if [[ "$suite" != static && $pass -eq 0 && $status -eq 0 ]]; then echo "no test reported a pass: treating the run as failed"; status=1; fi
 if [[ $status -ne 0 && $fail -eq 0 ]]; then fail=1; fi
 echo
 echo "baregate: $pass passed, $fail failed, $skip skipped"
