@@ -43,7 +43,12 @@ export const EventReasons = {
   IPReallocated: 'IPReallocated',
   PoolOverlap: 'PoolOverlap',
   PoolInvalid: 'PoolInvalid',
+  /** A Service uses a `metallb.universe.tf/…` key; emitted once per Service, suggesting the `baregate.io/…` key. */
+  DeprecatedAnnotation: 'DeprecatedAnnotation',
 } as const;
+
+/** Prefix of MetalLB's old annotation keys: still accepted, but users are told the baregate.io key. */
+export const DEPRECATED_ANNOTATION_PREFIX = 'metallb.universe.tf/';
 
 /** Name of the controller's leader-election Lease in {@link SYSTEM_NAMESPACE}. */
 export const CONTROLLER_LEASE = 'baregate-controller';

@@ -3,7 +3,7 @@
  * the Service JSON, so every annotation mistake becomes a typed error the controller turns into an event.
  */
 import { ErrorCodes, type ErrorCode } from '../api/errors.ts';
-import { LOAD_BALANCER_CLASS, ServiceAnnotations } from '../api/keys.ts';
+import { DEPRECATED_ANNOTATION_PREFIX, LOAD_BALANCER_CLASS, ServiceAnnotations } from '../api/keys.ts';
 import type { ObjectMeta } from '../api/types.ts';
 import type { AllocationRequest, IPFamilyPolicy, PortSpec } from './allocator.ts';
 import { parseIP, type Addr, type Family } from './ipnet.ts';
@@ -32,11 +32,28 @@ export function serviceKey(s: { metadata: ObjectMeta }): string {
   return `${s.metadata.namespace ?? ''}/${s.metadata.name}`;
 }
 
-/** Whether baregate is responsible for this Service's addresses. */
-export function isOurs(s: Service, onlyOwnClass: boolean): boolean {
+/**
+ * Whether baregate is responsible for this Service's addresses: its `spec.loadBalancerClass` is ours
+ * (`lbClass`, `--lb-class`; the class is immutable, so users switching from another load balancer keep
+ * theirs), or it has no class and the controller serves class-less Services too.
+ */
+export function isOurs(s: Service, onlyOwnClass: boolean, lbClass: string = LOAD_BALANCER_CLASS): boolean {
   if (s.spec?.type !== 'LoadBalancer') return false;
   const cls = s.spec.loadBalancerClass;
-  return cls === LOAD_BALANCER_CLASS || (cls === undefined && !onlyOwnClass);
+  return cls === lbClass || (cls === undefined && !onlyOwnClass);
+}
+
+/**
+ * The deprecated `metallb.universe.tf/…` annotations a Service uses, each with the `baregate.io/…` key
+ * that replaces it, so the controller can tell the user once (they keep working).
+ */
+export function deprecatedAnnotations(s: Service): { key: string; replacement: string }[] {
+  const a = s.metadata.annotations ?? {};
+  const out: { key: string; replacement: string }[] = [];
+  for (const keys of Object.values(ServiceAnnotations)) {
+    for (const key of keys) if (key.startsWith(DEPRECATED_ANNOTATION_PREFIX) && a[key] !== undefined) out.push({ key, replacement: keys[0] });
+  }
+  return out;
 }
 
 /** IPs currently written in `status.loadBalancer.ingress`, parsed (unparsable entries are dropped). */
