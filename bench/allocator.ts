@@ -101,7 +101,7 @@ function failingSearchFullSlash8Avoid(): number {
       s.add(x);
       must(s.first(nonBuggy) === x, 'the given-back address is found');
       s.delete(x);
-      ns += time(() => must(s.first(nonBuggy) === undefined, 'full /8 search fails'));
+      ns += time(() => { must(s.first(nonBuggy) === undefined, 'full /8 search fails'); });
     }
     return [ns, 200];
   });
