@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { test } from 'node:test';
-import { kubeconfigConnection } from './kubeconfig.ts';
+import { KubeconfigError, kubeconfigConnection } from './kubeconfig.ts';
 
 function write(text: string): string {
   const dir = mkdtempSync(join(tmpdir(), 'bg-kc-'));
@@ -53,4 +53,46 @@ test('tokens, inline and from a file (re-read each time)', () => {
 test('auth plugins are left to the full implementation', () => {
   assert.equal(kubeconfigConnection(write(base('{ exec: { command: x, apiVersion: client.authentication.k8s.io/v1 } }'))), undefined);
   assert.equal(kubeconfigConnection(write(base('{ auth-provider: { name: oidc } }'))), undefined);
+});
+
+test('a missing kubeconfig names the file, the reason and what to pass instead', () => {
+  const missing = join(mkdtempSync(join(tmpdir(), 'bg-kc-')), 'nope');
+  assert.throws(() => kubeconfigConnection(missing), (e: unknown) => {
+    assert.ok(e instanceof KubeconfigError);
+    assert.equal(e.code, 'BG_ERR_KUBERNETES');
+    assert.match(e.message, new RegExp(`kubeconfig ${missing.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: the file does not exist`));
+    assert.match(e.message, /--kubeconfig PATH/);
+    assert.doesNotMatch(e.message, /^ENOENT/);
+    return true;
+  });
+});
+
+test('the default path says it is the default; $KUBECONFIG says it came from there', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'bg-kc-'));
+  const saved = { KUBECONFIG: process.env.KUBECONFIG, HOME: process.env.HOME };
+  try {
+    process.env.KUBECONFIG = join(dir, 'from-env');
+    assert.throws(() => kubeconfigConnection(), /from-env \(from \$KUBECONFIG\): the file does not exist/);
+    delete process.env.KUBECONFIG;
+    process.env.HOME = dir;
+    assert.throws(() => kubeconfigConnection(), /\.kube\/config \(the default; no --kubeconfig given/);
+  } finally {
+    for (const [k, v] of Object.entries(saved)) if (v === undefined) Reflect.deleteProperty(process.env, k); else process.env[k] = v;
+  }
+});
+
+test('an unreadable kubeconfig, bad YAML and a missing referenced certificate are explained', () => {
+  const p = write('x');
+  if (process.getuid?.() !== 0) { // root reads anything: permission cannot be tested as root
+    chmodSync(p, 0o000);
+    assert.throws(() => kubeconfigConnection(p), /permission denied/);
+    chmodSync(p, 0o600);
+  }
+  writeFileSync(p, 'a: [unclosed');
+  assert.throws(() => kubeconfigConnection(p), (e: unknown) => e instanceof KubeconfigError && /not valid YAML/.test(e.message));
+  writeFileSync(p, '');
+  assert.throws(() => kubeconfigConnection(p), /empty or not a kubeconfig/);
+  writeFileSync(p, base('{ client-certificate: missing.crt }'));
+  assert.throws(() => kubeconfigConnection(p), /client-certificate .*missing\.crt: the file does not exist/);
+  assert.throws(() => kubeconfigConnection(join(dirname(p))), /it is a directory/);
 });

@@ -9,6 +9,38 @@ import os from 'node:os';
 import { dirname, isAbsolute, join } from 'node:path';
 import type https from 'node:https';
 import { parse } from 'yaml';
+import { BaregateError, ErrorCodes } from '../api/errors.ts';
+
+/**
+ * No usable connection settings: names the file, says why (missing, unreadable, not YAML, a referenced
+ * certificate missing, ...) and what to pass instead, because a bare `ENOENT` leaves an operator guessing
+ * which of the three places we look (flag, $KUBECONFIG, ~/.kube/config, the pod's service account) failed.
+ */
+export class KubeconfigError extends BaregateError {
+  constructor(readonly file: string, readonly reason: string, options?: ErrorOptions) {
+    super(ErrorCodes.Kubernetes, `cannot use kubeconfig ${file}: ${reason}. ` +
+      'Pass --kubeconfig PATH (or set KUBECONFIG) to a readable kubeconfig, or run inside a pod with a service account token mounted', options);
+    this.name = 'KubeconfigError';
+  }
+}
+
+/** Why reading `file` failed, in words (ENOENT → "the file does not exist"). */
+function readReason(e: unknown): string {
+  const code = (e as NodeJS.ErrnoException | undefined)?.code;
+  if (code === 'ENOENT') return 'the file does not exist';
+  if (code === 'EACCES' || code === 'EPERM') return `permission denied for user ${os.userInfo().username}`;
+  if (code === 'EISDIR') return 'it is a directory, not a file';
+  return e instanceof Error ? e.message : String(e);
+}
+
+/** readFileSync that fails with a KubeconfigError naming the kubeconfig and what inside it was being read. */
+function readOrExplain(file: string, kubeconfig: string, what?: string): Buffer {
+  try {
+    return readFileSync(file);
+  } catch (e) {
+    throw new KubeconfigError(kubeconfig, what === undefined ? readReason(e) : `${what} ${file}: ${readReason(e)}`, { cause: e });
+  }
+}
 
 /** Where to connect and how to authenticate. */
 export interface Connection {
@@ -25,9 +57,12 @@ const SA_DIR = '/var/run/secrets/kubernetes.io/serviceaccount';
 export function inClusterConnection(): Connection {
   const host = process.env.KUBERNETES_SERVICE_HOST ?? '';
   const port = process.env.KUBERNETES_SERVICE_PORT ?? '443';
+  const where = `(in-cluster: KUBERNETES_SERVICE_HOST is set) ${SA_DIR}`;
+  const ca = readOrExplain(join(SA_DIR, 'ca.crt'), where, 'service account CA');
+  readOrExplain(join(SA_DIR, 'token'), where, 'service account token'); // fail now, not at the first request
   return {
     server: `https://${host.includes(':') ? `[${host}]` : host}:${port}`,
-    tls: { ca: readFileSync(join(SA_DIR, 'ca.crt')) },
+    tls: { ca },
     token: () => readFileSync(join(SA_DIR, 'token'), 'utf8').trim(),
   };
 }
@@ -36,13 +71,23 @@ type Dict = Record<string, unknown>;
 
 /**
  * Reads a kubeconfig file (default: $KUBECONFIG when it names one file, else ~/.kube/config).
- * Returns undefined when the file needs a feature only client-node implements.
+ * Returns undefined when the file needs a feature only client-node implements; throws a
+ * {@link KubeconfigError} when the file (or a certificate it names) cannot be read or parsed.
  */
 export function kubeconfigConnection(path?: string): Connection | undefined {
   const envPath = process.env.KUBECONFIG;
   if (!path && envPath?.includes(':')) return undefined; // merged kubeconfigs
-  const file = path ?? envPath ?? join(os.homedir(), '.kube', 'config');
-  const doc = parse(readFileSync(file, 'utf8')) as Dict;
+  const file = path ?? (envPath !== undefined && envPath !== '' ? envPath : join(os.homedir(), '.kube', 'config'));
+  const source = path !== undefined ? file : envPath !== undefined && envPath !== '' ? `${file} (from $KUBECONFIG)` : `${file} (the default; no --kubeconfig given, KUBECONFIG unset, not in a pod)`;
+  const text = readOrExplain(file, source).toString('utf8');
+  let parsed: unknown;
+  try {
+    parsed = parse(text);
+  } catch (e) {
+    throw new KubeconfigError(source, `not valid YAML (${e instanceof Error ? e.message.split('\n')[0] ?? '' : String(e)})`, { cause: e });
+  }
+  if (parsed === null || typeof parsed !== 'object') throw new KubeconfigError(source, 'it is empty or not a kubeconfig mapping');
+  const doc = parsed as Dict;
   const base = dirname(file);
   const find = (list: unknown, name: unknown, field: string): Dict | undefined =>
     (Array.isArray(list) ? (list as Dict[]).find((x) => x.name === name)?.[field] : undefined) as Dict | undefined;
@@ -55,7 +100,7 @@ export function kubeconfigConnection(path?: string): Connection | undefined {
     const d = from[inline];
     if (typeof d === 'string') return Buffer.from(d, 'base64');
     const f = from[fileKey];
-    if (typeof f === 'string') return readFileSync(isAbsolute(f) ? f : join(base, f));
+    if (typeof f === 'string') return readOrExplain(isAbsolute(f) ? f : join(base, f), source, fileKey);
     return undefined;
   };
   const tls: https.RequestOptions = {};
@@ -70,6 +115,7 @@ export function kubeconfigConnection(path?: string): Connection | undefined {
   if (typeof user.token === 'string') { const t = user.token; token = () => t; }
   else if (typeof user.tokenFile === 'string') {
     const f = isAbsolute(user.tokenFile) ? user.tokenFile : join(base, user.tokenFile);
+    readOrExplain(f, source, 'tokenFile');
     token = () => readFileSync(f, 'utf8').trim();
   }
   return { server: cluster.server, tls, token };
