@@ -7,7 +7,10 @@ import type { Condition, LabelSelector, ObjectMeta } from './types.ts';
 
 /** Which Services may take addresses from a pool, and in which order pools are tried. */
 export interface ServiceAllocation {
-  /** Lower number = tried first (MetalLB semantics); pools without a priority come last. */
+  /**
+   * Lower number = tried first (MetalLB semantics); unset or 0 is the lowest priority. Pools that scope
+   * themselves to the Service (namespaces, selectors) are tried before unscoped pools, whatever the number.
+   */
   priority?: number;
   namespaces?: string[];
   namespaceSelectors?: LabelSelector[];
@@ -147,7 +150,7 @@ export function ipAddressPoolCRD(): Record<string, unknown> {
                     serviceAllocation: {
                       type: 'object',
                       properties: {
-                        priority: { type: 'integer', description: 'Pools with a lower number are tried first.' },
+                        priority: { type: 'integer', minimum: 0, description: 'Pools with a lower number are tried first; 0 or unset is tried last. Pools scoped to the Service (namespaces, selectors) come before unscoped pools.' },
                         namespaces: { type: 'array', items: { type: 'string' } },
                         namespaceSelectors: { type: 'array', items: labelSelectorSchema },
                         serviceSelectors: { type: 'array', items: labelSelectorSchema },

@@ -6,7 +6,7 @@
 import { ErrorCodes, type ErrorCode } from '../api/errors.ts';
 import { IntervalSet } from './intervalset.ts';
 import { formatIP, isBuggyIP, type Addr, type Family } from './ipnet.ts';
-import { comparePools, poolAllows, poolCapacity, poolContains, poolHasFamily, type Pool, type Requester } from './pool.ts';
+import { comparePools, poolAccepts, poolAllows, poolCapacity, poolContains, poolCounts, poolHasFamily, poolRank, type Pool, type Requester } from './pool.ts';
 
 /** One port a Service exposes; two Services may share an IP only if these do not overlap. */
 export interface PortSpec {
@@ -73,7 +73,17 @@ interface PoolState {
 }
 
 const fail = (code: ErrorCode, reason: string): Fail => ({ status: 'fail', code, reason });
-const otherFamily = (f: Family): Family => (f === 'IPv4' ? 'IPv6' : 'IPv4');
+
+/**
+ * The families a Service gets addresses for, primary first: only those in its `spec.ipFamilies` (kube-proxy
+ * serves no other), one for SingleStack. A single-stack cluster gives PreferDualStack Services one family.
+ */
+function wantedFamilies(req: AllocationRequest): Family[] {
+  const out: Family[] = [];
+  for (const f of req.families) if (!out.includes(f)) out.push(f);
+  if (out.length === 0) out.push('IPv4');
+  return req.policy === 'SingleStack' ? out.slice(0, 1) : out.slice(0, 2);
+}
 
 /** Skips .0 and .255 inside one free interval; at most two steps, so still O(1) per interval. */
 function firstNonBuggy(lo: bigint, hi: bigint): bigint | undefined {
@@ -121,7 +131,7 @@ export class Allocator {
     }
     for (const h of this.used.values()) {
       for (const st of next.values()) {
-        if (st.free[h.addr.family].delete(h.addr.value)) st.assigned[h.addr.family] += 1n;
+        if (st.free[h.addr.family].delete(h.addr.value) && poolCounts(st.pool, h.addr)) st.assigned[h.addr.family] += 1n;
       }
     }
     this.pools = next;
@@ -191,15 +201,15 @@ export class Allocator {
       if (misfit === undefined) {
         for (const h of cur) this.used.get(h.ip)?.services.set(req.key, { ports: req.ports, backendKey: req.backendKey });
         this.setShareKey(req.key, cur, req.sharingKey);
-        return { status: 'ok', ips: this.assignedTo(req.key), changed: !sameSet(cur.map((h) => h.ip), before) };
+        this.addMissingFamily(req, cur);
+        return { status: 'ok', ips: this.assignedTo(req.key), changed: !sameSet(this.assignedTo(req.key).map((h) => h.ip), before) };
       }
       why = misfit;
     }
-    const old = (cur ?? []).map((h) => {
-      const holder = this.used.get(h.ip);
-      return { addr: h.addr, pool: h.pool, key: holder?.sharingKey, sharer: holder?.services.get(req.key) };
-    });
-    const oldValid = cur !== undefined && this.stillInPools(req, cur);
+    // only addresses of families the Service still has are worth keeping (kube-proxy serves no other)
+    const wanted = wantedFamilies(req);
+    const old = (cur ?? []).filter((h) => wanted.includes(h.addr.family)).map((h) => ({ addr: h.addr, pool: h.pool }));
+    const oldValid = old.length > 0 && this.stillInPools(req, old);
     this.release(req.key);
     const res = this.allocate(req);
     if (res.status === 'ok') {
@@ -207,8 +217,17 @@ export class Allocator {
       return why === undefined ? { status: 'ok', ips: res.ips, changed } : { status: 'ok', ips: res.ips, changed, why };
     }
     if (oldValid) {
-      // the new request cannot be met: keep serving on the old addresses rather than dropping traffic
-      for (const o of old) this.take(req.key, o.addr, o.pool, o.key, o.sharer ?? { ports: req.ports, backendKey: req.backendKey });
+      // The new request cannot be met: keep serving on the old addresses rather than dropping traffic,
+      // but only where the request as it is now may hold them. An old address shared with Services the
+      // request can no longer share with (its key, ports or pods changed) is given up, and the reason says so.
+      const problem = old.map((o) => {
+        const holder = this.used.get(formatIP(o.addr));
+        return holder ? this.shareProblem(req, holder) : undefined;
+      }).find((p) => p !== undefined);
+      if (problem !== undefined) {
+        return { ...res, reason: `${res.reason}; released ${old.map((o) => formatIP(o.addr)).join(', ')}: ${problem.reason}`, kept: [] };
+      }
+      for (const o of old) this.take(req.key, o.addr, o.pool, this.used.get(formatIP(o.addr))?.sharingKey ?? req.sharingKey, { ports: req.ports, backendKey: req.backendKey });
       return { ...res, kept: this.assignedTo(req.key) };
     }
     return { ...res, kept: [] };
@@ -241,7 +260,7 @@ export class Allocator {
         this.used.delete(h.ip);
         if (holder.sharingKey !== undefined) this.unindexShare(holder.sharingKey, h.ip);
         for (const st of this.sortedPools) {
-          if (poolContains(st.pool, h.addr) && st.free[h.addr.family].add(h.addr.value)) st.assigned[h.addr.family] -= 1n;
+          if (poolContains(st.pool, h.addr) && st.free[h.addr.family].add(h.addr.value) && poolCounts(st.pool, h.addr)) st.assigned[h.addr.family] -= 1n;
         }
       }
     }
@@ -256,8 +275,9 @@ export class Allocator {
     let taken = 0;
     let firstFailure: Fail | undefined;
     const sharer: Sharer = { ports: req.ports, backendKey: req.backendKey };
+    const together = this.pickTogether(req, targets);
     for (const t of targets) {
-      const pick = t.fixed ? this.pickFixed(req, t.fixed) : this.pickAuto(req, t.family);
+      const pick = t.fixed ? this.pickFixed(req, t.fixed) : together?.get(t.family) ?? this.pickAuto(req, t.family);
       if (pick.status === 'fail') {
         if (t.required) { this.release(req.key); return pick; }
         firstFailure ??= pick;
@@ -272,21 +292,66 @@ export class Allocator {
 
   /** Which families to fill, with fixed addresses where requested. */
   private targets(req: AllocationRequest): { family: Family; fixed: Addr | undefined; required: boolean }[] | Fail {
-    const primary = req.families[0] ?? 'IPv4';
-    const wanted: Family[] = req.policy === 'SingleStack' ? [primary] : [primary, otherFamily(primary)];
+    const wanted = wantedFamilies(req);
+    const primary = wanted[0] ?? 'IPv4';
+    if (req.policy === 'RequireDualStack' && wanted.length < 2) {
+      return fail(ErrorCodes.FamilyMismatch, `RequireDualStack but spec.ipFamilies lists only ${primary}`);
+    }
+    const foreign = req.requestedIPs.filter((a) => !wanted.includes(a.family));
+    if (foreign.length > 0) {
+      const has = req.policy === 'SingleStack' ? `single-stack ${primary}` : `of family ${wanted.join(' and ')} (spec.ipFamilies)`;
+      return fail(ErrorCodes.FamilyMismatch, `requested ${foreign.map(formatIP).join(', ')} but the Service is ${has}`);
+    }
     if (req.requestedIPs.length === 0) {
-      return wanted.map((family, i) => ({ family, fixed: undefined, required: req.policy !== 'PreferDualStack' || i === 0 || false }));
+      return wanted.map((family, i) => ({ family, fixed: undefined, required: req.policy !== 'PreferDualStack' || i === 0 }));
     }
     const byFamily = new Map(req.requestedIPs.map((a) => [a.family, a]));
-    if (req.policy === 'SingleStack') {
-      const a = byFamily.get(primary);
-      if (!a) return fail(ErrorCodes.FamilyMismatch, `requested ${req.requestedIPs.map(formatIP).join(', ')} but the Service is single-stack ${primary}`);
-      return [{ family: primary, fixed: a, required: true }];
-    }
     if (req.policy === 'RequireDualStack' && byFamily.size < 2) {
       return fail(ErrorCodes.FamilyMismatch, 'RequireDualStack needs one requested IP per family (IPv4 and IPv6)');
     }
     return wanted.filter((f) => byFamily.has(f)).map((family) => ({ family, fixed: byFamily.get(family), required: true }));
+  }
+
+  /**
+   * For a dual-stack auto-assignment: one pool that has a free address of every family, when such a pool
+   * ranks as high as the best pool for any single family (so both addresses come from one pool the user
+   * configured together, rather than from two single-family pools of the same rank). Undefined when there
+   * is no such pool, when a fixed IP or a named pool decides, or when a sharing key may join a sharer.
+   */
+  private pickTogether(req: AllocationRequest, targets: readonly { family: Family; fixed: Addr | undefined }[]): Map<Family, Pick> | undefined {
+    if (targets.length < 2 || targets.some((t) => t.fixed !== undefined) || req.pool !== undefined) return undefined;
+    if (req.sharingKey !== undefined && this.byShareKey.has(req.sharingKey)) return undefined;
+    let rank: readonly [number, number] | undefined;
+    for (const st of this.sortedPools) {
+      if (!st.pool.autoAssign || !poolAllows(st.pool, req)) continue;
+      const r = poolRank(st.pool);
+      if (rank && (r[0] !== rank[0] || r[1] !== rank[1])) break; // only pools of the best usable rank
+      const picks = new Map<Family, Pick>();
+      for (const t of targets) {
+        const v = this.firstFree(st, t.family);
+        if (v !== undefined) picks.set(t.family, { status: 'ok', addr: { family: t.family, value: v }, pool: st.pool });
+      }
+      if (picks.size === targets.length) return picks;
+      if (picks.size > 0) rank ??= r;
+    }
+    return undefined;
+  }
+
+  /** The lowest address the pool may hand out in a family, or undefined when it has none free. */
+  private firstFree(st: PoolState, family: Family): bigint | undefined {
+    return st.free[family].first(st.pool.avoidBuggyIPs && family === 'IPv4' ? firstNonBuggy : undefined);
+  }
+
+  /**
+   * A PreferDualStack Service that got one family because no pool had the other gains the second address
+   * once a pool for it exists, without its first address changing. Failure changes nothing.
+   */
+  private addMissingFamily(req: AllocationRequest, held: readonly Held[]): void {
+    if (req.policy !== 'PreferDualStack' || req.requestedIPs.length > 0 || held.length !== 1) return;
+    const missing = wantedFamilies(req).find((f) => !held.some((h) => h.addr.family === f));
+    if (missing === undefined) return;
+    const pick = this.pickAuto(req, missing);
+    if (pick.status === 'ok') this.take(req.key, pick.addr, pick.pool.name, req.sharingKey, { ports: req.ports, backendKey: req.backendKey });
   }
 
   /** Pools this Service may take from by auto-assignment, in order. */
@@ -310,12 +375,12 @@ export class Allocator {
       for (const ip of this.byShareKey.get(req.sharingKey) ?? []) {
         const holder = this.used.get(ip);
         if (!holder || holder.addr.family !== family) continue;
-        const st = pools.find((p) => poolContains(p.pool, holder.addr));
+        const st = pools.find((p) => poolAccepts(p.pool, holder.addr));
         if (st && this.shareProblem(req, holder) === undefined) return { status: 'ok', addr: holder.addr, pool: st.pool };
       }
     }
     for (const st of pools) {
-      const v = st.free[family].first(st.pool.avoidBuggyIPs && family === 'IPv4' ? firstNonBuggy : undefined);
+      const v = this.firstFree(st, family);
       if (v !== undefined) return { status: 'ok', addr: { family, value: v }, pool: st.pool };
     }
     return fail(ErrorCodes.PoolExhausted, `pool exhausted: no free ${family} address in ${pools.map((p) => `"${p.pool.name}"`).join(', ')}`);
@@ -330,7 +395,8 @@ export class Allocator {
       if (!poolContains(st.pool, addr)) return fail(ErrorCodes.IpNotInPool, `ip ${ip} is not in pool "${req.pool}"`);
       if (!poolAllows(st.pool, req)) return fail(ErrorCodes.IpNotInPool, `pool "${req.pool}" does not allow Services in ${req.key} (serviceAllocation)`);
     } else {
-      st = this.sortedPools.find((p) => poolContains(p.pool, addr) && poolAllows(p.pool, req));
+      st = this.sortedPools.find((p) => poolAccepts(p.pool, addr) && poolAllows(p.pool, req))
+        ?? this.sortedPools.find((p) => poolContains(p.pool, addr) && poolAllows(p.pool, req));
       if (!st) return fail(ErrorCodes.IpNotInPool, `ip ${ip} is not in any allowed pool`);
     }
     if (st.pool.avoidBuggyIPs && isBuggyIP(addr)) return fail(ErrorCodes.IpNotInPool, `ip ${ip} ends in .0 or .255 and pool "${st.pool.name}" has avoidBuggyIPs`);
@@ -363,19 +429,25 @@ export class Allocator {
   private misfit(req: AllocationRequest, held: readonly Held[]): string | undefined {
     const fams = new Set(held.map((h) => h.addr.family));
     if (fams.size !== held.length) return 'more than one address per family';
-    const primary = req.families[0] ?? 'IPv4';
+    const wanted = wantedFamilies(req);
+    const primary = wanted[0] ?? 'IPv4';
     if (req.policy === 'SingleStack' && (held.length !== 1 || !fams.has(primary))) return `Service is single-stack ${primary}`;
+    const foreign = held.find((h) => !wanted.includes(h.addr.family));
+    if (foreign) return `${foreign.addr.family} is not in the Service's spec.ipFamilies`;
     if (req.policy === 'RequireDualStack' && held.length !== 2) return 'Service requires dual-stack';
     if (req.requestedIPs.length > 0) {
-      const want = new Set(req.requestedIPs.filter((a) => req.policy !== 'SingleStack' || a.family === primary).map(formatIP));
+      const want = new Set(req.requestedIPs.map(formatIP));
       if (want.size !== held.length || held.some((h) => !want.has(h.ip))) return `requested IPs changed to ${[...want].join(', ')}`;
     }
     for (const h of held) {
       if (req.pool !== undefined) {
         const st = this.pools.get(req.pool);
         if (!st || !poolContains(st.pool, h.addr)) return `ip ${h.ip} is not in requested pool "${req.pool}"`;
-      } else if (!this.sortedPools.some((st) => poolContains(st.pool, h.addr) && poolAllows(st.pool, req))) {
-        return `ip ${h.ip} is no longer in any pool the Service may use`;
+        if (!poolAllows(st.pool, req)) return `pool "${req.pool}" no longer allows Services in ${req.key} (serviceAllocation)`;
+        if (!poolAccepts(st.pool, h.addr)) return `ip ${h.ip} ends in .0 or .255 and pool "${req.pool}" has avoidBuggyIPs`;
+      } else if (!this.sortedPools.some((st) => poolAccepts(st.pool, h.addr) && poolAllows(st.pool, req))) {
+        const avoiding = this.sortedPools.find((st) => poolContains(st.pool, h.addr) && poolAllows(st.pool, req));
+        return avoiding ? `ip ${h.ip} ends in .0 or .255 and pool "${avoiding.pool.name}" has avoidBuggyIPs` : `ip ${h.ip} is no longer in any pool the Service may use`;
       }
       const holder = this.used.get(h.ip);
       if (holder && holder.services.size > 1) {
@@ -388,8 +460,8 @@ export class Allocator {
   }
 
   /** Whether held addresses still lie in a pool the Service may use (worth keeping on failure). */
-  private stillInPools(req: AllocationRequest, held: readonly Held[]): boolean {
-    return held.every((h) => this.sortedPools.some((st) => poolContains(st.pool, h.addr) && poolAllows(st.pool, req)));
+  private stillInPools(req: AllocationRequest, held: readonly { addr: Addr }[]): boolean {
+    return held.every((h) => this.sortedPools.some((st) => poolAccepts(st.pool, h.addr) && poolAllows(st.pool, req)));
   }
 
   /** Takes the hinted addresses for a Service unseen so far, if none of them conflicts. */
@@ -399,7 +471,8 @@ export class Allocator {
       if (holder && this.shareProblem(req, holder)) return false;
     }
     for (const a of hint) {
-      const pool = this.sortedPools.find((st) => poolContains(st.pool, a) && poolAllows(st.pool, req))?.pool.name ?? '';
+      const pool = (this.sortedPools.find((st) => poolAccepts(st.pool, a) && poolAllows(st.pool, req))
+        ?? this.sortedPools.find((st) => poolContains(st.pool, a) && poolAllows(st.pool, req)))?.pool.name ?? '';
       this.take(req.key, a, pool, req.sharingKey, { ports: req.ports, backendKey: req.backendKey });
     }
     return true;
@@ -412,7 +485,7 @@ export class Allocator {
       holder = { addr, sharingKey, services: new Map() };
       this.used.set(ip, holder);
       if (sharingKey !== undefined) this.indexShare(sharingKey, ip);
-      for (const st of this.sortedPools) if (st.free[addr.family].delete(addr.value)) st.assigned[addr.family] += 1n;
+      for (const st of this.sortedPools) if (st.free[addr.family].delete(addr.value) && poolCounts(st.pool, addr)) st.assigned[addr.family] += 1n;
     }
     holder.services.set(key, sharer);
     let held = this.services.get(key);

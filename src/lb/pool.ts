@@ -4,7 +4,7 @@
  */
 import type { IPAddressPool } from '../api/ipaddresspool.ts';
 import { selectorMatches, type LabelSelector } from '../api/types.ts';
-import { buggyCount, parseRange, type Addr, type Family, type Range } from './ipnet.ts';
+import { buggyCount, isBuggyIP, parseRange, type Addr, type Family, type Range } from './ipnet.ts';
 
 /** A usable pool. */
 export interface Pool {
@@ -12,7 +12,7 @@ export interface Pool {
   readonly ranges: readonly Range[];
   readonly autoAssign: boolean;
   readonly avoidBuggyIPs: boolean;
-  /** Lower is tried first; undefined sorts after every number. */
+  /** Lower is tried first; undefined (or 0, as MetalLB) sorts after every other number. */
   readonly priority: number | undefined;
   readonly namespaces: readonly string[];
   readonly namespaceSelectors: readonly LabelSelector[];
@@ -62,12 +62,47 @@ export function poolAllows(pool: Pool, who: Requester): boolean {
   return pool.serviceSelectors.length === 0 || pool.serviceSelectors.some((s) => selectorMatches(s, who.serviceLabels));
 }
 
-/** Orders pools for trying: priority ascending (unset last), then name for determinism. */
+/**
+ * Whether the pool limits who may use it (namespaces, namespace or Service selectors). A scoped pool that
+ * lets a Service in was meant for it, so it is tried before the catch-all pools (as MetalLB does).
+ */
+export function poolScoped(pool: Pool): boolean {
+  return pool.namespaces.length > 0 || pool.namespaceSelectors.length > 0 || pool.serviceSelectors.length > 0;
+}
+
+/** The pool's priority as a sort key: unset and 0 mean "lowest" (MetalLB), so they sort last. */
+function priorityRank(pool: Pool): number {
+  return pool.priority === undefined || pool.priority <= 0 ? Number.POSITIVE_INFINITY : pool.priority;
+}
+
+/**
+ * The rank two pools tie on when their order is only a matter of name: scoped pools first, then
+ * priority ascending. Two pools with the same rank are equally preferred by the user.
+ */
+export function poolRank(pool: Pool): readonly [number, number] {
+  return [poolScoped(pool) ? 0 : 1, priorityRank(pool)];
+}
+
+/** Orders pools for trying: scoped before unscoped, priority ascending (unset/0 last), then name. */
 export function comparePools(a: Pool, b: Pool): number {
-  const pa = a.priority ?? Number.POSITIVE_INFINITY;
-  const pb = b.priority ?? Number.POSITIVE_INFINITY;
-  if (pa !== pb) return pa - pb;
+  const [sa, pa] = poolRank(a);
+  const [sb, pb] = poolRank(b);
+  if (sa !== sb) return sa - sb;
+  if (pa !== pb) return pa < pb ? -1 : 1;
   return a.name < b.name ? -1 : a.name > b.name ? 1 : 0;
+}
+
+/**
+ * Whether the pool may hand out this address: it lies in a range and is not a .0/.255 address of a pool
+ * with avoidBuggyIPs (which may have been turned on after the address was given).
+ */
+export function poolAccepts(pool: Pool, a: Addr): boolean {
+  return poolContains(pool, a) && !(pool.avoidBuggyIPs && isBuggyIP(a));
+}
+
+/** Whether the address counts towards the pool's usage (addresses the pool would not hand out do not). */
+export function poolCounts(pool: Pool, a: Addr): boolean {
+  return !(pool.avoidBuggyIPs && isBuggyIP(a));
 }
 
 /** Whether the address lies in one of the pool's ranges. */

@@ -72,12 +72,15 @@ export interface RequestError {
   readonly reason: string;
 }
 
-/** First set annotation among our key and its MetalLB aliases. */
+/**
+ * First set annotation among our key and its MetalLB aliases. A value that is exactly empty counts as
+ * unset (as in MetalLB: templates often render `key: ""`); whitespace is a value, and an error later.
+ */
 function annotation(s: Service, keys: readonly string[]): { key: string; value: string } | undefined {
   const a = s.metadata.annotations ?? {};
   for (const key of keys) {
     const value = a[key];
-    if (value !== undefined) return { key, value };
+    if (value !== undefined && value !== '') return { key, value };
   }
   return undefined;
 }
@@ -91,7 +94,7 @@ export function requestFor(s: Service, namespaceLabels: Record<string, string>):
   const requestedIPs: Addr[] = [];
   const ipsAnn = annotation(s, ServiceAnnotations.loadBalancerIPs);
   const ipTexts = ipsAnn ? ipsAnn.value.split(',').map((t) => t.trim()).filter((t) => t !== '') : [];
-  if (ipsAnn && ipTexts.length === 0) return { code: ErrorCodes.BadAnnotation, reason: `annotation ${ipsAnn.key} is empty` };
+  if (ipsAnn && ipTexts.length === 0) return { code: ErrorCodes.BadAnnotation, reason: `annotation ${ipsAnn.key} holds no IP (only blanks or commas)` };
   if (!ipsAnn && spec.loadBalancerIP !== undefined && spec.loadBalancerIP !== '') ipTexts.push(spec.loadBalancerIP);
   const source = ipsAnn ? `annotation ${ipsAnn.key}` : 'spec.loadBalancerIP';
   for (const t of ipTexts) {
@@ -101,8 +104,9 @@ export function requestFor(s: Service, namespaceLabels: Record<string, string>):
     requestedIPs.push(a);
   }
   const poolAnn = annotation(s, ServiceAnnotations.addressPool);
-  if (poolAnn && poolAnn.value.trim() === '') return { code: ErrorCodes.BadAnnotation, reason: `annotation ${poolAnn.key} is empty` };
+  if (poolAnn && poolAnn.value.trim() === '') return { code: ErrorCodes.BadAnnotation, reason: `annotation ${poolAnn.key} is blank` };
   const shareAnn = annotation(s, ServiceAnnotations.allowSharedIP);
+  if (shareAnn && shareAnn.value.trim() === '') return { code: ErrorCodes.BadAnnotation, reason: `annotation ${shareAnn.key} is blank` };
   const families = (spec.ipFamilies ?? []).filter((f): f is Family => f === 'IPv4' || f === 'IPv6');
   const policy: IPFamilyPolicy = spec.ipFamilyPolicy === 'PreferDualStack' || spec.ipFamilyPolicy === 'RequireDualStack' ? spec.ipFamilyPolicy : 'SingleStack';
   const ports: PortSpec[] = (spec.ports ?? []).map((p) => ({ port: p.port, protocol: p.protocol ?? 'TCP' }));
@@ -117,7 +121,7 @@ export function requestFor(s: Service, namespaceLabels: Record<string, string>):
     policy,
     requestedIPs,
     pool: poolAnn?.value.trim(),
-    sharingKey: shareAnn && shareAnn.value.trim() !== '' ? shareAnn.value.trim() : undefined,
+    sharingKey: shareAnn?.value.trim(),
     ports,
     backendKey,
   };
