@@ -1,49 +1,21 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { Announcer, DEFAULT_SCHEDULE, type Timers } from './announcer.ts';
+import { FakeClock } from '../clock.ts';
+import { Announcer, DEFAULT_SCHEDULE } from './announcer.ts';
 
-/** Manually advanced timers: nothing runs until advance() moves the clock past a deadline. */
-class FakeTimers implements Timers {
-  now = 0;
-  private nextId = 1;
-  private readonly queue = new Map<number, { at: number; fn: () => void }>();
-
-  setTimeout(fn: () => void, ms: number): unknown {
-    const id = this.nextId++;
-    this.queue.set(id, { at: this.now + ms, fn });
-    return id;
-  }
-
-  clearTimeout(handle: unknown): void {
-    this.queue.delete(handle as number);
-  }
-
-  /** Timers not yet fired or cleared. */
-  get pending(): number {
-    return this.queue.size;
-  }
-
-  /** Moves the clock forward, firing due timers in deadline order (ties in creation order). */
-  advance(ms: number): void {
-    const end = this.now + ms;
-    for (;;) {
-      let next: [number, { at: number; fn: () => void }] | undefined;
-      for (const e of this.queue) if (e[1].at <= end && (!next || e[1].at < next[1].at)) next = e;
-      if (!next) break;
-      this.queue.delete(next[0]);
-      this.now = next[1].at;
-      next[1].fn();
-    }
-    this.now = end;
-  }
-}
-
-/** An announcer whose sends are recorded as `ip@time`. */
-function setup(schedule: readonly number[] = DEFAULT_SCHEDULE) {
-  const timers = new FakeTimers();
+/** An announcer on a FakeClock whose sends are recorded as `ip@time`. */
+function setup(schedule: readonly number[] = DEFAULT_SCHEDULE, fail: (ip: string) => boolean = () => false) {
+  const clock = new FakeClock();
   const sent: string[] = [];
-  const a = new Announcer((ip) => { sent.push(`${ip}@${timers.now}`); }, schedule, timers);
-  return { a, timers, sent };
+  const errors: string[] = [];
+  const a = new Announcer({
+    send: (ip) => { if (fail(ip)) throw new Error(`boom ${ip}`); sent.push(`${ip}@${clock.now()}`); },
+    schedule,
+    clock,
+    onError: (ip, e) => { errors.push(`${ip}@${clock.now()}: ${String(e)}`); },
+  });
+  const timers = { advance: (ms: number) => { clock.advance(ms); }, get pending() { return clock.pending(); } };
+  return { a, timers, sent, errors };
 }
 
 describe('Announcer', () => {
@@ -142,5 +114,24 @@ describe('Announcer', () => {
     a.gain('198.51.100.7');
     timers.advance(60_000);
     assert.equal(sent.length, before + DEFAULT_SCHEDULE.length);
+  });
+
+  test('a send that throws is reported, and neither gain() nor the timers throw; the schedule goes on', () => {
+    let failing = true;
+    const { a, timers, sent, errors } = setup([0, 100, 200], () => failing);
+    assert.doesNotThrow(() => { a.gain('192.0.2.10'); });
+    a.gain('192.0.2.11');
+    assert.deepEqual(errors, ['192.0.2.10@0: Error: boom 192.0.2.10', '192.0.2.11@0: Error: boom 192.0.2.11']);
+    assert.doesNotThrow(() => { timers.advance(100); }, 'a throwing timer body does not escape the clock');
+    assert.equal(errors.length, 4);
+    failing = false;
+    timers.advance(100);
+    assert.deepEqual(sent, ['192.0.2.10@200', '192.0.2.11@200'], 'later announcements still go out');
+  });
+
+  test('an onError that throws is contained too', () => {
+    const clock = new FakeClock();
+    const a = new Announcer({ send: () => { throw new Error('send'); }, schedule: [0, 10], clock, onError: () => { throw new Error('report'); } });
+    assert.doesNotThrow(() => { a.gain('192.0.2.10'); clock.advance(10); });
   });
 });

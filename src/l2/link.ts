@@ -1,56 +1,109 @@
 /**
- * One interface in Layer-2 mode: the packet sockets, the responder and the announcer wired together.
- * `setOwned` is the only input: IPs gained are announced at once (gratuitous ARP / unsolicited NA) and
- * answered from then on; IPs lost stop being answered immediately. If the interface goes down or
- * away, the sockets are reopened once it is back and every owned IP is announced again.
+ * One interface in Layer-2 mode: the packet sockets, the responder, the reply limiter and the announcer wired
+ * together. `setOwned`/`add`/`remove` are the only inputs: IPs gained are announced at once (gratuitous ARP /
+ * unsolicited NA) and answered from then on; IPs lost stop being answered immediately. If the interface goes
+ * down or away, the sockets are reopened once it is back and every owned IP is announced again.
+ *
+ * This is the I/O shell around the pure responder, so it holds the shell's rules:
+ * - no exception from a frame handler, a socket callback or a timer ends the process: each is caught, counted
+ *   in `stats.errors` and logged (at most once per 10 s per kind, with the number suppressed);
+ * - replies are rate-limited per asker and per target ({@link ReplyLimiter}), drops counted by reason;
+ * - an outage is logged once when it starts and once when it ends, not on every reopen attempt;
+ * - sockets, the interface MAC and time come in through {@link LinkIo} and an injected Clock, so the whole link
+ *   runs in unit tests on fake sockets and a FakeClock; `linkio.ts` has the native implementation.
  */
-import { readFileSync } from 'node:fs';
+import { realClock, type Clock, type Timer } from '../clock.ts';
+import { canonicalIP } from '../lb/ipnet.ts';
 import type { Logger } from '../log.ts';
-import { canonicalIP, parseIP } from '../lb/ipnet.ts';
-import { openIcmp6Socket, openPacketSocket, type Icmp6Socket, type NativeError, type PacketSocket } from '../native/index.ts';
+import type { BpfInstruction, Icmp6Socket, PacketSocket } from '../native/index.ts';
 import { Announcer, DEFAULT_SCHEDULE } from './announcer.ts';
 import { ARP_REQUEST_FILTER, NEIGHBOR_SOLICITATION_FILTER } from './filters.ts';
 import { EtherType, gratuitousArp, solicitedNode, unsolicitedNa } from './frames.ts';
+import { DEFAULT_REPLY_LIMITS, ReplyLimiter, type ReplyLimits } from './ratelimit.ts';
 import { handleFrame, type ResponderContext } from './responder.ts';
+
+/**
+ * The sockets and system facts a link needs, as a port: the native addon in production (`linkio.ts`), fakes in
+ * unit tests. Callbacks may be called only after the opening call returned.
+ */
+export interface LinkIo {
+  /** An AF_PACKET socket on `ifname` for one ethertype with a BPF filter; `onError` once when it fails (already closed). */
+  openPacketSocket(ifname: string, ethertype: number, onFrame: (frame: Buffer) => void, onError: (err: Error) => void,
+    filter: readonly BpfInstruction[]): PacketSocket;
+  /** A send-only raw ICMPv6 socket, used to join solicited-node groups. */
+  openIcmp6Socket(onError: (err: Error) => void): Icmp6Socket;
+  /** The interface's MAC, lower-case colon form (throws when the interface is gone). */
+  interfaceMac(ifname: string): string;
+}
 
 /** Link settings. */
 export interface LinkOptions {
   readonly ifname: string;
   readonly log: Logger;
+  readonly io: LinkIo;
+  /** Defaults to the real clock. */
+  readonly clock?: Clock;
   /** Gratuitous announcement schedule, ms after a gain. */
   readonly schedule?: readonly number[];
   /** How often to try reopening after the interface went away. */
   readonly reopenMs?: number;
+  /** Reply limits ({@link DEFAULT_REPLY_LIMITS} unless given); `false` turns limiting off (benchmarks). */
+  readonly replyLimits?: ReplyLimits | false;
+  /**
+   * Canonicalises an IP (defaults to the one in lb/ipnet); injectable so tests can count parses: add() and
+   * remove() parse only their argument, never the whole owned set.
+   */
+  readonly canonicalIP?: (ip: string) => string | undefined;
 }
 
 /** Counters for metrics, the CLI and tests. */
 export interface LinkStats {
   replies: number;
   announcements: number;
+  /** Frames not answered, by reason: the responder's drop reasons and `rate-limited-asker`/`-target`. */
   drops: Record<string, number>;
+  /** Reopen attempts after the sockets failed or could not be opened. */
   reopens: number;
+  /** Times the sockets became unavailable (each outage counted once, however many reopen attempts it takes). */
+  outages: number;
+  /** Exceptions caught in frame handlers, socket callbacks and timers: each is a bug; none ends the process. */
+  errors: number;
 }
 
-/** The MAC of an interface from sysfs (os.networkInterfaces omits interfaces without addresses). */
-export function interfaceMac(ifname: string): string {
-  return readFileSync(`/sys/class/net/${ifname}/address`, 'utf8').trim().toLowerCase();
-}
+/** Warnings of one kind are logged at most this often; the rest are counted into the next one. */
+const WARN_INTERVAL_MS = 10_000;
 
 /** See the module comment. */
 export class L2Link {
-  private readonly owned = new Set<string>();
+  /** Owned IPs (canonical text) mapped to whether they are IPv6. */
+  private readonly owned = new Map<string, boolean>();
   private arp: PacketSocket | undefined;
   private nd: PacketSocket | undefined;
   private icmp: Icmp6Socket | undefined;
+  /** Bumped whenever the sockets are closed: callbacks of older sockets are ignored. */
+  private generation = 0;
   private readonly groups = new Map<string, number>();
   private mac = '';
-  private reopenTimer: NodeJS.Timeout | undefined;
+  private reopenTimer: Timer | undefined;
   private closed = false;
+  private outage: { since: number; attempts: number } | undefined;
+  private limiter: ReplyLimiter | undefined;
+  private readonly warned = new Map<string, { at: number; suppressed: number }>();
   private readonly announcer: Announcer;
-  readonly stats: LinkStats = { replies: 0, announcements: 0, drops: {}, reopens: 0 };
+  private readonly clock: Clock;
+  private readonly canonical: (ip: string) => string | undefined;
+  readonly stats: LinkStats = { replies: 0, announcements: 0, drops: {}, reopens: 0, outages: 0, errors: 0 };
 
   constructor(private readonly o: LinkOptions) {
-    this.announcer = new Announcer((ip) => { this.announce(ip); }, o.schedule ?? DEFAULT_SCHEDULE);
+    this.clock = o.clock ?? realClock;
+    this.canonical = o.canonicalIP ?? canonicalIP;
+    this.setReplyLimits(o.replyLimits ?? DEFAULT_REPLY_LIMITS);
+    this.announcer = new Announcer({
+      send: (ip) => { this.announce(ip); },
+      schedule: o.schedule ?? DEFAULT_SCHEDULE,
+      clock: this.clock,
+      onError: (ip, e) => { this.caught('announce', e, { ip }); },
+    });
     this.open();
   }
 
@@ -66,53 +119,69 @@ export class L2Link {
 
   /** IPs answered for now. */
   ownedIPs(): string[] {
-    return [...this.owned];
+    return [...this.owned.keys()];
   }
 
-  /** Replaces the owned set; returns how many IPs were gained and lost. */
+  /** How many IPs are answered for (O(1), unlike ownedIPs()). */
+  get ownedCount(): number {
+    return this.owned.size;
+  }
+
+  /** Replaces the reply limits (`false`: no limit); buckets start full again. */
+  setReplyLimits(limits: ReplyLimits | false): void {
+    this.limiter = limits === false ? undefined : new ReplyLimiter(limits, this.clock);
+  }
+
+  /** Replaces the owned set; returns how many IPs were gained and lost. Throws TypeError (changing nothing) for a non-IP. */
   setOwned(ips: Iterable<string>): { gained: number; lost: number } {
     const want = new Set<string>();
-    for (const ip of ips) {
-      const c = canonicalIP(ip);
-      if (c === undefined) throw new TypeError(`not an IP address: ${ip}`);
-      want.add(c);
-    }
+    for (const ip of ips) want.add(this.canonicalOrThrow(ip));
     let gained = 0, lost = 0;
-    for (const ip of [...this.owned]) if (!want.has(ip)) { this.drop(ip); lost++; }
+    for (const ip of [...this.owned.keys()]) if (!want.has(ip)) { this.drop(ip); lost++; }
     for (const ip of want) if (!this.owned.has(ip)) { this.take(ip); gained++; }
     return { gained, lost };
   }
 
-  /** Adds one IP. */
+  /** Adds one IP (O(1): only `ip` is parsed); adding an owned IP changes nothing. Throws TypeError for a non-IP. */
   add(ip: string): void {
-    this.setOwned([...this.owned, ip]);
+    const c = this.canonicalOrThrow(ip);
+    if (!this.owned.has(c)) this.take(c);
   }
 
-  /** Removes one IP. */
+  /** Removes one IP (O(1)); removing an IP not owned, or not an IP, changes nothing. */
   remove(ip: string): void {
-    const c = canonicalIP(ip);
+    const c = this.canonical(ip);
     if (c !== undefined && this.owned.has(c)) this.drop(c);
   }
 
   /** Stops answering everything and closes all sockets. */
   close(): void {
     this.closed = true;
-    clearTimeout(this.reopenTimer);
+    this.reopenTimer?.cancel();
+    this.reopenTimer = undefined;
     this.announcer.stop();
     this.owned.clear();
     this.closeSockets();
   }
 
+  private canonicalOrThrow(ip: string): string {
+    const c = this.canonical(ip);
+    if (c === undefined) throw new TypeError(`not an IP address: ${ip}`);
+    return c;
+  }
+
   private take(ip: string): void {
-    this.owned.add(ip); // answering starts before the first announcement goes out
-    if (parseIP(ip)?.family === 'IPv6') this.join(solicitedNode(ip));
+    const v6 = ip.includes(':');
+    this.owned.set(ip, v6); // answering starts before the first announcement goes out
+    if (v6) this.join(solicitedNode(ip));
     this.announcer.gain(ip);
   }
 
   private drop(ip: string): void {
+    const v6 = this.owned.get(ip) === true;
     this.owned.delete(ip); // answering stops at once
     this.announcer.lose(ip);
-    if (parseIP(ip)?.family === 'IPv6') this.leave(solicitedNode(ip));
+    if (v6) this.leave(solicitedNode(ip));
   }
 
   /** Solicited-node groups are shared between IPs with the same low 24 bits: counted, joined once. */
@@ -133,66 +202,146 @@ export class L2Link {
     try {
       if (join) this.icmp.join(group, this.arp.ifindex); else this.icmp.leave(group, this.arp.ifindex);
     } catch (e) {
-      this.o.log.warn({ event: 'multicast_membership_failed', ifname: this.o.ifname, group, join, err: String(e) }, 'multicast membership change failed');
+      this.warn('multicast_membership_failed', { group, join, err: String(e) }, 'multicast membership change failed');
     }
   }
 
+  /** Sends the gratuitous frames for `ip`; called by the announcer, which reports anything thrown here to caught(). */
   private announce(ip: string): void {
-    const sock = parseIP(ip)?.family === 'IPv6' ? this.nd : this.arp;
-    if (!sock || !this.owned.has(ip)) return;
-    const frames = parseIP(ip)?.family === 'IPv6' ? [unsolicitedNa(ip, this.mac)] : gratuitousArp(ip, this.mac);
+    const v6 = this.owned.get(ip);
+    if (v6 === undefined) return;
+    const sock = v6 ? this.nd : this.arp;
+    if (!sock) return;
+    const frames = v6 ? [unsolicitedNa(ip, this.mac)] : gratuitousArp(ip, this.mac); // a throw here is a bug: caught()
     try {
       for (const f of frames) sock.send(f);
       this.stats.announcements++;
     } catch (e) {
-      this.o.log.warn({ event: 'announce_failed', ifname: this.o.ifname, ip, err: String(e) }, 'gratuitous announcement failed');
+      this.warn('announce_failed', { ip, err: String(e) }, 'gratuitous announcement failed');
     }
   }
 
-  private onFrame(sock: PacketSocket | undefined, frame: Buffer): void {
+  private onFrame(sock: PacketSocket, frame: Buffer): void {
     const ctx: ResponderContext = { mac: this.mac, owns: (ip) => this.owned.has(ip) };
     const d = handleFrame(frame, ctx);
-    if ('drop' in d) { this.stats.drops[d.drop] = (this.stats.drops[d.drop] ?? 0) + 1; return; }
+    if ('drop' in d) { this.countDrop(d.drop); return; }
+    const verdict = this.limiter?.admit(d.asker, d.ip) ?? 'ok';
+    if (verdict !== 'ok') { this.countDrop(verdict); return; }
     try {
-      sock?.send(d.reply);
+      sock.send(d.reply);
       this.stats.replies++;
     } catch (e) {
-      this.o.log.warn({ event: 'reply_failed', ifname: this.o.ifname, ip: d.ip, err: String(e) }, 'reply failed');
+      this.warn('reply_failed', { ip: d.ip, err: String(e) }, 'reply failed');
     }
+  }
+
+  private countDrop(reason: string): void {
+    this.stats.drops[reason] = (this.stats.drops[reason] ?? 0) + 1;
   }
 
   private open(): void {
     if (this.closed) return;
-    const onError = (err: NativeError): void => {
-      this.o.log.warn({ event: 'link_error', ifname: this.o.ifname, err: err.message }, 'interface socket failed; reopening when the interface is back');
-      this.closeSockets();
-      this.scheduleReopen();
+    const gen = ++this.generation;
+    const current = (): boolean => gen === this.generation && !this.closed;
+    const onError = (err: Error): void => {
+      this.guard('socket_error', () => {
+        if (!current()) return; // a second socket of the same set reporting the same outage
+        this.closeSockets();
+        this.unavailable('link_error', err);
+      });
+    };
+    const frames = (sock: () => PacketSocket | undefined) => (frame: Buffer): void => {
+      this.guard('frame', () => {
+        const s = sock();
+        if (current() && s) this.onFrame(s, frame);
+      });
     };
     try {
-      this.mac = interfaceMac(this.o.ifname);
-      this.arp = openPacketSocket(this.o.ifname, EtherType.ARP, (f) => { this.onFrame(this.arp, f); }, onError, ARP_REQUEST_FILTER);
-      this.nd = openPacketSocket(this.o.ifname, EtherType.IPv6, (f) => { this.onFrame(this.nd, f); }, onError, NEIGHBOR_SOLICITATION_FILTER);
-      this.icmp = openIcmp6Socket(undefined, onError);
+      const { io, ifname } = this.o;
+      this.mac = io.interfaceMac(ifname);
+      this.arp = io.openPacketSocket(ifname, EtherType.ARP, frames(() => this.arp), onError, ARP_REQUEST_FILTER);
+      this.nd = io.openPacketSocket(ifname, EtherType.IPv6, frames(() => this.nd), onError, NEIGHBOR_SOLICITATION_FILTER);
+      this.icmp = io.openIcmp6Socket(onError);
     } catch (e) {
-      this.o.log.warn({ event: 'link_open_failed', ifname: this.o.ifname, err: String(e) }, 'cannot open interface sockets; retrying');
       this.closeSockets();
-      this.scheduleReopen();
+      this.unavailable('link_open_failed', e);
       return;
     }
+    if (this.outage) {
+      this.log('info', { event: 'link_reopened', downMs: Math.round(this.clock.now() - this.outage.since), attempts: this.outage.attempts },
+        'interface sockets reopened; announcing every owned IP again');
+      this.outage = undefined;
+    }
     for (const g of this.groups.keys()) this.membership(g, true);
-    for (const ip of this.owned) this.announcer.gain(ip);
+    for (const ip of this.owned.keys()) this.announcer.gain(ip);
+  }
+
+  /** The sockets are gone: retry, and warn once per outage (later attempts only at debug level). */
+  private unavailable(event: string, err: unknown): void {
+    this.scheduleReopen(); // first: nothing below (not even a broken logger) may stop the retries
+    if (this.outage === undefined) {
+      this.outage = { since: this.clock.now(), attempts: 0 };
+      this.stats.outages++;
+      this.log('warn', { event, err: String(err), retryMs: this.reopenMs },
+        'interface sockets unavailable; retrying until the interface is back (logged again when it is)');
+    } else {
+      this.log('debug', { event, err: String(err), attempts: this.outage.attempts }, 'interface still unavailable');
+    }
+  }
+
+  private get reopenMs(): number {
+    return this.o.reopenMs ?? 1000;
   }
 
   private scheduleReopen(): void {
     if (this.closed || this.reopenTimer) return;
-    this.reopenTimer = setTimeout(() => { this.reopenTimer = undefined; this.stats.reopens++; this.open(); }, this.o.reopenMs ?? 1000);
+    this.reopenTimer = this.clock.setTimeout(() => {
+      this.guard('reopen', () => {
+        this.reopenTimer = undefined;
+        this.stats.reopens++;
+        if (this.outage) this.outage.attempts++;
+        this.open();
+      });
+    }, this.reopenMs);
   }
 
   private closeSockets(): void {
+    this.generation++;
     for (const s of [this.arp, this.nd, this.icmp]) {
       try { s?.close(); } catch { /* already closed by the addon after an error */ }
     }
     this.arp = this.nd = undefined;
     this.icmp = undefined;
+  }
+
+  /** Runs a callback or timer body; whatever it throws is caught, counted and logged, never rethrown. */
+  private guard(where: string, fn: () => void): void {
+    try {
+      fn();
+    } catch (e) {
+      this.caught(where, e);
+    }
+  }
+
+  private caught(where: string, e: unknown, extra: Record<string, unknown> = {}): void {
+    this.stats.errors++;
+    this.warn(`callback_failed:${where}`, { where, ...extra, err: String(e), stack: e instanceof Error ? e.stack : undefined },
+      'exception in a link callback (caught; the link goes on)', 'error');
+  }
+
+  /** Logs at most once per WARN_INTERVAL_MS per event, with how many were suppressed since the last one. */
+  private warn(event: string, fields: Record<string, unknown>, msg: string, level: 'warn' | 'error' = 'warn'): void {
+    const now = this.clock.now();
+    const w = this.warned.get(event);
+    if (w && now - w.at < WARN_INTERVAL_MS) { w.suppressed++; return; }
+    this.warned.set(event, { at: now, suppressed: 0 });
+    this.log(level, { event: event.split(':')[0], ...fields, suppressed: w?.suppressed ?? 0 }, msg);
+  }
+
+  /** Logs with the interface name; a logger that throws must not turn a caught error into an uncaught one. */
+  private log(level: 'debug' | 'info' | 'warn' | 'error', fields: Record<string, unknown>, msg: string): void {
+    try {
+      this.o.log[level]({ ifname: this.o.ifname, ...fields }, msg);
+    } catch { /* nothing sensible left to do */ }
   }
 }

@@ -2,6 +2,18 @@
  * The answering decision for ARP requests and neighbour solicitations: pure, one frame in, one reply
  * or one drop reason out. It answers only for an IP this node owns on that interface right now, with
  * that interface's MAC, and never to its own frames.
+ *
+ * The cases where sender and target are related, as the property tests assert them:
+ * - ARP with sender IP = target IP (a gratuitous ARP, RFC 5227 "announcement"): someone announcing, not
+ *   asking; dropped as `gratuitous` whoever owns the IP (we do not fight over it here).
+ * - ARP probe (sender IP 0.0.0.0, RFC 5227): answered for an owned target, by broadcast, so the prober
+ *   sees the conflict whatever its own cache holds.
+ * - NS with the unspecified source (DAD, RFC 4862): answered for an owned target with an unsolicited NA
+ *   to all-nodes (S=0), defending the address.
+ * - NS whose source is the target itself: an ordinary solicitation from a host that has the address too;
+ *   answered like any other (solicited NA, unicast), which tells it that we hold the address.
+ *
+ * Every reply names its `asker` (sender MAC and IP), so the link can rate-limit per asker and per target.
  */
 import {
   ALL_NODES, BROADCAST_MAC, EtherType, buildArpFrame, buildNaFrame, multicastMac, parseArpFrame, parseNsFrame,
@@ -16,8 +28,12 @@ export interface ResponderContext {
   readonly owns: (ip: string) => boolean;
 }
 
-/** A reply to send, or why none is sent. */
-export type Decision = { readonly reply: Buffer; readonly ip: string } | { readonly drop: DropReason | 'not-arp-or-ipv6' };
+/**
+ * A reply to send (about `ip`, to `asker`, written `mac/ip` of the sender), or why none is sent.
+ */
+export type Decision =
+  | { readonly reply: Buffer; readonly ip: string; readonly asker: string }
+  | { readonly drop: DropReason | 'not-arp-or-ipv6' };
 
 /** Decides the answer to an ARP frame. */
 export function handleArp(frame: Buffer, ctx: ResponderContext): Decision {
@@ -33,6 +49,7 @@ export function handleArp(frame: Buffer, ctx: ResponderContext): Decision {
   const dst = arp.spa === '0.0.0.0' ? BROADCAST_MAC : arp.sha;
   return {
     ip: arp.tpa,
+    asker: `${arp.sha}/${arp.spa}`,
     reply: buildArpFrame({ dst, src: ctx.mac }, { oper: 2, sha: ctx.mac, spa: arp.tpa, tha: arp.sha, tpa: arp.spa }),
   };
 }
@@ -45,11 +62,13 @@ export function handleNs(frame: Buffer, ctx: ResponderContext): Decision {
   if (!ctx.owns(p.target)) return { drop: 'not-owned' };
   if (p.ip.src === '::') {
     // duplicate address detection for our address: defend it to all nodes (RFC 4862 5.4.3)
-    return { ip: p.target, reply: buildNaFrame({ target: p.target, mac: ctx.mac, dstMac: multicastMac(ALL_NODES), dstIp: ALL_NODES, srcIp: p.target, solicited: false }) };
+    return { ip: p.target, asker: `${p.eth.src}/::`, reply: buildNaFrame({ target: p.target, mac: ctx.mac, dstMac: multicastMac(ALL_NODES), dstIp: ALL_NODES, srcIp: p.target, solicited: false }) };
   }
+  const dstMac = p.sourceMac ?? p.eth.src;
   return {
     ip: p.target,
-    reply: buildNaFrame({ target: p.target, mac: ctx.mac, dstMac: p.sourceMac ?? p.eth.src, dstIp: p.ip.src, srcIp: p.target, solicited: true }),
+    asker: `${dstMac}/${p.ip.src}`,
+    reply: buildNaFrame({ target: p.target, mac: ctx.mac, dstMac, dstIp: p.ip.src, srcIp: p.target, solicited: true }),
   };
 }
 
