@@ -4,9 +4,10 @@
  */
 import http from 'node:http';
 import os from 'node:os';
-import { CONTROLLER_LEASE, SYSTEM_NAMESPACE } from '../api/keys.ts';
+import { CONTROLLER_LEASE, LOAD_BALANCER_CLASS, SYSTEM_NAMESPACE } from '../api/keys.ts';
 import { KubeClient } from '../k8s/client.ts';
 import { LeaderElector } from '../k8s/leader.ts';
+import type { Health } from '../k8s/ports.ts';
 import { AddressController } from '../lb/controller.ts';
 import { logger } from '../log.ts';
 import { enableDefaultMetrics, isLeader, registry } from '../metrics/metrics.ts';
@@ -15,6 +16,8 @@ import { enableDefaultMetrics, isLeader, registry } from '../metrics/metrics.ts'
 export interface ControllerRunOptions {
   kubeconfig?: string | undefined;
   onlyOwnClass?: boolean;
+  /** The `spec.loadBalancerClass` this replica serves (`--lb-class`); default `baregate.io/lb`. */
+  lbClass?: string;
   identity?: string;
   leaseNamespace?: string;
   leaseName?: string;
@@ -31,6 +34,8 @@ export interface ControllerHandle {
   readonly elector: LeaderElector;
   /** The address controller while this replica leads. */
   current(): AddressController | undefined;
+  /** What /healthz reports: a leader whose caches stopped following the cluster is unhealthy; a standby is healthy. */
+  health(): Health;
   stop(): Promise<void>;
 }
 
@@ -50,7 +55,10 @@ export function runController(o: ControllerRunOptions = {}): ControllerHandle {
     ...(o.retryPeriodMs !== undefined ? { retryPeriodMs: o.retryPeriodMs } : {}),
     onStartedLeading: () => {
       isLeader.set(1);
-      ctl = new AddressController({ client, log, onlyOwnClass: o.onlyOwnClass ?? false, ...(o.concurrency !== undefined ? { concurrency: o.concurrency } : {}) });
+      ctl = new AddressController({
+        client, log, onlyOwnClass: o.onlyOwnClass ?? false, lbClass: o.lbClass ?? LOAD_BALANCER_CLASS,
+        ...(o.concurrency !== undefined ? { concurrency: o.concurrency } : {}),
+      });
       ctl.start().catch((e: unknown) => { log.error({ event: 'start_failed', err: String(e) }, 'controller start failed'); });
     },
     onStoppedLeading: () => {
@@ -65,6 +73,7 @@ export function runController(o: ControllerRunOptions = {}): ControllerHandle {
   return {
     elector,
     current: () => ctl,
+    health: () => ctl?.health() ?? { ok: true },
     stop: async () => {
       ctl?.stop();
       ctl = undefined;
@@ -75,19 +84,27 @@ export function runController(o: ControllerRunOptions = {}): ControllerHandle {
   };
 }
 
-/** Serves /metrics, /healthz and /readyz on the given port. */
-export function serveMetrics(port: number, host: string): http.Server {
+/**
+ * Serves /metrics, /healthz and /readyz on the given port. /healthz answers 503 with the reason when
+ * `health` says the process has stopped working (so the kubelet restarts it); /readyz is always ok.
+ */
+export function serveMetrics(port: number, host: string, health: () => Health = () => ({ ok: true })): http.Server {
   enableDefaultMetrics();
   const server = http.createServer((req, res) => {
     if (req.url === '/metrics') {
       registry.metrics().then((text) => { res.writeHead(200, { 'Content-Type': registry.contentType }); res.end(text); })
         .catch((e: unknown) => { res.writeHead(500); res.end(String(e)); });
-    } else if (req.url === '/healthz' || req.url === '/readyz') {
+    } else if (req.url === '/healthz') {
+      let h: Health;
+      try { h = health(); } catch (e) { h = { ok: false, reason: `health check threw: ${String(e)}` }; }
+      if (h.ok) { res.writeHead(200); res.end('ok'); } else { res.writeHead(503); res.end(h.reason ?? 'unhealthy'); }
+    } else if (req.url === '/readyz') {
       res.writeHead(200); res.end('ok');
     } else {
       res.writeHead(404); res.end();
     }
   });
+  server.on('error', (e) => { logger('metrics').error({ event: 'metrics_server_error', err: String(e) }, 'metrics server error'); });
   server.listen(port, host);
   return server;
 }

@@ -2,6 +2,7 @@
 /** The `baregate` command. Subcommands are thin: each calls into its package. */
 import { readFileSync } from 'node:fs';
 import { Command, InvalidArgumentError } from 'commander';
+import { LOAD_BALANCER_CLASS } from '../api/keys.ts';
 import { DEFAULT_SCHEDULE } from '../l2/announcer.ts';
 import { logger } from '../log.ts';
 
@@ -23,21 +24,22 @@ program.command('version').description('print the version').action(() => { conso
 program.command('controller')
   .description('run the address controller (leader-elected)')
   .option('--kubeconfig <path>', 'kubeconfig file (default: in-cluster, then ~/.kube/config)')
-  .option('--only-own-class', 'only handle Services with loadBalancerClass baregate.io/lb', false)
+  .option('--lb-class <name>', 'the spec.loadBalancerClass served (keep the class your Services already carry)', LOAD_BALANCER_CLASS)
+  .option('--only-own-class', 'only handle Services whose loadBalancerClass is the --lb-class one (not those with no class)', false)
   .option('--identity <name>', 'leader election identity (default: $POD_NAME or hostname-pid)')
   .option('--lease-namespace <ns>', 'namespace of the leader election Lease', 'baregate-system')
   .option('--lease-duration <seconds>', 'leader lease duration', int, 15)
   .option('--metrics-port <port>', 'port for /metrics and /healthz (0 disables)', int, 7472)
   .option('--metrics-host <host>', 'address to serve metrics on', '0.0.0.0')
-  .action(async (opts: { kubeconfig?: string; onlyOwnClass: boolean; identity?: string; leaseNamespace: string; leaseDuration: number; metricsPort: number; metricsHost: string }) => {
+  .action(async (opts: { kubeconfig?: string; lbClass: string; onlyOwnClass: boolean; identity?: string; leaseNamespace: string; leaseDuration: number; metricsPort: number; metricsHost: string }) => {
     // each subcommand loads only its own modules: the speaker commands stay small in memory
     const { runController, serveMetrics } = await import('./controller.ts');
     const log = logger('cli');
-    const server = opts.metricsPort > 0 ? serveMetrics(opts.metricsPort, opts.metricsHost) : undefined;
     const handle = runController({
-      kubeconfig: opts.kubeconfig, onlyOwnClass: opts.onlyOwnClass, leaseNamespace: opts.leaseNamespace, leaseDurationSeconds: opts.leaseDuration,
+      kubeconfig: opts.kubeconfig, lbClass: opts.lbClass, onlyOwnClass: opts.onlyOwnClass, leaseNamespace: opts.leaseNamespace, leaseDurationSeconds: opts.leaseDuration,
       ...(opts.identity !== undefined ? { identity: opts.identity } : {}),
     });
+    const server = opts.metricsPort > 0 ? serveMetrics(opts.metricsPort, opts.metricsHost, () => handle.health()) : undefined;
     const shutdown = (sig: string): void => {
       log.info({ event: 'shutdown', signal: sig }, 'stopping');
       server?.close();

@@ -3,69 +3,138 @@
  * by the allocator, effects out (Service status, the pool annotation, events, pool status). All state
  * lives in the cluster: on start the allocator is rebuilt from Service statuses, oldest first, before
  * anything new is allocated, so a restart changes no address and writes nothing.
+ *
+ * Effects go through ports (a status writer, an event recorder; src/k8s/ports.ts) and state comes in
+ * through cache sources, all injectable with a clock, so the logic here is unit-tested with recording
+ * fakes and no API server.
  */
-import { ALLOCATED_FROM_POOL, API_VERSION, CONTROLLER_NAME, EventReasons, GROUP, Kinds, ServiceAnnotations, VERSION } from '../api/keys.ts';
+import { ALLOCATED_FROM_POOL, API_VERSION, CONTROLLER_NAME, EventReasons, GROUP, Kinds, LOAD_BALANCER_CLASS, ServiceAnnotations, VERSION } from '../api/keys.ts';
 import { PoolConditions, type IPAddressPool } from '../api/ipaddresspool.ts';
 import type { Condition } from '../api/types.ts';
-import { statusMessage, type KubeClient } from '../k8s/client.ts';
-import { EventRecorder } from '../k8s/events.ts';
+import { realClock, type Clock, type Timer } from '../clock.ts';
+import type { KubeClient } from '../k8s/client.ts';
+import { ApiEventRecorder } from '../k8s/events.ts';
 import { Informer } from '../k8s/informer.ts';
+import { RestStatusWriter, type CacheSource, type EventRecorder, type EventType, type Health, type StatusWriter } from '../k8s/ports.ts';
+import { semanticEqual } from '../k8s/semantic.ts';
 import { WorkQueue, type Outcome } from '../k8s/workqueue.ts';
 import type { Logger } from '../log.ts';
-import { allocations, apiWrites, poolAddresses } from '../metrics/metrics.ts';
+import { allocations, apiWrites, poolAddresses, reconciles } from '../metrics/metrics.ts';
 import { Allocator, type AllocationRequest, type Assigned } from './allocator.ts';
 import { formatIP } from './ipnet.ts';
 import { findOverlaps, poolFromObject, type Pool } from './pool.ts';
-import { isOurs, isRequestError, requestFor, serviceKey, statusIPs, type Service } from './service.ts';
+import { deprecatedAnnotations, isOurs, isRequestError, requestFor, serviceKey, statusIPs, type Service } from './service.ts';
 
-interface Namespace {
+/** The parts of a Namespace the controller reads (labels, for pools' namespace selectors). */
+export interface NamespaceObject {
   metadata: { name: string; labels?: Record<string, string>; resourceVersion?: string };
+}
+
+/** Where the controller reads cluster state from; informers on the client by default. */
+export interface ControllerSources {
+  services: CacheSource<Service>;
+  pools: CacheSource<IPAddressPool>;
+  namespaces: CacheSource<NamespaceObject>;
 }
 
 /** Controller settings. */
 export interface ControllerOptions {
-  client: KubeClient;
+  /** Needed for every port or source not given here. */
+  client?: KubeClient;
   log: Logger;
-  /** Only Services with `loadBalancerClass: baregate.io/lb` (default: also Services with no class). */
+  /** Only Services whose `loadBalancerClass` is `lbClass` (default: also Services with no class). */
   onlyOwnClass?: boolean;
+  /** The `spec.loadBalancerClass` served (`--lb-class`); default `baregate.io/lb`. */
+  lbClass?: string;
   concurrency?: number;
   /** Delay before pool status is written after a change, batching bursts. */
   poolStatusDelayMs?: number;
+  clock?: Clock;
+  /** Service status, pool annotation and pool status writes; REST by default. */
+  writer?: StatusWriter<Service, IPAddressPool>;
+  /** Events; the REST recorder by default. */
+  events?: EventRecorder;
+  sources?: ControllerSources;
+}
+
+/** Sizes of the controller's per-Service bookkeeping, for tests that prove it does not leak. */
+export interface ControllerBookkeeping {
+  readonly pendingWhy: number;
+  readonly failed: number;
+  readonly deprecated: number;
 }
 
 const POOL_KEY = '\0pools';
 const poolPath = `/apis/${GROUP}/${VERSION}/${Kinds.IPAddressPool.plural}`;
+const FAMILIES = ['IPv4', 'IPv6'] as const;
+const STATES = ['assigned', 'available'] as const;
+
+/**
+ * Whether a pool change matters to allocation: created, deleted, being deleted, or its spec changed.
+ * Status changes (our own pool-status writes coming back through the watch) do not: reacting to them
+ * re-queued every Service after each status write.
+ */
+function poolSpecChanged(obj: IPAddressPool | undefined, old: IPAddressPool | undefined): boolean {
+  if (!obj || !old) return true;
+  if ((obj.metadata.deletionTimestamp === undefined) !== (old.metadata.deletionTimestamp === undefined)) return true;
+  if (obj.metadata.generation !== undefined && old.metadata.generation !== undefined && obj.metadata.generation !== old.metadata.generation) return true;
+  return !semanticEqual(obj.spec, old.spec);
+}
 
 /** See the module comment. */
 export class AddressController {
   readonly allocator = new Allocator();
-  readonly services: Informer<Service>;
-  readonly pools: Informer<IPAddressPool>;
-  readonly namespaces: Informer<Namespace>;
+  readonly services: CacheSource<Service>;
+  readonly pools: CacheSource<IPAddressPool>;
+  readonly namespaces: CacheSource<NamespaceObject>;
   readonly events: EventRecorder;
+  private readonly writer: StatusWriter<Service, IPAddressPool>;
+  private readonly clock: Clock;
+  private readonly lbClass: string;
   private readonly queue: WorkQueue;
-  private readonly failed = new Set<string>();
+  /** Services whose allocation fails, with the reason last reported (one event and one count per episode). */
+  private readonly failed = new Map<string, string>();
   /** Why a Service's addresses changed, kept until the change is written and announced. */
   private readonly pendingWhy = new Map<string, string>();
+  /** Deprecated annotation keys of each Service, as last seen (see {@link noteDeprecated}). */
+  private readonly deprecated = new Map<string, string>();
   private readonly dirtyPools = new Set<string>();
-  private poolTimer: NodeJS.Timeout | undefined;
+  private poolTimer: Timer | undefined;
+  private flushing: Promise<void> | undefined;
   private running = false;
-  /** Writes made to Services (status + annotation patches), for tests and the benchmark. */
+  private directWrites = 0;
+  /** Successful writes to Services (status + annotation patches), for tests and the benchmark. */
   serviceWrites = 0;
+  /** Service reconciles so far. */
+  reconciles = 0;
+  /** Times the pool configuration was rebuilt (start and pool spec changes). */
+  poolRebuilds = 0;
 
   constructor(private readonly o: ControllerOptions) {
     const log = o.log;
-    this.services = new Informer<Service>(o.client, { path: '/api/v1/services', log, strip: trimService });
-    this.pools = new Informer<IPAddressPool>(o.client, { path: poolPath, log });
-    this.namespaces = new Informer<Namespace>(o.client, { path: '/api/v1/namespaces', log });
-    this.events = new EventRecorder(o.client, CONTROLLER_NAME, log);
+    const client = (): KubeClient => {
+      if (!o.client) throw new Error('ControllerOptions.client is required unless every port and source is given');
+      return o.client;
+    };
+    this.clock = o.clock ?? realClock;
+    this.lbClass = o.lbClass ?? LOAD_BALANCER_CLASS;
+    this.services = o.sources?.services ?? new Informer<Service>(client(), { path: '/api/v1/services', log, strip: trimService });
+    this.pools = o.sources?.pools ?? new Informer<IPAddressPool>(client(), { path: poolPath, log });
+    this.namespaces = o.sources?.namespaces ?? new Informer<NamespaceObject>(client(), { path: '/api/v1/namespaces', log });
+    this.writer = o.writer ?? new RestStatusWriter<Service, IPAddressPool>(client());
+    this.events = o.events ?? new ApiEventRecorder({ client: client(), component: CONTROLLER_NAME, log, clock: this.clock, onWrite: (kind) => { apiWrites.inc({ kind }); } });
     this.queue = new WorkQueue((k) => this.process(k), { log, concurrency: o.concurrency ?? 16, minRetryMs: 200, maxRetryMs: 30_000 });
     this.services.onChange((key) => { this.queue.add(key); });
-    this.pools.onChange(() => { this.queue.add(POOL_KEY, true); });
+    this.pools.onChange((_key, obj, old) => { if (poolSpecChanged(obj, old)) this.queue.add(POOL_KEY, true); });
     this.namespaces.onChange((ns, obj, old) => {
-      if (JSON.stringify(obj?.metadata.labels) === JSON.stringify(old?.metadata.labels)) return;
+      if (semanticEqual(obj?.metadata.labels ?? {}, old?.metadata.labels ?? {})) return;
       for (const s of this.services.list()) if (s.metadata.namespace === ns) this.queue.add(serviceKey(s));
     });
+  }
+
+  /** Every write request made so far: Service status and annotation, pool status, events. */
+  get writes(): number {
+    return this.directWrites + this.events.writes;
   }
 
   /** Starts informers, rebuilds state from the cluster, then starts processing. */
@@ -88,25 +157,54 @@ export class AddressController {
     return this.running;
   }
 
-  /** Stops all watches and processing. */
+  /** Stops all watches and processing; this replica's pool metrics go (the next leader reports them). */
   stop(): void {
     this.running = false;
     this.queue.stop();
     this.services.stop();
     this.pools.stop();
     this.namespaces.stop();
-    clearTimeout(this.poolTimer);
+    this.poolTimer?.cancel();
+    this.poolTimer = undefined;
+    for (const name of this.poolObjects.keys()) removePoolSeries(name);
   }
 
-  /** Resolves when the queue has nothing left to do (tests). */
-  idle(): Promise<void> {
-    return this.queue.idle();
+  /** Resolves when the queue has nothing left to do and no pool-status write is under way (tests). */
+  async idle(): Promise<void> {
+    for (;;) {
+      await this.queue.idle();
+      const f = this.flushing;
+      if (!f) return;
+      await f;
+    }
+  }
+
+  /**
+   * Whether the controller still follows the cluster, for /healthz: a cache source that reports
+   * itself unhealthy (an informer whose watch went silent) makes the controller unhealthy.
+   */
+  health(): Health {
+    const sources = [['services', this.services], ['pools', this.pools], ['namespaces', this.namespaces]] as const;
+    for (const [what, src] of sources) {
+      const h = src.health?.();
+      if (h && !h.ok) return { ok: false, reason: `${what}: ${h.reason ?? 'unhealthy'}` };
+    }
+    return { ok: true };
+  }
+
+  /** Sizes of the per-Service bookkeeping (tests). */
+  bookkeeping(): ControllerBookkeeping {
+    return { pendingWhy: this.pendingWhy.size, failed: this.failed.size, deprecated: this.deprecated.size };
+  }
+
+  private ours(s: Service): boolean {
+    return isOurs(s, this.o.onlyOwnClass ?? false, this.lbClass);
   }
 
   /** Adopts the addresses in Service statuses, oldest Service first, before any new allocation. */
   private restore(): number {
     const withIPs = this.services.list()
-      .filter((s) => isOurs(s, this.o.onlyOwnClass ?? false) && !s.metadata.deletionTimestamp && statusIPs(s).length > 0)
+      .filter((s) => this.ours(s) && !s.metadata.deletionTimestamp && statusIPs(s).length > 0)
       .sort((a, b) => (a.metadata.creationTimestamp ?? '').localeCompare(b.metadata.creationTimestamp ?? '') || serviceKey(a).localeCompare(serviceKey(b)));
     let adopted = 0;
     for (const s of withIPs) {
@@ -128,12 +226,21 @@ export class AddressController {
   }
 
   private applyPools(): void {
+    this.poolRebuilds++;
     const pools = this.pools.list().filter((p) => !p.metadata.deletionTimestamp).map(poolFromObject);
     this.allocator.setPools(pools);
     const overlaps = findOverlaps(pools);
-    for (const p of pools) this.markPool(p.name);
+    const next = new Map(pools.map((p) => [p.name, p]));
+    for (const name of this.poolObjects.keys()) {
+      if (next.has(name)) continue;
+      // a deleted pool's usage series would otherwise be reported forever
+      removePoolSeries(name);
+      this.dirtyPools.delete(name);
+      this.events.forget(Kinds.IPAddressPool.kind, undefined, name);
+    }
     this.poolOverlaps = overlaps;
-    this.poolObjects = new Map(pools.map((p) => [p.name, p]));
+    this.poolObjects = next;
+    for (const p of pools) this.markPool(p.name);
   }
 
   private poolOverlaps: ReturnType<typeof findOverlaps> = [];
@@ -150,8 +257,10 @@ export class AddressController {
   }
 
   private async reconcile(key: string): Promise<Outcome> {
+    this.reconciles++;
+    reconciles.inc();
     const svc = this.services.get(key);
-    if (!svc || svc.metadata.deletionTimestamp || !isOurs(svc, this.o.onlyOwnClass ?? false)) return this.releaseService(key, svc);
+    if (!svc || svc.metadata.deletionTimestamp || !this.ours(svc)) return this.releaseService(key, svc);
     const ns = this.namespaces.get(svc.metadata.namespace ?? '')?.metadata.labels ?? {};
     const tracked = this.allocator.assignedTo(key).length > 0;
     const req = requestFor(svc, ns);
@@ -160,6 +269,7 @@ export class AddressController {
       if (!tracked) { const fb = this.requestOrFallback(svc); if (fb) this.allocator.adopt(fb, statusIPs(svc)); }
       const kept = this.allocator.assignedTo(key);
       this.fail(svc, req.reason + (kept.length > 0 ? `; keeping ${kept.map((a) => a.ip).join(', ')}` : ''));
+      this.noteDeprecated(svc, true);
       return this.write(svc, kept);
     }
     const res = this.allocator.assign(req, tracked ? [] : statusIPs(svc));
@@ -185,23 +295,51 @@ export class AddressController {
     } else {
       this.fail(svc, res.reason + (res.kept.length > 0 ? `; keeping ${res.kept.map((a) => a.ip).join(', ')}` : ''));
     }
+    this.noteDeprecated(svc, changed || res.status !== 'ok');
     return 'ok';
   }
 
+  /**
+   * A failure is reported once per episode (and again when its reason changes), not on every retry:
+   * the metric counts failing Services, and the event is not repeated by each requeue.
+   */
   private fail(svc: Service, reason: string): void {
-    this.failed.add(serviceKey(svc));
-    allocations.inc({ result: 'failed' });
-    this.event(svc, 'Warning', EventReasons.AllocationFailed, reason);
+    const key = serviceKey(svc);
+    const prev = this.failed.get(key);
+    if (prev === undefined) allocations.inc({ result: 'failed' });
+    this.failed.set(key, reason);
+    if (prev !== reason) this.event(svc, 'Warning', EventReasons.AllocationFailed, reason);
+  }
+
+  /**
+   * Tells the user, once, that a Service uses `metallb.universe.tf/…` keys (they keep working). The
+   * notice goes with a decision the controller announces anyway (`announced`: the Service was
+   * allocated, moved or failed) or with a change of its set of deprecated keys while the controller
+   * runs. A Service that is already settled when first seen (a restart) is remembered silently: it
+   * was told when it was allocated, and a restart writes nothing.
+   */
+  private noteDeprecated(svc: Service, announced: boolean): void {
+    const key = serviceKey(svc);
+    const dep = deprecatedAnnotations(svc);
+    const sig = dep.map((d) => d.key).sort().join(',');
+    const prev = this.deprecated.get(key);
+    if (prev === sig || (prev === undefined && sig === '')) return;
+    this.deprecated.set(key, sig);
+    if (sig === '' || (prev === undefined && !announced)) return;
+    const list = dep.map((d) => `${d.key} (use ${d.replacement})`).join(', ');
+    this.event(svc, 'Normal', EventReasons.DeprecatedAnnotation, `deprecated annotation ${list}: it keeps working, but the baregate.io key is the one documented`);
   }
 
   private async releaseService(key: string, svc: Service | undefined): Promise<Outcome> {
-    const released = this.allocator.release(key);
+    this.pendingWhy.delete(key);
     this.failed.delete(key);
+    this.deprecated.delete(key);
+    const released = this.allocator.release(key);
     if (released.length === 0) return 'ok';
     allocations.inc({ result: 'released' });
     for (const a of released) this.markPool(a.pool);
     // freed addresses may satisfy Services that are waiting
-    for (const k of this.failed) this.queue.add(k);
+    for (const k of this.failed.keys()) this.queue.add(k);
     if (!svc) {
       const [ns = '', name = ''] = key.split('/');
       this.events.forget('Service', ns, name);
@@ -212,40 +350,39 @@ export class AddressController {
     return this.write(svc, []);
   }
 
-  /** Brings status.loadBalancer.ingress and the pool annotation in line with `want`; writes only differences. */
-  private async write(svc: Service, want: readonly Assigned[]): Promise<Outcome> {
-    const base = `/api/v1/namespaces/${svc.metadata.namespace ?? ''}/services/${svc.metadata.name}`;
-    const have = (svc.status?.loadBalancer?.ingress ?? []).map((i) => `${i.ip ?? ''}|${i.ipMode ?? ''}`);
-    const desired = want.map((a) => ({ ip: a.ip, ipMode: 'VIP' }));
-    try {
-      if (have.join(',') !== desired.map((d) => `${d.ip}|${d.ipMode}`).join(',')) {
-        const r = await this.o.client.request('PATCH', `${base}/status?fieldManager=${CONTROLLER_NAME}`,
-          { status: { loadBalancer: { ingress: desired.length > 0 ? desired : null } } }, 'application/merge-patch+json');
-        if (r.status === 404) return 'ok';
-        if (r.status !== 200) { this.o.log.warn({ event: 'status_write_failed', svc: serviceKey(svc), err: statusMessage(r) }, 'status write failed'); return 'retry'; }
-        this.services.update(r.body as Service);
-        this.serviceWrites++;
-        apiWrites.inc({ kind: 'service_status' });
-      }
-      const pools = [...new Set(want.map((a) => a.pool).filter((p) => p !== ''))].join(',');
-      const current = svc.metadata.annotations?.[ALLOCATED_FROM_POOL];
-      if ((current ?? '') !== pools) {
-        const r = await this.o.client.request('PATCH', `${base}?fieldManager=${CONTROLLER_NAME}`,
-          { metadata: { annotations: { [ALLOCATED_FROM_POOL]: pools === '' ? null : pools } } }, 'application/merge-patch+json');
-        if (r.status === 404) return 'ok';
-        if (r.status !== 200) { this.o.log.warn({ event: 'annotation_write_failed', svc: serviceKey(svc), err: statusMessage(r) }, 'annotation write failed'); return 'retry'; }
-        this.services.update(r.body as Service);
-        this.serviceWrites++;
-        apiWrites.inc({ kind: 'service_annotation' });
-      }
-      return 'ok';
-    } catch (e) {
-      this.o.log.warn({ event: 'api_unreachable', svc: serviceKey(svc), err: String(e) }, 'write failed; will retry');
-      return 'retry';
-    }
+  private countWrite(kind: 'service_status' | 'service_annotation' | 'pool_status'): void {
+    this.directWrites++;
+    apiWrites.inc({ kind });
   }
 
-  private event(svc: Service, type: 'Normal' | 'Warning', reason: string, message: string): void {
+  /** Brings status.loadBalancer.ingress and the pool annotation in line with `want`; writes only differences. */
+  private async write(svc: Service, want: readonly Assigned[]): Promise<Outcome> {
+    const ns = svc.metadata.namespace ?? '';
+    const name = svc.metadata.name;
+    const have = (svc.status?.loadBalancer?.ingress ?? []).map((i) => `${i.ip ?? ''}|${i.ipMode ?? ''}`);
+    const desired = want.map((a) => ({ ip: a.ip, ipMode: 'VIP' }));
+    if (have.join(',') !== desired.map((d) => `${d.ip}|${d.ipMode}`).join(',')) {
+      this.countWrite('service_status');
+      const r = await this.writer.serviceIngress(ns, name, desired);
+      if (r.kind === 'gone') return 'ok';
+      if (r.kind === 'failed') { this.o.log.warn({ event: 'status_write_failed', svc: serviceKey(svc), err: r.message }, 'status write failed; will retry'); return 'retry'; }
+      this.services.update(r.object);
+      this.serviceWrites++;
+    }
+    const pools = [...new Set(want.map((a) => a.pool).filter((p) => p !== ''))].join(',');
+    const current = svc.metadata.annotations?.[ALLOCATED_FROM_POOL];
+    if ((current ?? '') !== pools) {
+      this.countWrite('service_annotation');
+      const r = await this.writer.serviceAnnotation(ns, name, ALLOCATED_FROM_POOL, pools === '' ? undefined : pools);
+      if (r.kind === 'gone') return 'ok';
+      if (r.kind === 'failed') { this.o.log.warn({ event: 'annotation_write_failed', svc: serviceKey(svc), err: r.message }, 'annotation write failed; will retry'); return 'retry'; }
+      this.services.update(r.object);
+      this.serviceWrites++;
+    }
+    return 'ok';
+  }
+
+  private event(svc: Service, type: EventType, reason: string, message: string): void {
     this.events.record({ apiVersion: 'v1', kind: 'Service', metadata: svc.metadata }, type, reason, message);
   }
 
@@ -253,11 +390,19 @@ export class AddressController {
     if (name === '') return;
     this.dirtyPools.add(name);
     if (this.poolTimer) return;
-    this.poolTimer = setTimeout(() => { this.poolTimer = undefined; void this.flushPoolStatus(); }, this.o.poolStatusDelayMs ?? 500);
+    this.poolTimer = this.clock.setTimeout(() => {
+      this.poolTimer = undefined;
+      // one flush at a time: a slow write must not let a second flush act on the same stale status
+      const run: Promise<void> = (this.flushing ?? Promise.resolve()).then(() => this.flushPoolStatus())
+        .catch((e: unknown) => { this.o.log.error({ event: 'pool_status_bug', err: String(e) }, 'pool status flush threw'); })
+        .finally(() => { if (this.flushing === run) this.flushing = undefined; });
+      this.flushing = run;
+    }, this.o.poolStatusDelayMs ?? 500);
   }
 
-  /** Writes counts and conditions to the status of every changed pool. */
+  /** Writes counts and conditions to the status of every changed pool; unchanged status is not written. */
   private async flushPoolStatus(): Promise<void> {
+    if (!this.running) return;
     const names = [...this.dirtyPools];
     this.dirtyPools.clear();
     for (const name of names) {
@@ -266,31 +411,30 @@ export class AddressController {
       const usage = this.allocator.poolUsage(name);
       if (!obj || !pool || !usage) continue;
       const overlaps = this.poolOverlaps.filter((o) => o.a === name || o.b === name);
+      const valid = this.condition(obj, PoolConditions.Valid, pool.errors.length === 0, pool.errors.length === 0 ? 'AddressesParsed' : 'InvalidAddresses', pool.errors.join('; ') || 'all addresses are valid');
+      const overlap = this.condition(obj, PoolConditions.Overlap, overlaps.length > 0, overlaps.length > 0 ? 'OverlapsOtherPool' : 'NoOverlap',
+        overlaps.length > 0 ? `shares ${overlaps.map((o) => o.family).join('/')} addresses with pool ${overlaps.map((o) => (o.a === name ? o.b : o.a)).join(', ')}` : 'no other pool shares addresses with this one');
       const status = {
         assignedIPv4: usage.IPv4.assigned.toString(), availableIPv4: usage.IPv4.available.toString(),
         assignedIPv6: usage.IPv6.assigned.toString(), availableIPv6: usage.IPv6.available.toString(),
         observedGeneration: obj.metadata.generation,
-        conditions: [
-          this.condition(obj, PoolConditions.Valid, pool.errors.length === 0, pool.errors.length === 0 ? 'AddressesParsed' : 'InvalidAddresses', pool.errors.join('; ') || 'all addresses are valid'),
-          this.condition(obj, PoolConditions.Overlap, overlaps.length > 0, overlaps.length > 0 ? 'OverlapsOtherPool' : 'NoOverlap',
-            overlaps.length > 0 ? `shares ${overlaps.map((o) => o.family).join('/')} addresses with pool ${overlaps.map((o) => (o.a === name ? o.b : o.a)).join(', ')}` : 'no other pool shares addresses with this one'),
-        ],
+        conditions: [valid, overlap],
       };
-      for (const f of ['IPv4', 'IPv6'] as const) {
+      for (const f of FAMILIES) {
         poolAddresses.set({ pool: name, family: f, state: 'assigned' }, Number(usage[f].assigned));
         poolAddresses.set({ pool: name, family: f, state: 'available' }, Number(usage[f].available));
       }
+      // warnings go with a change of the condition the pool shows, so a restart does not repeat them
       const target = { apiVersion: API_VERSION, kind: Kinds.IPAddressPool.kind, metadata: obj.metadata };
-      if (overlaps.length > 0) this.events.record(target, 'Warning', EventReasons.PoolOverlap, status.conditions[1]?.message ?? '');
-      if (pool.errors.length > 0) this.events.record(target, 'Warning', EventReasons.PoolInvalid, pool.errors.join('; '));
-      if (JSON.stringify(stripTimes(obj.status)) === JSON.stringify(stripTimes(status))) continue;
-      try {
-        const r = await this.o.client.request('PATCH', `${poolPath}/${name}/status?fieldManager=${CONTROLLER_NAME}`, { status }, 'application/merge-patch+json');
-        if (r.status !== 200 && r.status !== 404) { this.o.log.warn({ event: 'pool_status_failed', pool: name, err: statusMessage(r) }, 'pool status write failed'); this.markPool(name); }
-        else apiWrites.inc({ kind: 'pool_status' });
-      } catch (e) {
-        this.o.log.warn({ event: 'pool_status_failed', pool: name, err: String(e) }, 'pool status write failed');
-        this.markPool(name);
+      if (overlaps.length > 0 && conditionChanged(obj, overlap)) this.events.record(target, 'Warning', EventReasons.PoolOverlap, overlap.message);
+      if (pool.errors.length > 0 && conditionChanged(obj, valid)) this.events.record(target, 'Warning', EventReasons.PoolInvalid, valid.message);
+      if (semanticEqual(stripTimes(obj.status), stripTimes(status))) continue;
+      this.countWrite('pool_status');
+      const r = await this.writer.poolStatus(name, status);
+      if (r.kind === 'ok') this.pools.update(r.object);
+      else if (r.kind === 'failed') {
+        this.o.log.warn({ event: 'pool_status_failed', pool: name, err: r.message }, 'pool status write failed');
+        if (this.isRunning()) this.markPool(name);
       }
     }
   }
@@ -298,10 +442,20 @@ export class AddressController {
   private condition(obj: IPAddressPool, type: string, isTrue: boolean, reason: string, message: string): Condition {
     const prev = obj.status?.conditions?.find((c) => c.type === type);
     const status = isTrue ? 'True' : 'False';
-    const c: Condition = { type, status, reason, message, lastTransitionTime: prev?.status === status ? prev.lastTransitionTime : new Date().toISOString() };
+    const c: Condition = { type, status, reason, message, lastTransitionTime: prev?.status === status ? prev.lastTransitionTime : new Date(this.clock.wall()).toISOString() };
     if (obj.metadata.generation !== undefined) c.observedGeneration = obj.metadata.generation;
     return c;
   }
+}
+
+/** Whether a condition differs from what the pool's status shows (status or message). */
+function conditionChanged(obj: IPAddressPool, c: Condition): boolean {
+  const prev = obj.status?.conditions?.find((x) => x.type === c.type);
+  return prev?.status !== c.status || prev.message !== c.message;
+}
+
+function removePoolSeries(pool: string): void {
+  for (const family of FAMILIES) for (const state of STATES) poolAddresses.remove({ pool, family, state });
 }
 
 /**

@@ -12,7 +12,10 @@ export function enableDefaultMetrics(): void {
   collectDefaultMetrics({ register: registry, prefix: 'baregate_' });
 }
 
-/** Allocation decisions by outcome (allocated, unchanged, failed, released). */
+/**
+ * Allocation decisions by outcome (allocated, unchanged, failed, released). `failed` counts failure
+ * episodes: a Service that keeps failing while it is retried counts once until it succeeds or goes.
+ */
 export const allocations = new Counter({
   name: 'baregate_allocations_total',
   help: 'Address allocation decisions by result',
@@ -20,7 +23,10 @@ export const allocations = new Counter({
   registers: [registry],
 });
 
-/** Writes to the Kubernetes API by kind of write. */
+/**
+ * Write requests to the Kubernetes API by kind (service_status, service_annotation, pool_status,
+ * event_create, event_patch), whatever their answer: the load we put on the apiserver.
+ */
 export const apiWrites = new Counter({
   name: 'baregate_api_writes_total',
   help: 'Writes the controller made to the Kubernetes API',
@@ -28,7 +34,14 @@ export const apiWrites = new Counter({
   registers: [registry],
 });
 
-/** Addresses per pool, family and state (assigned / available). Large pools saturate at 2^53. */
+/** Service reconciles (each time the controller decides one Service): ~1 per Service change is the target. */
+export const reconciles = new Counter({
+  name: 'baregate_reconciles_total',
+  help: 'Service reconciles by the address controller',
+  registers: [registry],
+});
+
+/** Addresses per pool, family and state (assigned / available). Large pools saturate at 2^53; series of deleted pools are removed. */
 export const poolAddresses = new Gauge({
   name: 'baregate_pool_addresses',
   help: 'Addresses per pool by family and state',
