@@ -5,18 +5,46 @@
  * /64 pool or a 99%-full /16 allocates as fast as an empty /24.
  */
 
+/**
+ * Maps a free interval to its lowest acceptable member, or undefined when it has none. It must be pure
+ * and judge members one by one (a member is acceptable or not whatever interval it sits in), so that an
+ * interval it rejected once stays rejected while it only shrinks: the set relies on that to remember.
+ */
+export type Adjust = (lo: bigint, hi: bigint) => bigint | undefined;
+
 interface Interval {
   lo: bigint;
   hi: bigint;
+  /** The adjust function last seen to reject this interval (cleared when the interval grows). */
+  none: Adjust | undefined;
 }
 
-/** Largest chunk before it is split in two; small enough that a splice inside one is cheap. */
-const MAX_CHUNK = 128;
+interface Chunk {
+  readonly ivs: Interval[];
+  /** The adjust function known to reject every interval of the chunk (cleared when one grows or is added). */
+  none: Adjust | undefined;
+}
 
-/** Disjoint sorted intervals of bigints; see the module comment for complexity. */
+/** Largest chunk before it is split in two; small enough that a splice inside one is cheap. Exported for tests. */
+export const MAX_CHUNK = 128;
+
+/**
+ * Disjoint sorted intervals of bigints; see the module comment for complexity.
+ *
+ * `first(adjust)` (the search under a rule such as avoidBuggyIPs) must not walk the intervals the rule
+ * rejects: a full /8 under avoidBuggyIPs leaves 65,536 `.255/.0` pairs. So the set remembers what the rule
+ * rejected, per interval and per chunk, plus how many leading chunks hold nothing acceptable. Taking
+ * addresses only shrinks intervals, which keeps every rejection valid; giving one back invalidates the one
+ * interval and chunk it grows. A search therefore resumes where the previous one stopped and looks again
+ * only at what an `add` changed since, instead of rescanning from the start.
+ */
 export class IntervalSet {
-  private chunks: Interval[][] = [];
+  private chunks: Chunk[] = [];
   private count = 0n;
+  /** The adjust function the search memo is for. */
+  private searchFn: Adjust | undefined;
+  /** Every chunk below this index rejects `searchFn` entirely. */
+  private searchFrom = 0;
 
   /** Builds a set from possibly overlapping or unordered inclusive ranges. */
   constructor(ranges: Iterable<readonly [bigint, bigint]> = []) {
@@ -25,9 +53,9 @@ export class IntervalSet {
     for (const [lo, hi] of sorted) {
       const last = merged.at(-1);
       if (last && lo <= last.hi + 1n) { if (hi > last.hi) last.hi = hi; }
-      else merged.push({ lo, hi });
+      else merged.push({ lo, hi, none: undefined });
     }
-    for (let i = 0; i < merged.length; i += MAX_CHUNK / 2) this.chunks.push(merged.slice(i, i + MAX_CHUNK / 2));
+    for (let i = 0; i < merged.length; i += MAX_CHUNK / 2) this.chunks.push({ ivs: merged.slice(i, i + MAX_CHUNK / 2), none: undefined });
     for (const iv of merged) this.count += iv.hi - iv.lo + 1n;
   }
 
@@ -39,8 +67,13 @@ export class IntervalSet {
   /** Number of disjoint intervals (a measure of fragmentation). */
   get intervalCount(): number {
     let n = 0;
-    for (const c of this.chunks) n += c.length;
+    for (const c of this.chunks) n += c.ivs.length;
     return n;
+  }
+
+  /** Number of chunks the intervals are kept in (for tests that must span several). */
+  get chunkCount(): number {
+    return this.chunks.length;
   }
 
   /** Whether x is in the set. */
@@ -50,31 +83,49 @@ export class IntervalSet {
   }
 
   /**
-   * The lowest member accepted by `adjust`, which maps an interval to the first acceptable member
-   * inside it (or undefined). Without `adjust` this is the lowest member, in O(1).
+   * The lowest member accepted by `adjust` (see {@link Adjust}). Without `adjust` this is the lowest
+   * member, in O(1). With it, intervals and chunks the same function rejected before are skipped without
+   * calling it again (see the class comment); a different function starts a new memo.
    */
-  first(adjust?: (lo: bigint, hi: bigint) => bigint | undefined): bigint | undefined {
-    for (const chunk of this.chunks) {
-      for (const iv of chunk) {
-        const x = adjust ? adjust(iv.lo, iv.hi) : iv.lo;
-        if (x !== undefined) return x;
+  first(adjust?: Adjust): bigint | undefined {
+    if (!adjust) return this.chunks[0]?.ivs[0]?.lo;
+    if (adjust !== this.searchFn) {
+      this.searchFn = adjust;
+      this.searchFrom = 0;
+    }
+    const chunks = this.chunks;
+    for (let ci = this.searchFrom; ci < chunks.length; ci++) {
+      const chunk = chunks[ci];
+      if (chunk && chunk.none !== adjust) {
+        for (const iv of chunk.ivs) {
+          if (iv.none === adjust) continue;
+          const x = adjust(iv.lo, iv.hi);
+          if (x !== undefined) {
+            this.searchFrom = ci;
+            return x;
+          }
+          iv.none = adjust;
+        }
+        chunk.none = adjust;
       }
+      this.searchFrom = ci + 1;
     }
     return undefined;
   }
 
-  /** Removes x; returns false when it was not a member. */
+  /** Removes x; returns false when it was not a member. Shrinking keeps every remembered rejection valid. */
   delete(x: bigint): boolean {
     const at = this.locate(x);
     if (!at || x > at.iv.hi) return false;
     const { chunk, ci, ii, iv } = at;
     if (iv.lo === iv.hi) {
-      chunk.splice(ii, 1);
-      if (chunk.length === 0) this.chunks.splice(ci, 1);
+      chunk.ivs.splice(ii, 1);
+      if (chunk.ivs.length === 0) this.removeChunk(ci);
     } else if (x === iv.lo) iv.lo = x + 1n;
     else if (x === iv.hi) iv.hi = x - 1n;
     else {
-      chunk.splice(ii + 1, 0, { lo: x + 1n, hi: iv.hi });
+      // both halves lie inside the old interval, so what rejected it rejects them
+      chunk.ivs.splice(ii + 1, 0, { lo: x + 1n, hi: iv.hi, none: iv.none });
       iv.hi = x - 1n;
       this.splitIfLarge(ci);
     }
@@ -87,25 +138,39 @@ export class IntervalSet {
     const at = this.locate(x);
     if (at && x <= at.iv.hi) return false;
     this.count += 1n;
-    // successor: the interval right after the predecessor (or the very first one)
+    // the successor is the interval right after the predecessor (or the very first one)
     const ci = at ? at.ci : 0;
     const ii = at ? at.ii + 1 : 0;
     const chunk = this.chunks[ci];
-    if (!chunk) { this.chunks.push([{ lo: x, hi: x }]); return true; }
-    const succ = ii < chunk.length ? { c: ci, i: ii } : ci + 1 < this.chunks.length ? { c: ci + 1, i: 0 } : undefined;
-    const succIv = succ && this.chunks[succ.c]?.[succ.i];
+    if (!chunk) {
+      this.chunks.push({ ivs: [{ lo: x, hi: x, none: undefined }], none: undefined });
+      this.grew(this.chunks.length - 1);
+      return true;
+    }
+    const sc = ii < chunk.ivs.length ? ci : ci + 1;
+    const si = ii < chunk.ivs.length ? ii : 0;
+    const succChunk = this.chunks[sc];
+    const succ = succChunk?.ivs[si];
     const pred = at?.iv;
     const joinsPred = pred !== undefined && pred.hi + 1n === x;
-    const joinsSucc = succIv !== undefined && succIv.lo - 1n === x;
-    if (joinsPred && joinsSucc && succ) {
-      pred.hi = succIv.hi;
-      const sc = this.chunks[succ.c];
-      sc?.splice(succ.i, 1);
-      if (sc?.length === 0) this.chunks.splice(succ.c, 1);
-    } else if (joinsPred) pred.hi = x;
-    else if (joinsSucc) succIv.lo = x;
-    else {
-      chunk.splice(ii, 0, { lo: x, hi: x });
+    const joinsSucc = succ !== undefined && succ.lo - 1n === x;
+    if (joinsPred && joinsSucc && succChunk) {
+      pred.hi = succ.hi;
+      pred.none = undefined;
+      succChunk.ivs.splice(si, 1);
+      if (succChunk.ivs.length === 0) this.removeChunk(sc); // sc > ci here: pred's chunk keeps pred
+      this.grew(ci);
+    } else if (joinsPred) {
+      pred.hi = x;
+      pred.none = undefined;
+      this.grew(ci);
+    } else if (joinsSucc) {
+      succ.lo = x;
+      succ.none = undefined;
+      this.grew(sc);
+    } else {
+      chunk.ivs.splice(ii, 0, { lo: x, hi: x, none: undefined });
+      this.grew(ci);
       this.splitIfLarge(ci);
     }
     return true;
@@ -113,35 +178,52 @@ export class IntervalSet {
 
   /** All intervals in order, as [lo, hi] pairs. */
   *intervals(): IterableIterator<readonly [bigint, bigint]> {
-    for (const c of this.chunks) for (const iv of c) yield [iv.lo, iv.hi];
+    for (const c of this.chunks) for (const iv of c.ivs) yield [iv.lo, iv.hi];
   }
 
   /** Finds the interval with the greatest lo <= x (its hi may still be below x). */
-  private locate(x: bigint): { chunk: Interval[]; ci: number; ii: number; iv: Interval } | undefined {
+  private locate(x: bigint): { chunk: Chunk; ci: number; ii: number; iv: Interval } | undefined {
+    const chunks = this.chunks;
     let lo = 0;
-    let hi = this.chunks.length - 1;
+    let hi = chunks.length - 1;
     let ci = -1;
     while (lo <= hi) {
       const mid = (lo + hi) >> 1;
-      const first = this.chunks[mid]?.[0];
+      const first = chunks[mid]?.ivs[0];
       if (first && first.lo <= x) { ci = mid; lo = mid + 1; } else hi = mid - 1;
     }
-    const chunk = this.chunks[ci];
+    const chunk = chunks[ci];
     if (!chunk) return undefined;
+    const ivs = chunk.ivs;
     lo = 0;
-    hi = chunk.length - 1;
+    hi = ivs.length - 1;
     let ii = 0;
     while (lo <= hi) {
       const mid = (lo + hi) >> 1;
-      const iv = chunk[mid];
+      const iv = ivs[mid];
       if (iv && iv.lo <= x) { ii = mid; lo = mid + 1; } else hi = mid - 1;
     }
-    const iv = chunk[ii];
+    const iv = ivs[ii];
     return iv && { chunk, ci, ii, iv };
+  }
+
+  /** An interval of chunk ci grew or was added: forget that the chunk rejected anything. */
+  private grew(ci: number): void {
+    const chunk = this.chunks[ci];
+    if (chunk) chunk.none = undefined;
+    if (ci < this.searchFrom) this.searchFrom = ci;
+  }
+
+  private removeChunk(ci: number): void {
+    this.chunks.splice(ci, 1);
+    if (ci < this.searchFrom) this.searchFrom--;
   }
 
   private splitIfLarge(ci: number): void {
     const chunk = this.chunks[ci];
-    if (chunk && chunk.length > MAX_CHUNK) this.chunks.splice(ci + 1, 0, chunk.splice(MAX_CHUNK / 2));
+    if (!chunk || chunk.ivs.length <= MAX_CHUNK) return;
+    // each half holds a subset of the chunk's intervals, so a whole-chunk rejection holds for both
+    this.chunks.splice(ci + 1, 0, { ivs: chunk.ivs.splice(MAX_CHUNK / 2), none: chunk.none });
+    if (ci < this.searchFrom) this.searchFrom++;
   }
 }
