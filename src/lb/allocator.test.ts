@@ -369,7 +369,7 @@ function fcParams(ciRuns: number, localRuns: number): fc.Parameters<unknown> {
 
 const poolSpecs = [
   ['192.0.2.0/29'], ['192.0.2.4-192.0.2.12'], ['198.51.100.0/30', '2001:db8::/126'], ['2001:db8::2-2001:db8::9'], [],
-  ['198.51.100.255-198.51.101.1', '2001:db8:1::/127'],
+  ['198.51.100.254-198.51.100.255', '203.0.113.0-203.0.113.1', '2001:db8:1::/127'],
 ] as const;
 const poolOpts = fc.record({
   buggy: fc.boolean(),
@@ -395,7 +395,7 @@ const svcOp = fc.record({
   share: fc.option(fc.constantFrom('k1', 'k2'), { nil: undefined }),
   port: fc.integer({ min: 1, max: 3 }),
   local: fc.option(fc.constantFrom('app=a', 'app=b'), { nil: undefined }),
-  fixed: fc.option(fc.constantFrom('192.0.2.5', '192.0.2.6', '198.51.100.1', '198.51.101.0', '2001:db8::3', '203.0.113.1'), { nil: undefined }),
+  fixed: fc.option(fc.constantFrom('192.0.2.5', '192.0.2.6', '198.51.100.1', '198.51.100.255', '203.0.113.0', '2001:db8::3', '192.0.2.200'), { nil: undefined }),
   fixed6: fc.option(fc.constantFrom('2001:db8::4', '2001:db8:1::1'), { nil: undefined }),
   pool: fc.option(fc.integer({ min: 0, max: 5 }), { nil: undefined, freq: 4 }),
   ns: fc.constantFrom('a', 'b'),

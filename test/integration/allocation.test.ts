@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { Api, waitFor } from '../harness/kube.ts';
+import { Api, kubeconfig, waitFor } from '../harness/kube.ts';
 import { leading, startReplica, type TestReplica } from '../harness/controller.ts';
 
 const api = new Api();
@@ -253,5 +253,90 @@ describe('bad input', () => {
     assert.deepEqual(await api.ips(ns, 'garbage'), []);
     assert.deepEqual(await api.ips(ns, 'family'), []);
     assert.equal(replica.current() !== undefined, true, 'controller still running');
+  });
+});
+
+describe('MetalLB-compatible decisions', () => {
+  test('families: a requested IP of a family the Service does not have fails with a reason; nothing is dropped silently', async () => {
+    const ns = 'alloc-fam';
+    await api.namespace(ns);
+    await pool('alloc-fam', ns, { addresses: ['198.51.100.40/30', '2001:db8:4::/120'] });
+    await api.service(ns, 'two', { annotations: { 'baregate.io/loadBalancerIPs': '198.51.100.41,2001:db8:4::41' } });
+    assert.match(await api.waitEvent(ns, 'two', 'AllocationFailed'), /requested 2001:db8:4::41 but the Service is single-stack IPv4/);
+    assert.deepEqual(await api.ips(ns, 'two'), []);
+    // the apiserver decides ipFamilies; whatever it wrote, the Service gets exactly those families
+    await api.service(ns, 'pref', { spec: { ipFamilyPolicy: 'PreferDualStack', ipFamilies: ['IPv4'] } });
+    const fams = (await api.getService(ns, 'pref')).spec?.ipFamilies ?? [];
+    const got = await api.waitIPs(ns, 'pref', fams.length);
+    assert.deepEqual(got.map((x) => (x.includes(':') ? 'IPv6' : 'IPv4')), fams);
+  });
+
+  test('late second family: a PreferDualStack Service gains IPv6 when a pool appears, its IPv4 unchanged', async () => {
+    const ns = 'alloc-late';
+    await api.namespace(ns);
+    await pool('alloc-late-v4', ns, { addresses: ['198.51.100.44/30'] });
+    await api.service(ns, 'pref', { spec: { ipFamilyPolicy: 'PreferDualStack', ipFamilies: ['IPv4', 'IPv6'] } });
+    assert.deepEqual(await api.waitIPs(ns, 'pref'), ['198.51.100.44']);
+    await pool('alloc-late-v6', ns, { addresses: ['2001:db8:5::/120'] });
+    assert.deepEqual(await api.waitIPs(ns, 'pref', 2), ['198.51.100.44', '2001:db8:5::']);
+    assert.match(await api.waitEvent(ns, 'pref', 'IPAllocated', /2001:db8:5::/), /198\.51\.100\.44, 2001:db8:5::/);
+    await waitFor('pool annotation names both pools', async () => (await api.getService(ns, 'pref')).metadata.annotations?.['baregate.io/ip-allocated-from-pool'] === 'alloc-late-v4,alloc-late-v6');
+  });
+
+  test('avoidBuggyIPs turned on later moves a Service off .255 (event with the reason); usage counts only assignable addresses', async () => {
+    const ns = 'alloc-buggy';
+    await api.namespace(ns);
+    await pool('alloc-buggy', ns, { addresses: ['203.0.113.255/32'] });
+    await api.service(ns, 'top');
+    assert.deepEqual(await api.waitIPs(ns, 'top'), ['203.0.113.255']);
+    await api.patchPool('alloc-buggy', { addresses: ['203.0.113.252/32', '203.0.113.255/32'], avoidBuggyIPs: true });
+    await waitFor('top to move to 203.0.113.252', async () => (await api.ips(ns, 'top')).join() === '203.0.113.252');
+    assert.match(await api.waitEvent(ns, 'top', 'IPReallocated'), /203\.0\.113\.255 ends in \.0 or \.255 and pool "alloc-buggy" has avoidBuggyIPs/);
+    await waitFor('pool status counts only assignable addresses', async () => {
+      const st = (await api.getPool('alloc-buggy')).status;
+      return st?.assignedIPv4 === '1' && st.availableIPv4 === '0';
+    });
+  });
+
+  test('avoidBuggyIPs turned on while no controller runs: the next leader moves the Service', async () => {
+    const ns = 'alloc-buggy2';
+    await api.namespace(ns);
+    await pool('alloc-buggy2', ns, { addresses: ['198.51.100.255/32'] });
+    await api.service(ns, 'top');
+    assert.deepEqual(await api.waitIPs(ns, 'top'), ['198.51.100.255']);
+    await replica.stop();
+    await api.patchPool('alloc-buggy2', { addresses: ['198.51.100.250/32', '198.51.100.255/32'], avoidBuggyIPs: true });
+    replica = startReplica('alloc-2', 'alloc-test');
+    await leading(replica);
+    await waitFor('top to move to 198.51.100.250', async () => (await api.ips(ns, 'top')).join() === '198.51.100.250');
+    assert.match(await api.waitEvent(ns, 'top', 'IPReallocated'), /198\.51\.100\.255 ends in \.0 or \.255/);
+  });
+
+  test('--lb-class: a controller told to serve another class allocates for Services of that class; the default one leaves them alone', async () => {
+    const ns = 'alloc-lbclass';
+    await api.namespace(ns);
+    await pool('alloc-lbclass', ns, { addresses: ['203.0.113.232/30'] });
+    await api.service(ns, 'theirs', { spec: { loadBalancerClass: 'example.com/was-metallb' } });
+    await api.service(ns, 'ours', { spec: { loadBalancerClass: 'baregate.io/lb' }, annotations: { 'baregate.io/loadBalancerIPs': '203.0.113.234' } });
+    assert.deepEqual(await api.waitIPs(ns, 'ours'), ['203.0.113.234']);
+    const main = replica.current()!;
+    await waitFor('the default controller to have seen theirs', () => Promise.resolve(main.services.get(`${ns}/theirs`)));
+    await main.idle();
+    assert.deepEqual(await api.ips(ns, 'theirs'), [], 'the default controller does not serve another class');
+    const { runController } = await import('../../src/cli/controller.ts');
+    const other = runController({
+      kubeconfig: kubeconfig(), identity: 'lbclass-1', leaseName: 'alloc-lbclass', leaseNamespace: 'baregate-system',
+      lbClass: 'example.com/was-metallb', onlyOwnClass: true, leaseDurationSeconds: 3, renewDeadlineMs: 2000, retryPeriodMs: 250,
+      onLostLeadership: () => undefined,
+    });
+    try {
+      const ctl = await leading(other);
+      assert.deepEqual(await api.waitIPs(ns, 'theirs'), ['203.0.113.232']);
+      await ctl.idle();
+      assert.deepEqual(await api.ips(ns, 'ours'), ['203.0.113.234'], 'the --lb-class controller leaves the default class alone');
+      assert.equal(ctl.allocator.assignedTo(`${ns}/ours`).length, 0);
+    } finally {
+      await other.stop();
+    }
   });
 });
