@@ -7,25 +7,7 @@ cd "$(dirname "$0")/.."
 suite="${1:-all}"
 step() { printf '\n==> %s\n' "$*"; }
 
-step "setup: Debian packages"
-# openssl: test cluster certs; build-essential + python3: native addon (node-gyp);
-# iproute2, arping, ndisc6, iputils-ping: netlab clients; bird2, gobgpd: BGP peers for interop tests
-bash tools/setup-debian.sh openssl build-essential python3 iproute2 arping ndisc6 iputils-ping bird2 gobgpd
-
-step "setup: npm dependencies"
-if [[ ! -d node_modules || package-lock.json -nt node_modules/.package-lock.json ]]; then
-  npm ci --no-audit --no-fund
-else
-  echo "node_modules is up to date"
-fi
-
-step "setup: native addon (src/native)"
-bash tools/build-native.sh
-
-if [[ "$suite" == all || "$suite" == integration ]]; then
-  step "setup: Kubernetes test binaries (kube-apiserver, kubectl, etcd)"
-  bash tools/build-k8s.sh >/dev/null
-fi
+if [[ "$suite" == all || "$suite" == integration ]]; then bash tools/setup.sh --k8s; else bash tools/setup.sh; fi
 
 results="$(mktemp -d)"
 trap 'rm -rf "$results"' EXIT
