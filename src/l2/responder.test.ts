@@ -262,40 +262,81 @@ describe('replies', () => {
   });
 });
 
-describe('property: a reply iff the target is owned', () => {
+describe('property: a reply iff the target is owned, for every kind of sender', () => {
   const v4Targets = Array.from({ length: 8 }, (_, i) => `192.0.2.${10 + i}`);
   const v6Targets = Array.from({ length: 8 }, (_, i) => `2001:db8::${(0x10 + i).toString(16)}`);
   const randomMac = fc.uint8Array({ minLength: 6, maxLength: 6 }).map((b) => macToString(b));
   const senderMac = fc.oneof({ weight: 1, arbitrary: fc.constant(OUR_MAC) }, { weight: 5, arbitrary: randomMac });
-  const request = fc.oneof(
-    fc.record({ kind: fc.constant('arp' as const), target: fc.constantFrom(...v4Targets), mac: senderMac, sender: fc.integer({ min: 0, max: 255 }) }),
-    fc.record({ kind: fc.constantFrom('ns' as const, 'dad' as const), target: fc.constantFrom(...v6Targets), mac: senderMac, sender: fc.integer({ min: 1, max: 0xffff }) }),
-  );
+  // Who asks: an ordinary host, an ARP probe (0.0.0.0) or DAD (::), the target itself (a gratuitous ARP; an
+  // NS from a host holding the address), or another of the Service IPs (possibly owned by us too).
+  const senderKind = fc.constantFrom('host' as const, 'unspecified' as const, 'self' as const, 'other-target' as const);
+  const request = fc.record({
+    family: fc.constantFrom('v4' as const, 'v6' as const),
+    target: fc.integer({ min: 0, max: 7 }),
+    other: fc.integer({ min: 0, max: 7 }),
+    mac: senderMac,
+    kind: senderKind,
+    host: fc.integer({ min: 1, max: 254 }),
+  });
 
-  test('random owned sets and requests', () => {
+  test('random owned sets and requests: drop reason or reply destination as the module comment documents', () => {
+    const seed = Date.now() ^ (process.pid << 8);
+    process.stdout.write(`responder property seed ${seed}\n`);
+    const seen = new Map<string, number>();
     fc.assert(fc.property(fc.subarray([...v4Targets, ...v6Targets]), request, (own, r) => {
+      const v4 = r.family === 'v4';
+      const targets = v4 ? v4Targets : v6Targets;
+      const target = targets[r.target]!;
+      const sender = {
+        host: v4 ? `198.51.100.${r.host}` : `2001:db8:1::${r.host.toString(16)}`,
+        unspecified: v4 ? '0.0.0.0' : '::',
+        self: target,
+        'other-target': targets[r.other]!,
+      }[r.kind];
       const c: ResponderContext = { mac: OUR_MAC, owns: (ip) => own.includes(ip) };
-      const frame = r.kind === 'arp'
-        ? arp({ ethSrc: r.mac, sha: r.mac, spa: `198.51.100.${r.sender}`, tpa: r.target })
-        : ns({ ethSrc: r.mac, target: r.target, src: r.kind === 'dad' ? '::' : `2001:db8:1::${r.sender.toString(16)}` });
+      const frame = v4 ? arp({ ethSrc: r.mac, sha: r.mac, spa: sender, tpa: target }) : ns({ ethSrc: r.mac, target, src: sender });
       const d = handleFrame(frame, c);
-      const expected = own.includes(r.target) && r.mac !== OUR_MAC;
-      assert.equal('reply' in d, expected, JSON.stringify(d));
-      if (!('reply' in d)) {
-        assert.equal(d.drop, r.mac === OUR_MAC ? 'own-frame' : 'not-owned');
+      const owned = own.includes(target);
+      let expected: string;
+      if (r.mac === OUR_MAC) expected = 'own-frame';
+      else if (v4 && sender === target) expected = 'gratuitous'; // announcing, not asking: never answered
+      else if (!owned) expected = 'not-owned';
+      else expected = 'reply';
+      seen.set(`${r.family}/${r.kind}/${expected}`, (seen.get(`${r.family}/${r.kind}/${expected}`) ?? 0) + 1);
+      if (expected !== 'reply') {
+        assert.ok('drop' in d, `expected ${expected}, got a reply`);
+        assert.equal(d.drop, expected);
         return;
       }
-      assert.equal(d.ip, r.target);
-      assert.equal(macToString(d.reply, 6), OUR_MAC, 'Ethernet source');
-      if (r.kind === 'arp') {
-        assert.equal(decodeTable(ARP, d.reply, 14)!.sha, OUR_MAC);
+      assert.ok('reply' in d, `expected a reply, got ${JSON.stringify(d)}`);
+      assert.equal(d.ip, target);
+      assert.equal(d.asker, `${r.mac}/${sender}`, 'the asker names the sender MAC and IP');
+      const eth = decodeTable(ETHERNET, d.reply)!;
+      assert.equal(eth.src, OUR_MAC, 'Ethernet source');
+      if (v4) {
+        const p = decodeTable(ARP, d.reply, 14)!;
+        assert.deepEqual({ oper: p.oper, sha: p.sha, spa: p.spa, tha: p.tha, tpa: p.tpa }, { oper: 2, sha: OUR_MAC, spa: target, tha: r.mac, tpa: sender });
+        // a probe is answered by broadcast so the prober sees the conflict; everyone else by unicast
+        assert.equal(eth.dst, r.kind === 'unspecified' ? BROADCAST : r.mac);
       } else {
         const na = parseNa(d.reply);
         assert.equal(na.tlla, OUR_MAC);
-        assert.equal(na.nd.target, r.target);
-        assert.equal(na.nd.flags, r.kind === 'dad' ? 0x20000000 : 0x60000000);
+        assert.equal(na.nd.target, target);
+        assert.equal(na.ip.src, target);
         assert.ok(na.checksumOk);
+        if (r.kind === 'unspecified') {
+          // DAD for our address: defended to all nodes, unsolicited (O only)
+          assert.deepEqual({ dst: na.ip.dst, mac: na.eth.dst, flags: na.nd.flags }, { dst: 'ff02::1', mac: '33:33:00:00:00:01', flags: 0x20000000 });
+        } else {
+          // ordinary NS, also one from a host that holds the address itself: solicited, unicast back (S and O)
+          assert.deepEqual({ dst: na.ip.dst, mac: na.eth.dst, flags: na.nd.flags }, { dst: sender, mac: r.mac, flags: 0x60000000 });
+        }
       }
-    }), { numRuns: 2000 });
+    }), { numRuns: 3000, seed });
+    // the generators reach every case the comment documents
+    for (const k of ['v4/unspecified/reply', 'v4/self/gratuitous', 'v4/host/reply', 'v4/other-target/reply', 'v4/host/not-owned',
+      'v6/unspecified/reply', 'v6/self/reply', 'v6/host/reply', 'v6/other-target/reply', 'v6/self/not-owned', 'v4/host/own-frame']) {
+      assert.ok((seen.get(k) ?? 0) > 0, `case ${k} generated (seed ${seed})`);
+    }
   });
 });
