@@ -53,7 +53,7 @@ export interface ClientOptions {
 export interface RequestOptions {
   /** Deadline for this call (ms from now), replacing the client's default. */
   timeoutMs?: number;
-  /** Aborts the call (rejects with the signal's reason, or an {@link ApiAbortedError}). */
+  /** Aborts the call: it rejects with an {@link ApiAbortedError} and its connection is destroyed. */
   signal?: AbortSignal;
   /**
    * Name of a dedicated connection: calls with the same name share one socket of their own, never
@@ -72,8 +72,8 @@ export class ApiTimeoutError extends Error {
 
 /** A request cancelled by its caller's AbortSignal. */
 export class ApiAbortedError extends Error {
-  constructor(readonly method: string, readonly path: string) {
-    super(`${method} ${path}: aborted`);
+  constructor(readonly method: string, readonly path: string, reason?: unknown) {
+    super(`${method} ${path}: aborted`, { cause: reason });
     this.name = 'ApiAbortedError';
   }
 }
@@ -216,7 +216,7 @@ export class KubeClient {
       };
       // the deadline covers everything: credentials, connecting, sending, the whole body
       const timer = this.clock.setTimeout(() => { finish(new ApiTimeoutError(method, path, timeoutMs)); }, timeoutMs);
-      const onAbort = (): void => { finish(opts.signal?.reason instanceof Error ? opts.signal.reason : new ApiAbortedError(method, path)); };
+      const onAbort = (): void => { finish(new ApiAbortedError(method, path, opts.signal?.reason)); };
       if (opts.signal?.aborted) { onAbort(); return; }
       opts.signal?.addEventListener('abort', onAbort);
       this.open(method, path, headers, opts.connection).then((r) => {
