@@ -506,11 +506,21 @@ test('property: random pools (selectors, priorities, autoAssign, avoidBuggyIPs),
           for (const f of ['IPv4', 'IPv6'] as const) assert.ok(u[f].available >= 0n && u[f].assigned >= 0n, `pool ${p.name} ${f} counts are never negative`);
         }
       }
-      // freed addresses are reusable: release everything and every pool is empty again
+      // freed addresses are reusable: release everything, then each pool can be filled exactly to its capacity
       for (const k of reqs.keys()) a.release(k);
       for (const p of pools) {
         const u = a.poolUsage(p.name)!;
         assert.equal(u.IPv4.assigned + u.IPv6.assigned, 0n, `pool ${p.name} empty after releasing all`);
+        for (const f of ['IPv4', 'IPv6'] as const) {
+          const cap = Number(u[f].available);
+          const fill = (i: number): ReturnType<Allocator['assign']> => a.assign(req(`a/fill-${p.name}-${f}-${String(i)}`, {
+            families: [f], pool: p.name, namespaceLabels: { tier: 'gold' }, serviceLabels: { app: 'web' },
+          }));
+          for (let i = 0; i < cap; i++) assert.equal(fill(i).status, 'ok', `pool ${p.name} gives ${f} address ${String(i + 1)} of ${String(cap)}`);
+          const over = fill(cap);
+          assert.ok(over.status === 'fail' && (over.code === ErrorCodes.PoolExhausted || over.code === ErrorCodes.NoPool), `pool ${p.name} ${f} is full after ${String(cap)}`);
+          for (let i = 0; i < cap; i++) a.release(`a/fill-${p.name}-${f}-${String(i)}`);
+        }
       }
     }),
     fcParams(10_000, 500),
