@@ -4,6 +4,7 @@
  * `ok | retry | fail` and retries back off exponentially up to a cap. The handler reads the latest
  * object from its cache, so the queue carries only keys.
  */
+import { realClock, type Clock, type Timer } from '../clock.ts';
 import type { Logger } from '../log.ts';
 
 /** Handler outcome: `retry` re-queues with backoff, `fail` drops the key until it changes again. */
@@ -15,6 +16,8 @@ export interface WorkQueueOptions {
   minRetryMs?: number;
   maxRetryMs?: number;
   log: Logger;
+  /** Timers for retry backoff (default: the real clock); tests pass a FakeClock. */
+  clock?: Clock;
 }
 
 /** See the module comment. */
@@ -24,7 +27,7 @@ export class WorkQueue {
   private readonly running = new Set<string>();
   private readonly dirty = new Set<string>();
   private readonly failures = new Map<string, number>();
-  private readonly timers = new Map<string, NodeJS.Timeout>();
+  private readonly timers = new Map<string, Timer>();
   private active = 0;
   private stopped = true;
   private idleWaiters: (() => void)[] = [];
@@ -40,14 +43,14 @@ export class WorkQueue {
   /** Stops taking new work (running handlers finish) and cancels retry timers. */
   stop(): void {
     this.stopped = true;
-    for (const t of this.timers.values()) clearTimeout(t);
+    for (const t of this.timers.values()) t.cancel();
     this.timers.clear();
   }
 
   /** Adds a key (merged with a pending one). `front` puts it ahead of other pending keys. */
   add(key: string, front = false): void {
     const t = this.timers.get(key);
-    if (t) { clearTimeout(t); this.timers.delete(key); }
+    if (t) { t.cancel(); this.timers.delete(key); }
     if (this.running.has(key)) { this.dirty.add(key); return; }
     if (this.queued.has(key)) return;
     this.queued.add(key);
@@ -97,7 +100,7 @@ export class WorkQueue {
       const n = (this.failures.get(key) ?? 0) + 1;
       this.failures.set(key, n);
       const ms = Math.min((this.opts.minRetryMs ?? 100) * 2 ** (n - 1), this.opts.maxRetryMs ?? 30_000);
-      if (!this.stopped) this.timers.set(key, setTimeout(() => { this.timers.delete(key); this.add(key); }, ms));
+      if (!this.stopped) this.timers.set(key, (this.opts.clock ?? realClock).setTimeout(() => { this.timers.delete(key); this.add(key); }, ms));
     } else if (outcome !== 'retry') {
       this.failures.delete(key);
     }
