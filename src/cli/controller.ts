@@ -29,6 +29,26 @@ export interface ControllerRunOptions {
   onLostLeadership?: () => void;
 }
 
+/** The `baregate controller` flags, as commander parses them. */
+export interface ControllerFlags {
+  kubeconfig?: string;
+  lbClass: string;
+  onlyOwnClass: boolean;
+  identity?: string;
+  leaseNamespace: string;
+  leaseDuration: number;
+  metricsPort: number;
+  metricsHost: string;
+}
+
+/** Maps the command's flags to replica settings (one place, so a flag cannot be parsed and then dropped). */
+export function runOptionsFromFlags(f: ControllerFlags): ControllerRunOptions {
+  return {
+    kubeconfig: f.kubeconfig, lbClass: f.lbClass, onlyOwnClass: f.onlyOwnClass, leaseNamespace: f.leaseNamespace, leaseDurationSeconds: f.leaseDuration,
+    ...(f.identity !== undefined ? { identity: f.identity } : {}),
+  };
+}
+
 /** A running replica. */
 export interface ControllerHandle {
   readonly elector: LeaderElector;

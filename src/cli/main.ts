@@ -5,6 +5,7 @@ import { Command, InvalidArgumentError } from 'commander';
 import { LOAD_BALANCER_CLASS } from '../api/keys.ts';
 import { DEFAULT_SCHEDULE } from '../l2/announcer.ts';
 import { logger } from '../log.ts';
+import type { ControllerFlags } from './controller.ts';
 
 function version(): string {
   const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -31,14 +32,11 @@ program.command('controller')
   .option('--lease-duration <seconds>', 'leader lease duration', int, 15)
   .option('--metrics-port <port>', 'port for /metrics and /healthz (0 disables)', int, 7472)
   .option('--metrics-host <host>', 'address to serve metrics on', '0.0.0.0')
-  .action(async (opts: { kubeconfig?: string; lbClass: string; onlyOwnClass: boolean; identity?: string; leaseNamespace: string; leaseDuration: number; metricsPort: number; metricsHost: string }) => {
+  .action(async (opts: ControllerFlags) => {
     // each subcommand loads only its own modules: the speaker commands stay small in memory
-    const { runController, serveMetrics } = await import('./controller.ts');
+    const { runController, runOptionsFromFlags, serveMetrics } = await import('./controller.ts');
     const log = logger('cli');
-    const handle = runController({
-      kubeconfig: opts.kubeconfig, lbClass: opts.lbClass, onlyOwnClass: opts.onlyOwnClass, leaseNamespace: opts.leaseNamespace, leaseDurationSeconds: opts.leaseDuration,
-      ...(opts.identity !== undefined ? { identity: opts.identity } : {}),
-    });
+    const handle = runController(runOptionsFromFlags(opts));
     const server = opts.metricsPort > 0 ? serveMetrics(opts.metricsPort, opts.metricsHost, () => handle.health()) : undefined;
     const shutdown = (sig: string): void => {
       log.info({ event: 'shutdown', signal: sig }, 'stopping');
