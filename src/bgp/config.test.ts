@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { BaregateError } from '../api/errors.ts';
-import { parseCommunity, parseLargeCommunity, parseSpeakerConfig } from './config.ts';
+import { SpeakerConfigError, checkPrefix, parseCommunity, parseLargeCommunity, parseSpeakerConfig } from './config.ts';
 
 const base = { routerID: '192.0.2.1', myASN: 64512, peers: [{ name: 'r1', peerAddress: '192.0.2.2', peerASN: 64513 }], prefixes: [{ prefix: '198.51.100.1/32' }] };
 
@@ -11,7 +11,7 @@ test('defaults: port 179, hold 90, graceful restart on, active mode', () => {
   assert.deepEqual({ ...c.peers[0] }, {
     name: 'r1', peerAddress: '192.0.2.2', peerASN: 64513, dynamicASN: undefined, peerPort: 179, sourceAddress: undefined, holdTime: 90,
     keepaliveTime: undefined, connectTime: 5, ebgpMultiHop: false, password: undefined, passive: false, gracefulRestart: true,
-    nextHopIPv4: undefined, nextHopIPv6: undefined,
+    nextHopIPv4: undefined, nextHopIPv6: undefined, minHoldTime: 3, sendHoldTime: undefined, ttlSecurityHops: undefined,
   });
 });
 
@@ -31,6 +31,11 @@ test('invalid configurations are rejected with the field named, before any socke
     [{ ...base, prefixes: [{ prefix: '198.51.100.1/24' }] }, /host bits/],
     [{ ...base, prefixes: [{ prefix: '198.51.100.0/24', communities: ['70000:1'] }] }, /community/],
     [{ ...base, prefixes: [{ prefix: '198.51.100.0/24', peers: ['nobody'] }] }, /no peer named/],
+    [{ ...base, prefixes: [{ prefix: '192.0.2.0/24/99' }] }, /prefixes\[0\]\.prefix: .*host bits/],
+    [{ ...base, peers: [{ peerAddress: '192.0.2.2', peerASN: 1, minHoldTime: 1 }] }, /minHoldTime/],
+    [{ ...base, peers: [{ peerAddress: '192.0.2.2', peerASN: 1, ttlSecurityHops: 255 }] }, /ttlSecurityHops/],
+    [{ ...base, peers: [{ peerAddress: '192.0.2.2', peerASN: 1, passive: true }] }, /passive: a passive peer needs sourceAddress/],
+    [{ ...base, prefixes: [{ prefix: '198.51.100.0/24', communities: Array.from({ length: 1100 }, (_, i) => `1:${i}`) }] }, /prefixes\[0\]\.communities: .*4096-byte UPDATE/],
   ];
   for (const [cfg, re] of cases) {
     assert.throws(() => parseSpeakerConfig(cfg), (e: unknown) => e instanceof BaregateError && e.code === 'BG_ERR_BAD_CONFIG' && re.test(e.message), JSON.stringify(cfg));
@@ -43,4 +48,24 @@ test('communities: ASN:value, well-known names, large communities', () => {
   assert.equal(parseCommunity('65536:0'), undefined);
   assert.deepEqual(parseLargeCommunity('4200000001:1:2'), { global: 4200000001, local1: 1, local2: 2 });
   assert.equal(parseLargeCommunity('1:2'), undefined);
+});
+
+test('every problem is reported at once, each with its field', () => {
+  const cfg = {
+    routerID: 'x', myASN: 0,
+    peers: [{ peerAddress: '192.0.2.2', peerASN: 1, holdTime: 2, peerPort: 0 }, { peerAddress: 'nope', peerASN: 1 }],
+    prefixes: [{ prefix: '198.51.100.1/24' }, { prefix: '198.51.100.0/24', communities: ['x'] }],
+  };
+  let err: unknown;
+  try { parseSpeakerConfig(cfg); } catch (e) { err = e; }
+  assert.ok(err instanceof SpeakerConfigError && err.code === 'BG_ERR_BAD_CONFIG');
+  assert.deepEqual(err.issues.map((i) => i.field), ['routerID', 'myASN', 'peers[0].holdTime', 'peers[0].peerPort', 'peers[1].peerAddress', 'prefixes[0].prefix', 'prefixes[1].communities']);
+  for (const i of err.issues) assert.ok(err.message.includes(`${i.field}: ${i.message}`), `the message lists ${i.field}`);
+});
+
+test('checkPrefix: host routes and CIDRs without host bits; nothing after the length', () => {
+  for (const ok of ['192.0.2.0/24', '192.0.2.1', '192.0.2.1/32', '2001:db8::/32', '2001:db8::1']) assert.doesNotThrow(() => { checkPrefix('p', ok); }, ok);
+  for (const bad of ['192.0.2.0/24/99', '192.0.2.0/24/', '192.0.2.0//24', '192.0.2.0/024x', '192.0.2.0/33', '2001:db8::/129', '192.0.2.1/24', '', '/24', '192.0.2.0/ 24']) {
+    assert.throws(() => { checkPrefix('p', bad); }, SpeakerConfigError, bad);
+  }
 });

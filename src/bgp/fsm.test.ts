@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { buildOpen } from './codec.ts';
-import { State, backoffSeconds, collisionWinner, initialState, negotiate, transition, type FsmAction, type FsmConfig, type FsmEvent, type FsmState, type LocalOpen, type Negotiated } from './fsm.ts';
+import fc from 'fast-check';
+import { State, backoffSeconds, collisionKeepsCurrent, initialState, negotiate, transition, type FsmAction, type FsmConfig, type FsmEvent, type FsmState, type LocalOpen, type Negotiated, type StateName } from './fsm.ts';
 
 const cfg: FsmConfig = { holdTime: 90, connectRetry: 1, maxConnectRetry: 30, passive: false };
 const half = (): number => 0.5; // no jitter
@@ -82,10 +83,21 @@ describe('connection setup', () => {
 
 describe('established session', () => {
   const est = walk(toEstablished);
-  test('KEEPALIVE and UPDATE restart the hold timer; ROUTE-REFRESH resends the table', () => {
+  test('KEEPALIVE and UPDATE restart the hold timer; ROUTE-REFRESH resends the table of that family only', () => {
     assert.deepEqual(types(run(est, { type: 'keepalive' }).a), ['setTimer:hold']);
     assert.deepEqual(types(run(est, { type: 'update' }).a), ['setTimer:hold']);
-    assert.deepEqual(types(run(est, { type: 'routeRefresh' }).a), ['setTimer:hold', 'sendTable']);
+    assert.deepEqual(run(est, { type: 'routeRefresh', afi: 1, safi: 1 }).a, [{ type: 'setTimer', timer: 'hold', seconds: 9 }, { type: 'sendTable', families: [{ afi: 1, safi: 1 }] }]);
+    // RFC 2918 §4: a family that was not negotiated is ignored (neg has IPv4 unicast only)
+    assert.deepEqual(types(run(est, { type: 'routeRefresh', afi: 2, safi: 1 }).a), ['setTimer:hold']);
+    const both = walk([{ type: 'start' }, { type: 'tcpConnected' }, { type: 'open', result: { ...neg, families: [{ afi: 1, safi: 1 }, { afi: 2, safi: 1 }] } }, { type: 'keepalive' }]);
+    assert.deepEqual(run(both, { type: 'routeRefresh', afi: 2, safi: 1 }).a.at(-1), { type: 'sendTable', families: [{ afi: 2, safi: 1 }] });
+  });
+  test('send hold timer (RFC 9687): NOTIFICATION 8/0, down, retry later', () => {
+    const { s, a } = run(est, { type: 'timer', timer: 'sendHold' });
+    assert.equal(s.state, State.Idle);
+    assert.deepEqual(a[0], { type: 'sendNotification', notification: { code: 8, subcode: 0, data: Buffer.alloc(0) } });
+    assert.ok(types(a).includes('disconnect') && types(a).includes('down'));
+    assert.equal(types(a).at(-1), 'setTimer:connectRetry');
   });
   test('keepalive timer sends KEEPALIVE and re-arms', () => {
     assert.deepEqual(run(est, { type: 'timer', timer: 'keepalive' }).a, [{ type: 'sendKeepalive' }, { type: 'setTimer', timer: 'keepalive', seconds: 3 }]);
@@ -156,7 +168,8 @@ describe('OPEN negotiation', () => {
     assert.ok('holdTime' in negotiate({ ...local, peer: { dynamic: 'external' } }, peerOpen));
     assert.equal(sub(negotiate(local, { ...peerOpen, bgpIdentifier: '0.0.0.0' })), 3);
     assert.equal(sub(negotiate(local, { ...peerOpen, holdTime: 2 })), 6);
-    assert.equal('holdTime' in negotiate(local, { ...peerOpen, holdTime: 0 }) ? (negotiate(local, { ...peerOpen, holdTime: 0 }) as Negotiated).keepaliveTime : -1, 0);
+    const zero = negotiate({ ...local, minHoldTime: 0 }, { ...peerOpen, holdTime: 0 });
+    assert.equal('holdTime' in zero ? zero.keepaliveTime : -1, 0, 'hold time 0 (when allowed): no keepalives');
   });
   test('no MP capability from the peer means IPv4 unicast only', () => {
     const n = negotiate(local, buildOpen({ asn: 4200000001, holdTime: 90, bgpIdentifier: '192.0.2.2', capabilities: [] }));
@@ -165,7 +178,109 @@ describe('OPEN negotiation', () => {
   });
 });
 
-test('collision: the higher BGP identifier keeps the connection it opened', () => {
-  assert.equal(collisionWinner('192.0.2.10', '192.0.2.9'), 'ours');
-  assert.equal(collisionWinner('192.0.2.9', '192.0.2.10'), 'theirs');
+describe('hold time 0 only when configured', () => {
+  const local: LocalOpen = { asn: 64512, routerId: '192.0.2.1', holdTime: 90, capabilities: [], peer: { asn: 64513 } };
+  const open0 = buildOpen({ asn: 64513, holdTime: 0, bgpIdentifier: '192.0.2.2', capabilities: [] });
+  const sub = (r: ReturnType<typeof negotiate>): number => ('subcode' in r ? r.subcode : -1);
+  test('default: a peer proposing 0 is refused with 2/6 Unacceptable Hold Time', () => {
+    const r = negotiate(local, open0);
+    assert.ok('code' in r);
+    assert.deepEqual([r.code, r.subcode], [2, 6]);
+  });
+  test('minHoldTime 0 accepts it; a larger minimum refuses proposals below it', () => {
+    assert.ok('holdTime' in negotiate({ ...local, minHoldTime: 0 }, open0));
+    assert.equal(sub(negotiate({ ...local, minHoldTime: 30 }, { ...open0, holdTime: 10 })), 6);
+    assert.equal(sub(negotiate({ ...local, minHoldTime: 30 }, { ...open0, holdTime: 30 })), -1);
+  });
+  test('our own hold time 0 makes the session keepalive-free whatever the peer proposes', () => {
+    const r = negotiate({ ...local, holdTime: 0 }, { ...open0, holdTime: 90 });
+    assert.ok('holdTime' in r);
+    assert.equal(r.holdTime, 0);
+  });
+});
+
+describe('collisions (RFC 4271 §6.8, RFC 6286 §2.3)', () => {
+  const me = { id: '192.0.2.1', asn: 64512 };
+  const openSentOut = walk([{ type: 'start' }, { type: 'tcpConnected' }]);
+  test('an incoming connection: accepted in Idle (started)/Connect/Active, held in OpenSent/OpenConfirm, rejected when Established, refused when stopped', () => {
+    const conn = walk([{ type: 'start' }]);
+    const acc = run(conn, { type: 'tcpAccepted' });
+    assert.equal(acc.s.state, State.OpenSent);
+    assert.equal(acc.s.outbound, false);
+    assert.deepEqual(types(acc.a), ['acceptIncoming', 'clearTimer:connectRetry', 'sendOpen', 'setTimer:hold']);
+    assert.deepEqual(types(run(openSentOut, { type: 'tcpAccepted' }).a), ['holdCollision']);
+    assert.deepEqual(types(run(walk(toEstablished.slice(0, 3)), { type: 'tcpAccepted' }).a), ['holdCollision']);
+    const est = run(walk(toEstablished), { type: 'tcpAccepted' });
+    assert.deepEqual(types(est.a), ['rejectCollision']);
+    assert.equal(est.s.state, State.Established);
+    assert.deepEqual(types(run(initialState, { type: 'tcpAccepted' }).a), ['refuseIncoming']);
+    const failed = walk([{ type: 'start' }, { type: 'tcpConnected' }, { type: 'tcpFailed', reason: 'x' }]);
+    assert.equal(failed.state, State.Idle);
+    assert.equal(run(failed, { type: 'tcpAccepted' }).s.state, State.OpenSent, 'after a failure the peer may connect to us');
+  });
+  test('an OPEN on the second connection after Established: the second connection is closed, the session stays', () => {
+    const est = walk(toEstablished);
+    const r = run(est, { type: 'collisionOpen', local: me, remote: { id: '192.0.2.200', asn: 64513 } });
+    assert.equal(r.s, est);
+    assert.deepEqual(types(r.a), ['rejectCollision']);
+  });
+  test('higher identifier wins: ours keeps our connection, theirs moves the session to the peer\'s connection', () => {
+    const keep = run(openSentOut, { type: 'collisionOpen', local: me, remote: { id: '192.0.2.0', asn: 64513 } });
+    assert.deepEqual(types(keep.a), ['rejectCollision']);
+    const take = run(openSentOut, { type: 'collisionOpen', local: me, remote: { id: '192.0.2.9', asn: 64513 } });
+    assert.deepEqual(types(take.a), ['sendNotification', 'adoptCollision', 'clearTimer:keepalive', 'clearTimer:sendHold', 'clearTimer:connectRetry', 'sendOpen', 'setTimer:hold']);
+    assert.deepEqual(take.a[0], { type: 'sendNotification', notification: { code: 6, subcode: 7, data: Buffer.alloc(0) } });
+    assert.equal(take.s.state, State.OpenSent);
+    assert.equal(take.s.outbound, false);
+  });
+  test('equal identifiers: the connection opened by the larger AS survives (RFC 6286 §2.3)', () => {
+    const same = '192.0.2.1';
+    assert.deepEqual(types(run(openSentOut, { type: 'collisionOpen', local: me, remote: { id: same, asn: 64000 } }).a), ['rejectCollision'], 'our AS is larger: ours stays');
+    assert.ok(types(run(openSentOut, { type: 'collisionOpen', local: me, remote: { id: same, asn: 65000 } }).a).includes('adoptCollision'), 'their AS is larger: theirs stays');
+    assert.equal(collisionKeepsCurrent(true, { id: same, asn: 4200000001 }, { id: same, asn: 64513 }), true, '4-octet ASNs compare as numbers');
+    assert.equal(collisionKeepsCurrent(true, { id: same, asn: 64513 }, { id: same, asn: 4200000001 }), false);
+  });
+  test('both connections opened by the peer: the newer one is the session', () => {
+    const passive = { ...cfg, passive: true };
+    const s = walk([{ type: 'start' }, { type: 'tcpAccepted' }], passive);
+    assert.equal(s.outbound, false);
+    const r = run(s, { type: 'collisionOpen', local: me, remote: { id: '192.0.2.0', asn: 64513 } }, passive);
+    assert.ok(types(r.a).includes('adoptCollision'));
+  });
+});
+
+describe('random event sequences (property)', () => {
+  const notif = { code: 6, subcode: 2, data: Buffer.alloc(0) };
+  const ident = fc.record({ id: fc.constantFrom('192.0.2.1', '192.0.2.2', '192.0.2.0'), asn: fc.constantFrom(64512, 64513, 4200000001) });
+  const event: fc.Arbitrary<FsmEvent> = fc.oneof(
+    fc.constant<FsmEvent>({ type: 'start' }), fc.constant<FsmEvent>({ type: 'stop' }),
+    fc.constantFrom<FsmEvent>(...(['connectRetry', 'hold', 'keepalive', 'sendHold'] as const).map((timer) => ({ type: 'timer', timer }) as const)),
+    fc.constant<FsmEvent>({ type: 'tcpConnected' }), fc.constant<FsmEvent>({ type: 'tcpAccepted' }), fc.constant<FsmEvent>({ type: 'tcpFailed', reason: 'x' }),
+    fc.constant<FsmEvent>({ type: 'open', result: neg }), fc.constant<FsmEvent>({ type: 'open', result: { ...neg, holdTime: 0, keepaliveTime: 0 } }), fc.constant<FsmEvent>({ type: 'open', result: notif }),
+    fc.constant<FsmEvent>({ type: 'keepalive' }), fc.constant<FsmEvent>({ type: 'update' }),
+    fc.record({ afi: fc.constantFrom(1, 2, 25), safi: fc.constantFrom(1, 128) }).map((x): FsmEvent => ({ type: 'routeRefresh', ...x })),
+    fc.constant<FsmEvent>({ type: 'notification', notification: notif }), fc.constant<FsmEvent>({ type: 'decodeError', notification: notif }),
+    fc.tuple(ident, ident).map(([local, remote]): FsmEvent => ({ type: 'collisionOpen', local, remote })),
+  );
+  test('never throw; negotiated exactly in OpenConfirm/Established; stopped only in Idle; stop always ends in a stopped Idle; timers are positive', () => {
+    const seed = Number(process.env.FSM_SEED ?? Date.now() % 1_000_000);
+    process.stdout.write(`# FSM property seed ${seed} (FSM_SEED=${seed} to repeat)\n`);
+    fc.assert(fc.property(fc.boolean(), fc.array(event, { maxLength: 60 }), (passive, events) => {
+      const c = { ...cfg, passive };
+      let s = initialState;
+      for (const e of events) {
+        const before: StateName = s.state;
+        const t = transition(s, e, c, half);
+        s = t.state;
+        assert.equal(s.negotiated !== undefined, s.state === State.OpenConfirm || s.state === State.Established, `negotiated in ${s.state} after ${e.type}`);
+        if (s.stopped) assert.equal(s.state, State.Idle);
+        if (e.type === 'stop') assert.deepEqual([s.state, s.stopped], [State.Idle, true]);
+        for (const a of t.actions) if (a.type === 'setTimer') assert.ok(a.seconds > 0, `${a.timer} ${a.seconds}`);
+        if (before === State.Established && e.type === 'tcpAccepted') assert.equal(s.state, State.Established, 'an Established session survives a second connection');
+        if (before === State.Established && e.type === 'collisionOpen') assert.equal(s.state, State.Established, 'an Established session survives a colliding OPEN');
+        if (passive) assert.ok(!t.actions.some((a) => a.type === 'connect'), 'a passive peer never connects');
+        if (t.actions.some((a) => a.type === 'sendTable')) assert.equal(s.state, State.Established);
+      }
+    }), { seed, numRuns: 2000 });
+  });
 });

@@ -29,19 +29,19 @@ export async function bgpAnnounce(opts: { config: string; control: boolean }): P
   if (!opts.control) return;
   const rl = createInterface({ input: process.stdin, crlfDelay: Infinity });
   rl.on('line', (line) => {
-    void handle(speaker, line.trim()).then(reply, (e: unknown) => { reply({ ctl: 'error', error: e instanceof Error ? e.message : String(e) }); });
+    void handle(speaker, config, line.trim()).then(reply, (e: unknown) => { reply({ ctl: 'error', error: e instanceof Error ? e.message : String(e) }); });
   });
   rl.on('close', stop);
 }
 
-async function handle(speaker: Speaker, line: string): Promise<Record<string, unknown>> {
+async function handle(speaker: Speaker, config: { myASN: number }, line: string): Promise<Record<string, unknown>> {
   const [cmd = '', ...args] = line.split(/\s+/);
   switch (cmd) {
     case 'announce': {
       const [prefix = '', ...rest] = args;
       const attrs = (rest.length > 0 ? JSON.parse(rest.join(' ')) : {}) as RouteAttributes & { peers?: string[] };
       checkPrefix('announce', prefix);
-      checkAttributes('announce', attrs);
+      checkAttributes('announce', attrs, config.myASN);
       speaker.announce({ ...attrs, prefix }, attrs.peers);
       return { ctl: 'ok' };
     }

@@ -2,7 +2,7 @@
  *
  *  - AF_PACKET SOCK_RAW bound to one interface and one ethertype (ARP, or IPv6 frames the IP stack would drop);
  *  - a raw ICMPv6 socket that hears Neighbor Solicitations and sends Neighbor Advertisements;
- *  - setsockopt(TCP_MD5SIG) for RFC 2385 BGP sessions.
+ *  - setsockopt(TCP_MD5SIG) for RFC 2385 BGP sessions, and TTL / GTSM minimum TTL (RFC 5082) on BGP sockets.
  *
  * Ownership: each socket is a sock_t owned by its JS wrapper object (napi_wrap, type-tagged so a foreign object
  * can never be mistaken for one) and, once it listens, also by a libuv poll handle. It is freed only when both
@@ -33,6 +33,12 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#ifndef IP_MINTTL
+#define IP_MINTTL 21
+#endif
+#ifndef IPV6_MINHOPCOUNT
+#define IPV6_MINHOPCOUNT 73
+#endif
 #ifndef IPV6_MULTICAST_ALL
 #define IPV6_MULTICAST_ALL 29
 #endif
@@ -64,8 +70,11 @@ typedef struct {
 } sock_t;
 
 typedef struct {
-  napi_ref error_ctor; /* the TS NativeError class, from init() */
+  napi_ref error_ctor;     /* the TS NativeError class, from init() */
+  napi_ref on_uncaught;    /* optional: told about an exception a JS callback left behind (never fatal) */
 } addon_t;
+
+static void report_uncaught(napi_env env, napi_value exc);
 
 /* ---- errors and arguments ---------------------------------------------------------------------------------- */
 
@@ -104,6 +113,21 @@ static napi_value throw_errno(napi_env env, int err, const char *syscall, const 
   napi_value e = make_error(env, err, syscall, ctx);
   if (e) napi_throw(env, e);
   return NULL;
+}
+
+/* An exception a JS callback threw into native code: handed to init()'s onUncaught (the TS wrapper counts and
+ * logs it), never to process 'uncaughtException', so no frame or timer callback can end the process. If the
+ * reporter itself throws, or there is none, the exception is printed and dropped. */
+static void report_uncaught(napi_env env, napi_value exc) {
+  addon_t *addon = NULL;
+  napi_value fn = NULL, global, result, again;
+  napi_get_instance_data(env, (void **)&addon);
+  if (addon && addon->on_uncaught && napi_get_reference_value(env, addon->on_uncaught, &fn) == napi_ok && fn &&
+      napi_get_global(env, &global) == napi_ok) {
+    if (napi_call_function(env, global, fn, 1, &exc, &result) == napi_ok) return;
+    napi_get_and_clear_last_exception(env, &again);
+  }
+  fprintf(stderr, "baregate_native: a callback threw and no reporter took it; dropped\n");
 }
 
 static bool type_error(napi_env env, const char *fmt, ...) {
@@ -216,7 +240,7 @@ static void dispatch(sock_t *s, napi_ref fn_ref, size_t argc, napi_value *argv) 
     napi_status st = napi_make_callback(env, s->async, self, fn, argc, argv, &result);
     s->busy--;
     if (st == napi_pending_exception && napi_get_and_clear_last_exception(env, &exc) == napi_ok)
-      napi_fatal_exception(env, exc);
+      report_uncaught(env, exc);
   }
   if (s->fd < 0) release_js(s); /* closed from inside the callback: release what it still needed */
 }
@@ -355,18 +379,25 @@ static sock_t *sock_arg(napi_env env, napi_value v, int kind) {
 static void addon_free(napi_env env, void *data, void *hint) {
   addon_t *a = data;
   if (a->error_ctor) napi_delete_reference(env, a->error_ctor);
+  if (a->on_uncaught) napi_delete_reference(env, a->on_uncaught);
   free(a);
 }
 
-/* init(NativeError): the class every system error is created as. */
+/* init(NativeError, onUncaught?): the class every system error is created as, and who hears of exceptions JS
+ * callbacks throw into native code. */
 static napi_value js_init(napi_env env, napi_callback_info info) {
-  napi_value argv[1], ctor;
-  size_t argc = 1;
+  napi_value argv[2], ctor, on_uncaught = NULL;
+  size_t argc = 2;
   addon_t *a;
   NAPI(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   if (!arg_fn(env, argv[0], false, "NativeError", &ctor)) return NULL;
+  if (argc >= 2 && !arg_fn(env, argv[1], true, "onUncaught", &on_uncaught)) return NULL;
   if (!(a = calloc(1, sizeof *a))) return throw_errno(env, ENOMEM, "calloc", "init");
   if (napi_create_reference(env, ctor, 1, &a->error_ctor) != napi_ok) return free(a), napi_fail(env);
+  if (on_uncaught && napi_create_reference(env, on_uncaught, 1, &a->on_uncaught) != napi_ok) {
+    napi_delete_reference(env, a->error_ctor);
+    return free(a), napi_fail(env);
+  }
   if (napi_set_instance_data(env, a, addon_free, NULL) != napi_ok) return addon_free(env, a, NULL), napi_fail(env);
   return NULL;
 }
@@ -671,7 +702,7 @@ static void conn_closed(uv_handle_t *h) {
         napi_create_int32(env, c->err, &arg) == napi_ok &&
         napi_make_callback(env, c->async, self, fn, 1, &arg, &result) == napi_pending_exception &&
         napi_get_and_clear_last_exception(env, &exc) == napi_ok)
-      napi_fatal_exception(env, exc);
+      report_uncaught(env, exc);
     /* cancel() after completion must find nothing: unwrap before the memory goes */
     if (self) napi_remove_wrap(env, self, &unused);
     napi_close_handle_scope(env, scope);
@@ -711,43 +742,122 @@ static napi_value js_tcp_cancel(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/* Frees a conn_t whose poll handle was never initialised (or never started), undoing whatever N-API state was set
+ * up so far: nothing leaks when a later step fails, and uv_close is never called on a handle libuv does not know. */
+static void conn_abandon(napi_env env, conn_t *c, napi_value obj) {
+  void *unused;
+  if (obj) napi_remove_wrap(env, obj, &unused);
+  if (c->cb) napi_delete_reference(env, c->cb);
+  if (c->self) napi_delete_reference(env, c->self);
+  if (c->async) napi_async_destroy(env, c->async);
+  free(c);
+}
+
 static napi_value js_tcp_connect(napi_env env, napi_callback_info info) {
-  napi_value argv[4], obj, cancel, name;
+  napi_value argv[4], obj = NULL, cancel, name, fn;
   size_t argc = 4;
   int64_t fd, port;
   char addr[INET6_ADDRSTRLEN];
   int domain;
   socklen_t dlen = sizeof domain, len;
   struct sockaddr_storage ss;
+  uv_loop_t *loop;
+  bool wrapped = false;
   NAPI(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  napi_value fn;
   if (!arg_int(env, argv[0], 0, INT32_MAX, "fd", &fd) || !arg_string(env, argv[1], addr, sizeof addr, 1, "address", NULL) ||
       !arg_int(env, argv[2], 1, 65535, "port", &port) || !arg_fn(env, argv[3], false, "callback", &fn))
     return NULL;
   if (getsockopt((int)fd, SOL_SOCKET, SO_DOMAIN, &domain, &dlen) < 0) return throw_errno(env, errno, "getsockopt", addr);
   if (!sockaddr_for(domain, addr, (int)port, &ss, &len)) return type_error(env, "address %s does not match the socket family", addr), NULL;
-  if (connect((int)fd, (struct sockaddr *)&ss, len) < 0 && errno != EINPROGRESS) return throw_errno(env, errno, "connect", addr);
-  uv_loop_t *loop;
   NAPI(napi_get_uv_event_loop(env, &loop));
   conn_t *c = calloc(1, sizeof *c);
   if (!c) return throw_errno(env, ENOMEM, "calloc", addr);
   c->env = env, c->fd = (int)fd;
-  NAPI(napi_create_object(env, &obj));
-  NAPI(napi_create_function(env, "cancel", NAPI_AUTO_LENGTH, js_tcp_cancel, NULL, &cancel));
-  NAPI(napi_set_named_property(env, obj, "cancel", cancel));
-  NAPI(napi_wrap(env, obj, c, NULL, NULL, NULL));
-  NAPI(napi_create_reference(env, fn, 1, &c->cb));
-  NAPI(napi_create_reference(env, obj, 1, &c->self));
-  NAPI(napi_create_string_utf8(env, "baregate.tcpConnect", NAPI_AUTO_LENGTH, &name));
-  NAPI(napi_async_init(env, NULL, name, &c->async));
+  /* every N-API step before the poll starts can fail: undo what was done (conn_abandon) instead of leaking */
+  if (napi_create_object(env, &obj) != napi_ok || napi_create_function(env, "cancel", NAPI_AUTO_LENGTH, js_tcp_cancel, NULL, &cancel) != napi_ok ||
+      napi_set_named_property(env, obj, "cancel", cancel) != napi_ok)
+    goto fail;
+  if (napi_wrap(env, obj, c, NULL, NULL, NULL) != napi_ok) goto fail;
+  wrapped = true;
+  if (napi_create_reference(env, fn, 1, &c->cb) != napi_ok || napi_create_reference(env, obj, 1, &c->self) != napi_ok ||
+      napi_create_string_utf8(env, "baregate.tcpConnect", NAPI_AUTO_LENGTH, &name) != napi_ok ||
+      napi_async_init(env, NULL, name, &c->async) != napi_ok)
+    goto fail;
+  /* connect only once nothing else can fail before the poll owns the attempt */
+  if (connect((int)fd, (struct sockaddr *)&ss, len) < 0 && errno != EINPROGRESS) {
+    int e = errno;
+    conn_abandon(env, c, obj);
+    return throw_errno(env, e, "connect", addr);
+  }
   c->poll.data = c;
   int r = uv_poll_init_socket(loop, &c->poll, c->fd);
-  if (r == 0) r = uv_poll_start(&c->poll, UV_WRITABLE, conn_ready);
   if (r != 0) {
+    /* the handle was never initialised: libuv does not know it, so no uv_close; fail synchronously */
+    conn_abandon(env, c, obj);
+    return throw_errno(env, -r, "uv_poll_init_socket", addr);
+  }
+  r = uv_poll_start(&c->poll, UV_WRITABLE, conn_ready);
+  if (r != 0) {
+    /* initialised: close it properly; conn_closed reports the error through the callback and frees c */
     c->done = true;
     c->err = -r;
     uv_close((uv_handle_t *)&c->poll, conn_closed);
   }
+  return obj;
+fail:
+  conn_abandon(env, c, wrapped ? obj : NULL);
+  return napi_fail(env);
+}
+
+/* The IPPROTO_IP / IPPROTO_IPV6 pair of an option for the socket's family. IPv6 sockets get both: a listener on
+ * "::" accepts IPv4 peers as mapped addresses, and their packets follow the IPv4 option. */
+static napi_value set_ttl_opts(napi_env env, napi_callback_info info, bool min) {
+  napi_value argv[2];
+  size_t argc = 2;
+  int64_t fd, v;
+  int domain;
+  socklen_t dlen = sizeof domain;
+  NAPI(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (!arg_int(env, argv[0], 0, INT32_MAX, "fd", &fd) || !arg_int(env, argv[1], 1, 255, min ? "minTtl" : "ttl", &v)) return NULL;
+  if (getsockopt((int)fd, SOL_SOCKET, SO_DOMAIN, &domain, &dlen) < 0) return throw_errno(env, errno, "getsockopt", "SO_DOMAIN");
+  int t = (int)v;
+  if (domain == AF_INET6) {
+    if (setsockopt((int)fd, IPPROTO_IPV6, min ? IPV6_MINHOPCOUNT : IPV6_UNICAST_HOPS, &t, sizeof t) < 0)
+      return throw_errno(env, errno, "setsockopt", min ? "IPV6_MINHOPCOUNT" : "IPV6_UNICAST_HOPS");
+    /* the IPv4 option on an IPv6 socket: applies to mapped IPv4 peers; kernels that refuse it have no such peers */
+    (void)setsockopt((int)fd, IPPROTO_IP, min ? IP_MINTTL : IP_TTL, &t, sizeof t);
+    return NULL;
+  }
+  if (domain != AF_INET) return type_error(env, "fd %d is not an IPv4/IPv6 socket", (int)fd), NULL;
+  if (setsockopt((int)fd, IPPROTO_IP, min ? IP_MINTTL : IP_TTL, &t, sizeof t) < 0)
+    return throw_errno(env, errno, "setsockopt", min ? "IP_MINTTL" : "IP_TTL");
+  return NULL;
+}
+
+/* setTtl(fd, ttl): the TTL / hop limit of the socket's packets. */
+static napi_value js_set_ttl(napi_env env, napi_callback_info info) { return set_ttl_opts(env, info, false); }
+
+/* setMinTtl(fd, minTtl): GTSM (RFC 5082), packets arriving with a lower TTL / hop limit are dropped. */
+static napi_value js_set_min_ttl(napi_env env, napi_callback_info info) { return set_ttl_opts(env, info, true); }
+
+/* getTtl(fd) -> { ttl, minTtl } of the socket's own family. */
+static napi_value js_get_ttl(napi_env env, napi_callback_info info) {
+  napi_value argv[1], obj, v;
+  size_t argc = 1;
+  int64_t fd;
+  int domain, ttl = 0, minttl = 0;
+  socklen_t dlen = sizeof domain, l1 = sizeof ttl, l2 = sizeof minttl;
+  NAPI(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (!arg_int(env, argv[0], 0, INT32_MAX, "fd", &fd)) return NULL;
+  if (getsockopt((int)fd, SOL_SOCKET, SO_DOMAIN, &domain, &dlen) < 0) return throw_errno(env, errno, "getsockopt", "SO_DOMAIN");
+  bool v6 = domain == AF_INET6;
+  if (getsockopt((int)fd, v6 ? IPPROTO_IPV6 : IPPROTO_IP, v6 ? IPV6_UNICAST_HOPS : IP_TTL, &ttl, &l1) < 0) return throw_errno(env, errno, "getsockopt", "TTL");
+  if (getsockopt((int)fd, v6 ? IPPROTO_IPV6 : IPPROTO_IP, v6 ? IPV6_MINHOPCOUNT : IP_MINTTL, &minttl, &l2) < 0) return throw_errno(env, errno, "getsockopt", "MINTTL");
+  NAPI(napi_create_object(env, &obj));
+  NAPI(napi_create_int32(env, ttl, &v));
+  NAPI(napi_set_named_property(env, obj, "ttl", v));
+  NAPI(napi_create_int32(env, minttl, &v));
+  NAPI(napi_set_named_property(env, obj, "minTtl", v));
   return obj;
 }
 
@@ -764,6 +874,9 @@ NAPI_MODULE_INIT() {
       {"testTcpSocket", NULL, js_test_tcp_socket, NULL, NULL, NULL, napi_enumerable, NULL},
       {"tcpSocket", NULL, js_tcp_socket, NULL, NULL, NULL, napi_enumerable, NULL},
       {"tcpConnect", NULL, js_tcp_connect, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"setTtl", NULL, js_set_ttl, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"setMinTtl", NULL, js_set_min_ttl, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"getTtl", NULL, js_get_ttl, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   if (napi_define_properties(env, exports, sizeof props / sizeof props[0], props) != napi_ok) return napi_fail(env);
   return exports;

@@ -17,7 +17,7 @@ interface Handle {
   readonly ifindex: number;
 }
 interface Binding {
-  init(errorClass: typeof NativeError): void;
+  init(errorClass: typeof NativeError, onUncaught?: (err: unknown) => void): void;
   packetOpen(ifname: string, ethertype: number, onFrame: (frame: Buffer) => void, onError: (err: NativeError) => void, filter?: Buffer): Handle;
   packetSend(h: Handle, frame: Buffer): void;
   icmp6Open(
@@ -31,6 +31,9 @@ interface Binding {
   testTcpSocket(family: 4 | 6): number;
   tcpSocket(family: 4 | 6, sourceAddress: string, ttl: number): number;
   tcpConnect(fd: number, address: string, port: number, callback: (errno: number) => void): { cancel(): void };
+  setTtl(fd: number, ttl: number): void;
+  setMinTtl(fd: number, minTtl: number): void;
+  getTtl(fd: number): { ttl: number; minTtl: number };
 }
 
 const errnoNames = new Map<number, string>(Object.entries(constants.errno).map(([name, n]) => [n, name]));
@@ -62,9 +65,43 @@ function load(): Binding {
       `relative to ${fileURLToPath(import.meta.url)}): run \`bash tools/build-native.sh\``);
   }
   const binding = createRequire(import.meta.url)(file) as Binding;
-  binding.init(NativeError);
+  binding.init(NativeError, reportCallbackError);
   return binding;
 }
+
+let callbackErrors = 0;
+let callbackErrorSink: ((err: unknown, where: string) => void) | undefined;
+
+/**
+ * Where an exception thrown by a JS callback that native code invoked (a frame handler, a connect callback)
+ * ends up: counted, handed to the sink set with {@link onNativeCallbackError} (a logger), else a process
+ * warning. Never `uncaughtException`: one bad frame must not end the process. Safe even if the sink throws.
+ */
+function reportCallbackError(err: unknown, where = 'native callback'): void {
+  callbackErrors++;
+  try {
+    if (callbackErrorSink) callbackErrorSink(err, where);
+    else process.emitWarning(`${where} threw: ${err instanceof Error ? err.stack ?? err.message : String(err)}`, 'NativeCallbackError');
+  } catch { /* a broken sink must not make it fatal either */ }
+}
+
+/** Exceptions thrown by JS callbacks invoked from native code since start (caught, counted, logged). */
+export function nativeCallbackErrors(): number {
+  return callbackErrors;
+}
+
+/** Sets who hears about {@link nativeCallbackErrors} (e.g. a logger); undefined restores the process warning. */
+export function onNativeCallbackError(sink: ((err: unknown, where: string) => void) | undefined): void {
+  callbackErrorSink = sink;
+}
+
+/** `fn` with any exception it throws caught and reported: every callback handed to the addon goes through this. */
+function guarded<A extends unknown[]>(where: string, fn: (...args: A) => void): (...args: A) => void {
+  return (...args: A) => {
+    try { fn(...args); } catch (e) { reportCallbackError(e, where); }
+  };
+}
+
 const native = load();
 
 /** Async socket errors nobody asked to hear about: a warning, not a crash (an interface going away is normal). */
@@ -113,9 +150,11 @@ export interface PacketSocket {
  */
 export function openPacketSocket(ifname: string, ethertype: number, onFrame: (frame: Buffer) => void,
   onError: (err: NativeError) => void = defaultOnError, filter?: readonly BpfInstruction[]): PacketSocket {
+  const frame = guarded(`packet socket ${ifname} onFrame`, onFrame);
+  const error = guarded(`packet socket ${ifname} onError`, onError);
   const h = filter === undefined
-    ? native.packetOpen(ifname, ethertype, onFrame, onError)
-    : native.packetOpen(ifname, ethertype, onFrame, onError, encodeBpf(filter));
+    ? native.packetOpen(ifname, ethertype, frame, error)
+    : native.packetOpen(ifname, ethertype, frame, error, encodeBpf(filter));
   return {
     ifindex: h.ifindex,
     fd: h.fd,
@@ -167,8 +206,8 @@ export interface Icmp6Socket {
 export function openIcmp6Socket(onMessage?: (m: Icmp6Message) => void,
   onError: (err: NativeError) => void = defaultOnError): Icmp6Socket {
   const h = native.icmp6Open(
-    onMessage && ((src, ifindex, hopLimit, payload) => { onMessage({ src, ifindex, hopLimit, payload }); }),
-    onError,
+    onMessage && guarded('icmp6 socket onMessage', (src: string, ifindex: number, hopLimit: number, payload: Buffer) => { onMessage({ src, ifindex, hopLimit, payload }); }),
+    guarded('icmp6 socket onError', onError),
   );
   const joined = new Set<string>();
   // Groups are keyed in canonical form so 'FF02::1:FF00:99' and 'ff02:0::1:ff00:99' are one membership; text that
@@ -223,7 +262,28 @@ export function tcpSocket(family: 4 | 6, sourceAddress: string | undefined, ttl:
  * of the failure (ECANCELED after `cancel()`). The fd stays open in every case: close or wrap it.
  */
 export function tcpConnect(fd: number, address: string, port: number, done: (err: NativeError | undefined) => void): { cancel(): void } {
-  return native.tcpConnect(fd, address, port, (errno) => {
+  return native.tcpConnect(fd, address, port, guarded(`tcpConnect ${address}:${port} callback`, (errno: number) => {
     done(errno === 0 ? undefined : new NativeError(`connect(${address}:${port}): ${errnoNames.get(errno) ?? errno}`, errno, 'connect'));
-  });
+  }));
+}
+
+/**
+ * Sets the TTL / hop limit of a TCP socket's packets (IP_TTL, and IPV6_UNICAST_HOPS on IPv6 sockets, which
+ * may carry IPv4-mapped peers): accepted eBGP connections get the same TTL 1 as outgoing ones.
+ */
+export function setTtl(fd: number, ttl: number): void {
+  native.setTtl(fd, ttl);
+}
+
+/**
+ * GTSM (RFC 5082): the kernel drops packets that arrive with a TTL / hop limit below `minTtl`
+ * (IP_MINTTL, and IPV6_MINHOPCOUNT on IPv6 sockets), so a spoofer more hops away cannot reach the session.
+ */
+export function setMinTtl(fd: number, minTtl: number): void {
+  native.setMinTtl(fd, minTtl);
+}
+
+/** Reads back {@link setTtl} and {@link setMinTtl} (for tests and diagnostics). */
+export function getTtl(fd: number): { ttl: number; minTtl: number } {
+  return native.getTtl(fd);
 }
