@@ -38,8 +38,8 @@ async function neighMac(ip: string): Promise<string | undefined> {
   return e?.state?.some((s) => s === 'FAILED' || s === 'INCOMPLETE') ? undefined : e?.lladdr;
 }
 
-async function arping(ip: string, count = 2): Promise<string[]> {
-  const r = await lab.run('client', 'arping', ['-i', 'eth0', '-c', String(count), '-w', '3', '-r', ip]);
+async function arping(ip: string, count = 2, from = 'client'): Promise<string[]> {
+  const r = await lab.run(from, 'arping', ['-i', 'eth0', '-c', String(count), '-w', '3', '-r', ip]);
   return r.stdout.split('\n').map((l) => l.trim().toLowerCase()).filter((l) => l !== '');
 }
 
@@ -64,6 +64,7 @@ before(async () => {
   mac.n1 = lab.addHost('n1', 'sw', ['192.0.2.11/24', '2001:db8::11/64']).mac;
   mac.n2 = lab.addHost('n2', 'sw', ['192.0.2.12/24', '2001:db8::12/64']).mac;
   mac.client = lab.addHost('client', 'sw', ['192.0.2.100/24', '2001:db8::100/64']).mac;
+  mac.client2 = lab.addHost('client2', 'sw', ['192.0.2.101/24', '2001:db8::101/64']).mac;
   for (const n of ['n1', 'n2']) {
     lab.sysctl(n, 'net.ipv4.conf.all.arp_ignore', '1');
     lab.sysctl(n, 'net.ipv4.conf.all.arp_announce', '2');
@@ -152,6 +153,45 @@ test('ownership churn of 1,000 IPs leaks no file descriptors', async (t) => {
   }
   assert.equal(((await ctl.n1!.send('stats')) as { owned: number }).owned, 0, 'everything added was removed');
   assert.equal(((await ctl.n1!.send('fds')) as { count: number }).count, fds0);
+});
+
+test('an arping flood from one asker is rate-limited; another asker (arping and the kernel) is answered meanwhile', async (t) => {
+  if (skip(t)) return;
+  const vip = '192.0.2.220';
+  lab.ip('n1', 'addr', 'add', `${vip}/32`, 'dev', 'lo'); // so that ping gets an answer (ARP comes from baregate only)
+  await ctl.n1!.send(`add ${vip}`);
+  type Stats = { replies: number; drops: Record<string, number> };
+  const s0 = (await ctl.n1!.send('stats')) as Stats;
+  const limitedSoFar = async (): Promise<number> =>
+    (((await ctl.n1!.send('stats')) as Stats).drops['rate-limited-asker'] ?? 0) - (s0.drops['rate-limited-asker'] ?? 0);
+  const requests = 5000;
+  const t0 = performance.now();
+  // at least 5 s of requests, one per millisecond at most, from one asker (the client's MAC and IP)
+  const flood = lab.run('client', 'arping', ['-i', 'eth0', '-c', String(requests), '-W', '0.001', '-w', '30', '-r', vip], 60_000);
+  let floodDone = false;
+  void flood.then(() => { floodDone = true; });
+  await until('the flood is being limited', async () => ((await limitedSoFar()) > 0 ? true : undefined), 10_000);
+  const other = await arping(vip, 3, 'client2'); // default pace, one per second
+  const ping = await lab.run('client2', 'ping', ['-c', '1', '-W', '2', vip]);
+  assert.equal(floodDone, false, 'the other asker was answered while the flood was still going on');
+  const f = await flood;
+  const elapsedS = (performance.now() - t0) / 1000;
+  const s1 = (await ctl.n1!.send('stats')) as Stats;
+  const floodReplies = f.stdout.split('\n').filter((l) => l.trim() !== '').length;
+  assert.deepEqual(other, [mac.n1, mac.n1, mac.n1], 'every request of the other asker answered during the flood');
+  assert.equal(ping.code, 0, `the kernel of the other asker resolved the IP during the flood: ${ping.stdout}${ping.stderr}`);
+  const limited = (s1.drops['rate-limited-asker'] ?? 0) - (s0.drops['rate-limited-asker'] ?? 0);
+  const replied = s1.replies - s0.replies;
+  t.diagnostic(`flood: ${requests} requests in ${elapsedS.toFixed(2)} s, ${floodReplies} replies, ${limited} rate-limited; ${replied} replies in all`);
+  // the limiter refilled for at most elapsedS: at most burst + rate x elapsed replies went to the flooder
+  // (defaults: burst 10, 5/s); the other asker's 3 arpings and its kernel's 1-2 requests come on top
+  const bound = 10 + 5 * elapsedS;
+  assert.ok(floodReplies <= bound, `flooder got ${floodReplies} replies in ${elapsedS.toFixed(1)} s, limit ${bound.toFixed(1)}`);
+  assert.ok(floodReplies >= 10, `the flooder got its burst (${floodReplies})`);
+  assert.ok(replied - floodReplies >= 4 && replied - floodReplies <= 6, `replies: ${replied} in all, ${floodReplies} to the flooder`);
+  assert.ok(limited >= requests - 2 * bound - 100, `${limited} of ${requests} requests dropped as rate-limited-asker`);
+  await ctl.n1!.send(`del ${vip}`);
+  lab.ip('n1', 'addr', 'del', `${vip}/32`, 'dev', 'lo');
 });
 
 test('an interface that goes down and comes back is reopened and answers again', async (t) => {
