@@ -1,15 +1,20 @@
 /**
- * Controller benchmark on a real apiserver: Services/s from creation to status written, controller RSS,
- * and a restart with everything allocated (IP changes and writes must both be zero). The controller runs
- * as its own process from the compiled dist/, as in production.
+ * Controller benchmark on a real apiserver: Services/s from creation to status written, against the
+ * apiserver-bound limit (a bare client making the same writes per Service, with the same concurrency, on
+ * the same apiserver in the same run); controller RSS; a restart with everything allocated (IP changes
+ * and writes of any kind must all be zero); and reconciles and writes per Service while Services are
+ * being created under a running controller. The controller runs as its own process from the compiled
+ * dist/, as in production.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { ALLOCATED_FROM_POOL } from '../src/api/keys.ts';
 import { KubeClient } from '../src/k8s/client.ts';
 import { Informer } from '../src/k8s/informer.ts';
+import { RestStatusWriter } from '../src/k8s/ports.ts';
 import type { Service } from '../src/lb/service.ts';
 import { rootLogger } from '../src/log.ts';
 import { startCluster } from '../test/harness/cluster.ts';
@@ -49,11 +54,60 @@ async function startController(kubeconfig: string): Promise<Proc> {
   return { child, port, restored };
 }
 
-async function writes(port: number): Promise<number> {
+/** Write requests of every kind (Service status and annotation, pool status, events) and reconciles so far. */
+async function counters(port: number): Promise<{ writes: number; serviceWrites: number; reconciles: number }> {
   const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
-  let n = 0;
-  for (const m of text.matchAll(/^baregate_api_writes_total\{kind="service_[a-z]+"\} (\d+)/gm)) n += Number(m[1]);
-  return n;
+  let writes = 0;
+  let serviceWrites = 0;
+  for (const m of text.matchAll(/^baregate_api_writes_total\{kind="([a-z_]+)"\} (\d+)/gm)) {
+    writes += Number(m[2]);
+    if (m[1]?.startsWith('service_') === true) serviceWrites += Number(m[2]);
+  }
+  const reconciles = Number(/^baregate_reconciles_total (\d+)/m.exec(text)?.[1] ?? NaN);
+  return { writes, serviceWrites, reconciles };
+}
+
+/** The controller's work queue concurrency and client socket limit (its defaults). */
+const CONCURRENCY = 16;
+
+/** Creates Services `prefix0..n-1` in `ns` with 48 creators in parallel; returns the time taken. */
+async function createServices(api: Api, ns: string, prefix: string, n: number, spec: Record<string, unknown> = {}): Promise<number> {
+  const t = performance.now();
+  let next = 0;
+  await Promise.all(Array.from({ length: 48 }, async () => {
+    while (next < n) {
+      const i = next++;
+      await api.service(ns, `${prefix}${i}`, { spec: { ipFamilies: ['IPv6'], ipFamilyPolicy: 'SingleStack', allocateLoadBalancerNodePorts: false, ...spec } });
+    }
+  }));
+  return performance.now() - t;
+}
+
+/**
+ * The apiserver-bound limit: the writes the controller makes for a new Service (status patch, then the
+ * pool annotation patch, through the same REST writer), for `n` Services of a class no controller
+ * serves, by `CONCURRENCY` workers on a client with as many sockets, as fast as they can.
+ */
+async function bareWrites(kubeconfig: string, ns: string, prefix: string, n: number): Promise<number> {
+  const client = KubeClient.create({ kubeconfig, maxSockets: CONCURRENCY });
+  const writer = new RestStatusWriter(client);
+  try {
+    const t = performance.now();
+    let next = 0;
+    await Promise.all(Array.from({ length: CONCURRENCY }, async () => {
+      while (next < n) {
+        const i = next++;
+        const ip = `2001:db8:bb::${i.toString(16)}`;
+        const a = await writer.serviceIngress(ns, `${prefix}${i}`, [{ ip, ipMode: 'VIP' }]);
+        if (a.kind !== 'ok') throw new Error(`bare status write: ${JSON.stringify(a)}`);
+        const b = await writer.serviceAnnotation(ns, `${prefix}${i}`, ALLOCATED_FROM_POOL, 'bench');
+        if (b.kind !== 'ok') throw new Error(`bare annotation write: ${JSON.stringify(b)}`);
+      }
+    }));
+    return performance.now() - t;
+  } finally {
+    client.destroy();
+  }
 }
 
 async function stopProc(p: Proc): Promise<void> {
@@ -63,8 +117,8 @@ async function stopProc(p: Proc): Promise<void> {
   await done;
 }
 
-/** Runs the controller benchmark with `n` Services. */
-export async function controllerBench(n: number): Promise<Record<string, number>> {
+/** Runs the controller benchmark with `n` Services, then `churn` more created under the running controller. */
+export async function controllerBench(n: number, churn = 2000): Promise<Record<string, number>> {
   progress('building dist/ (tsc)');
   await new Promise<void>((resolve, reject) => {
     const c = spawn('npx', ['tsc', '-p', 'tsconfig.build.json'], { cwd: root, stdio: 'inherit' });
@@ -87,15 +141,14 @@ export async function controllerBench(n: number): Promise<Record<string, number>
     // the Services exist before the controller starts, so what is timed is the controller alone
     // (on 2 cores the apiserver's create rate, not the controller, would otherwise set the pace)
     progress(`creating ${n} Services`);
-    const tc = performance.now();
-    let next = 0;
-    await Promise.all(Array.from({ length: 48 }, async () => {
-      while (next < n) {
-        const i = next++;
-        await api.service('bench', `s${i}`, { spec: { ipFamilies: ['IPv6'], ipFamilyPolicy: 'SingleStack', allocateLoadBalancerNodePorts: false } });
-      }
-    }));
-    const createMs = performance.now() - tc;
+    const createMs = await createServices(api, 'bench', 's', n);
+
+    // the same writes by a bare client, on Services no controller serves, before any controller runs
+    progress(`apiserver-bound limit: a bare client writing status + annotation of ${n} Services`);
+    await api.namespace('bench-bare');
+    await createServices(api, 'bench-bare', 'b', n, { loadBalancerClass: 'bench.example/none' });
+    const bareMs = await bareWrites(cluster.kubeconfigPath, 'bench-bare', 'b', n);
+
     progress('starting the controller');
     const first = await startController(cluster.kubeconfigPath);
     procs.push(first);
@@ -105,7 +158,7 @@ export async function controllerBench(n: number): Promise<Record<string, number>
     const t1 = performance.now();
     await new Promise((r) => setTimeout(r, 2000));
     const rss = rssMiB(first.child.pid!);
-    const firstWrites = await writes(first.port);
+    const firstCounts = await counters(first.port);
     const ips = new Map(seen.list().map((s) => [s.metadata.name, JSON.stringify(s.status?.loadBalancer?.ingress)]));
     await stopProc(first);
 
@@ -116,23 +169,50 @@ export async function controllerBench(n: number): Promise<Record<string, number>
     const restored = await second.restored;
     const restoreMs = performance.now() - tr;
     await new Promise((r) => setTimeout(r, 3000));
-    const restartWrites = await writes(second.port);
+    const restartCounts = await counters(second.port);
     let changed = 0;
     for (const s of seen.list()) if (ips.get(s.metadata.name) !== JSON.stringify(s.status?.loadBalancer?.ingress)) changed++;
     const rss2 = rssMiB(second.child.pid!);
+
+    // Services created while the controller runs: what each costs in reconciles and writes of any kind
+    progress(`creating ${churn} Services under the running controller`);
+    await api.namespace('bench-churn');
+    const churnSeen = new Informer<Service>(client, { path: '/api/v1/namespaces/bench-churn/services', log: rootLogger.child({ op: 'bench' }) });
+    churnSeen.start();
+    await churnSeen.synced;
+    const churnBefore = await counters(second.port);
+    const tcc = performance.now();
+    await createServices(api, 'bench-churn', 'c', churn);
+    await waitFor(`${churn} created Services allocated`, () => Promise.resolve(churnSeen.list().filter((s) => (s.status?.loadBalancer?.ingress?.length ?? 0) > 0).length === churn), 600_000);
+    const churnMs = performance.now() - tcc;
+    await new Promise((r) => setTimeout(r, 2000)); // pool status and events are written after a delay
+    const churnAfter = await counters(second.port);
+    churnSeen.stop();
     seen.stop();
+    const perSecond = n / ((t1 - t0) / 1000);
+    const barePerSecond = n / (bareMs / 1000);
     return {
       controller_services: n,
-      controller_services_per_s: Math.round(n / ((t1 - t0) / 1000)),
+      controller_services_per_s: Math.round(perSecond),
       controller_all_allocated_ms: Math.round(t1 - t0),
-      controller_service_writes: firstWrites,
+      bare_client_services_per_s: Math.round(barePerSecond),
+      controller_fraction_of_apiserver_bound: Math.round((perSecond / barePerSecond) * 100) / 100,
+      controller_service_writes: firstCounts.serviceWrites,
+      controller_writes: firstCounts.writes,
+      controller_writes_per_service: Math.round((firstCounts.writes / n) * 100) / 100,
+      controller_reconciles_per_service: Math.round((firstCounts.reconciles / n) * 100) / 100,
       apiserver_create_rate_per_s: Math.round(n / (createMs / 1000)),
       controller_rss_mib: rss,
       restart_restored_services: restored,
       restart_to_restored_ms: Math.round(restoreMs),
       restart_ip_changes: changed,
-      restart_service_writes: restartWrites,
+      restart_writes: restartCounts.writes,
       restart_rss_mib: rss2,
+      churn_services: churn,
+      churn_create_to_allocated_ms: Math.round(churnMs),
+      churn_reconciles_per_service: Math.round(((churnAfter.reconciles - churnBefore.reconciles) / churn) * 100) / 100,
+      churn_writes_per_service: Math.round(((churnAfter.writes - churnBefore.writes) / churn) * 100) / 100,
+      churn_service_writes_per_service: Math.round(((churnAfter.serviceWrites - churnBefore.serviceWrites) / churn) * 100) / 100,
     };
   } finally {
     for (const p of procs) await stopProc(p);
