@@ -241,11 +241,12 @@ export class KubeClient {
 
   /**
    * Opens a watch stream; `onEvent` gets each decoded event, `onEnd` is called once when the stream
-   * ends for any reason (with the error, if there was one). Call `close()` to stop it. The response
+   * ends for any reason (with the error, if there was one); `onOpen` when the apiserver accepted it
+   * (HTTP 200). Call `close()` to stop it. The response
    * headers must arrive within the client's deadline; after that the stream has no client-side
    * timeout here: the informer watches for silence itself (bookmarks are its heartbeat).
    */
-  async watch<T>(path: string, onEvent: (e: WatchEvent<T>) => void, onEnd: (err?: Error) => void): Promise<Closable> {
+  async watch<T>(path: string, onEvent: (e: WatchEvent<T>) => void, onEnd: (err?: Error) => void, onOpen?: () => void): Promise<Closable> {
     const req = await this.open('GET', path, {}, undefined);
     let ended = false;
     const headerTimer = this.clock.setTimeout(() => { req.destroy(new ApiTimeoutError('GET', path, this.timeoutMs)); }, this.timeoutMs);
@@ -259,6 +260,7 @@ export class KubeClient {
         res.on('end', () => { end(new WatchHttpError(res.statusCode ?? 0, Buffer.concat(chunks).toString('utf8'))); });
         return;
       }
+      onOpen?.();
       let buf = '';
       res.setEncoding('utf8');
       res.on('data', (chunk: string) => {

@@ -2,9 +2,19 @@
  * List+watch cache for one resource type. Survives everything the network and apiserver can do:
  * dropped streams resume from the last resourceVersion, `410 Gone` relists and reports the
  * difference as events, errors back off (capped) and never escape as exceptions.
+ *
+ * A watch that has gone silent is not trusted: bookmarks are requested and every event (bookmarks
+ * included) is a heartbeat; after `watchSilenceMs` without one the stream is dropped and re-opened
+ * from the last resourceVersion, so a dead connection that TCP has not noticed (hours, with default
+ * keepalive) costs at most that long. `staleForMs()`/`healthy()` tell a health endpoint how long
+ * the cache has gone without hearing from the apiserver.
  */
+import { realClock, type Clock, type Timer } from '../clock.ts';
 import type { Logger } from '../log.ts';
-import { WatchHttpError, type Closable, type KubeClient, type WatchEvent } from './client.ts';
+import { WatchHttpError, type KubeClient, type WatchEvent } from './client.ts';
+
+/** What an informer needs from a client (KubeClient; fakes in tests). */
+export type InformerClient = Pick<KubeClient, 'request' | 'watch'>;
 
 /** Minimal object shape the informer needs. */
 export interface KObject {
@@ -26,6 +36,14 @@ export interface InformerOptions {
   maxBackoffMs?: number;
   pageSize?: number;
   /**
+   * Longest silence on an open watch (no event, no bookmark) before it is dropped and re-opened from
+   * the last resourceVersion. Default 5 minutes; the apiserver sends bookmarks about once a minute
+   * for resources it caches, and ends every watch after `timeoutSeconds` (4-6 minutes) anyway.
+   */
+  watchSilenceMs?: number;
+  /** Time and timers (default: the real clock). */
+  clock?: Clock;
+  /**
    * Fields to drop before caching. `metadata.managedFields` is always dropped: it is often the largest
    * part of an object, and with 10k Services it alone costs tens of MiB.
    */
@@ -35,6 +53,12 @@ export interface InformerOptions {
 /** `namespace/name` for namespaced objects, `name` otherwise. */
 export function objectKey(o: KObject): string {
   return o.metadata.namespace ? `${o.metadata.namespace}/${o.metadata.name}` : o.metadata.name;
+}
+
+/** True only when both resourceVersions are etcd revisions (integers) and `a`'s is the larger. */
+function numericallyNewer(a: string | undefined, b: string | undefined): boolean {
+  if (a === undefined || b === undefined || !/^\d+$/.test(a) || !/^\d+$/.test(b)) return false;
+  return BigInt(a) > BigInt(b);
 }
 
 /**
@@ -54,18 +78,49 @@ export class Informer<T extends KObject> {
   private readonly cache = new Map<string, T>();
   private readonly handlers: ChangeHandler<T>[] = [];
   private rv = '';
-  private stream: Closable | undefined;
-  private stopped = false;
+  private stream: { close(): void } | undefined;
+  private stopped = true;
   private backoff: number;
-  private timer: NodeJS.Timeout | undefined;
+  private timer: Timer | undefined;
+  private silence: Timer | undefined;
+  /** Monotonic time we last heard from the apiserver (list done, watch accepted, any event); undefined before start. */
+  private lastHeard: number | undefined;
+  private readonly clock: Clock;
+  private readonly silenceMs: number;
   private syncedResolve!: () => void;
   /** Resolves after the first complete list. */
   readonly synced: Promise<void> = new Promise((r) => { this.syncedResolve = r; });
-  /** Counts of list and watch (re)starts, for tests and metrics. */
-  readonly stats = { lists: 0, watches: 0, errors: 0 };
+  /** Counts of list and watch (re)starts, watches dropped for silence, and errors, for tests and metrics. */
+  readonly stats = { lists: 0, watches: 0, silences: 0, errors: 0 };
 
-  constructor(private readonly client: KubeClient, private readonly opts: InformerOptions) {
+  constructor(private readonly client: InformerClient, private readonly opts: InformerOptions) {
     this.backoff = opts.minBackoffMs ?? 200;
+    this.clock = opts.clock ?? realClock;
+    this.silenceMs = opts.watchSilenceMs ?? 300_000;
+  }
+
+  /**
+   * Milliseconds since this informer last heard from the apiserver: a completed list, a watch the
+   * apiserver accepted, or any watch event (bookmarks included). A healthy informer stays below
+   * about `watchSilenceMs` (a silent watch is re-opened then, which counts as hearing back); a
+   * growing value means lists and watches are failing. Infinity before `start()`.
+   */
+  staleForMs(): number {
+    return this.lastHeard === undefined ? Infinity : Math.max(0, this.clock.now() - this.lastHeard);
+  }
+
+  /**
+   * For a health endpoint: running, synced once, and heard from within `maxStaleMs` (default twice
+   * `watchSilenceMs`, so one silent-watch re-open in progress is not yet unhealthy).
+   */
+  healthy(maxStaleMs = 2 * this.silenceMs): boolean {
+    return !this.stopped && this.hasSynced && this.staleForMs() <= maxStaleMs;
+  }
+
+  private hasSynced = false;
+
+  private heard(): void {
+    this.lastHeard = this.clock.now();
   }
 
   /** Registers a change handler (call before start). */
@@ -75,14 +130,17 @@ export class Informer<T extends KObject> {
 
   /** Starts list+watch in the background. */
   start(): void {
+    if (!this.stopped) return;
     this.stopped = false;
+    this.lastHeard ??= this.clock.now(); // staleness counts from the start until the first list
     this.schedule(0, true);
   }
 
   /** Stops watching; the cache stays readable. */
   stop(): void {
     this.stopped = true;
-    clearTimeout(this.timer);
+    this.timer?.cancel();
+    this.silence?.cancel();
     this.stream?.close();
     this.stream = undefined;
   }
@@ -119,8 +177,21 @@ export class Informer<T extends KObject> {
 
   private schedule(ms: number, relist: boolean): void {
     if (this.stopped) return;
-    clearTimeout(this.timer);
-    this.timer = setTimeout(() => { void this.run(relist); }, ms);
+    this.timer?.cancel();
+    this.timer = this.clock.setTimeout(() => { void this.run(relist); }, ms);
+  }
+
+  /** (Re)arms the silence timer of the open watch: called when it opens and on every event. */
+  private armSilence(stream: { close(): void }): void {
+    this.silence?.cancel();
+    this.silence = this.clock.setTimeout(() => {
+      if (this.stream !== stream || this.stopped) return;
+      this.stats.silences++;
+      this.opts.log.warn({ event: 'watch_silent', path: this.opts.path, silentMs: this.silenceMs }, 'no watch event or bookmark for too long; re-watching');
+      this.stream = undefined;
+      stream.close(); // close() suppresses onEnd: resume here from the last resourceVersion
+      this.schedule(0, false);
+    }, this.silenceMs);
   }
 
   private fail(msg: string, err: unknown, relist: boolean): void {
@@ -147,12 +218,17 @@ export class Informer<T extends KObject> {
     }
     try {
       this.stats.watches++;
+      const holder: { s?: { close(): void } } = {};
       const s = await this.client.watch<T>(
         this.url(`watch=1&allowWatchBookmarks=true&timeoutSeconds=${240 + Math.floor(Math.random() * 120)}&resourceVersion=${encodeURIComponent(this.rv)}`),
-        (e) => { this.onEvent(e); },
-        (err) => { this.onEnd(err); },
+        (e) => { if (!holder.s || this.stream === holder.s) this.onEvent(e, holder.s); },
+        (err) => { if (!holder.s || this.stream === holder.s) this.onEnd(err); },
+        () => { this.heard(); },
       );
-      if (this.isStopped()) s.close(); else this.stream = s;
+      holder.s = s;
+      if (this.isStopped()) { s.close(); return; }
+      this.stream = s;
+      this.armSilence(s);
     } catch (e) {
       this.fail('watch failed', e, false);
     }
@@ -160,7 +236,9 @@ export class Informer<T extends KObject> {
 
   private gone = false;
 
-  private onEvent(e: WatchEvent<T>): void {
+  private onEvent(e: WatchEvent<T>, stream: { close(): void } | undefined): void {
+    this.heard();
+    if (stream) this.armSilence(stream);
     if (e.type === 'ERROR') {
       const st = e.object as { code?: number; message?: string };
       if (st.code === 410) this.gone = true;
@@ -186,6 +264,7 @@ export class Informer<T extends KObject> {
 
   private onEnd(err: Error | undefined): void {
     this.stream = undefined;
+    this.silence?.cancel();
     if (this.stopped) return;
     if (this.gone || (err instanceof WatchHttpError && err.status === 410)) {
       this.gone = false;
@@ -209,16 +288,26 @@ export class Informer<T extends KObject> {
       rv = r.body.metadata?.resourceVersion ?? rv;
     } while (cont !== '');
     // items from a list carry no apiVersion/kind in some versions; they are not needed here
-    const old = new Map(this.cache);
-    this.cache.clear();
-    for (const [k, v] of fresh) this.cache.set(k, v);
-    this.rv = rv;
+    // Merge, not replace: an object our own write stored (update()) while the list was in flight is
+    // newer than the list's copy of it, or absent from the list because it was created after the
+    // snapshot; either way it stays (the watch from the list's resourceVersion will bring its event).
+    const changed: [string, T | undefined, T | undefined][] = [];
     for (const [k, v] of fresh) {
-      const prev = old.get(k);
-      if (prev?.metadata.resourceVersion !== v.metadata.resourceVersion) this.emit(k, v, prev);
+      const prev = this.cache.get(k);
+      if (prev && numericallyNewer(prev.metadata.resourceVersion, v.metadata.resourceVersion)) continue;
+      this.cache.set(k, v);
+      if (prev?.metadata.resourceVersion !== v.metadata.resourceVersion) changed.push([k, v, prev]);
     }
-    for (const [k, v] of old) if (!fresh.has(k)) this.emit(k, undefined, v);
+    for (const [k, v] of [...this.cache]) {
+      if (fresh.has(k) || numericallyNewer(v.metadata.resourceVersion, rv)) continue;
+      this.cache.delete(k);
+      changed.push([k, undefined, v]);
+    }
+    this.rv = rv;
+    for (const [k, v, prev] of changed) this.emit(k, v, prev);
     this.backoff = this.opts.minBackoffMs ?? 200;
+    this.heard();
+    this.hasSynced = true;
     this.syncedResolve();
   }
 
