@@ -215,7 +215,7 @@ describe('pool changes', () => {
     await api.waitEvent('default', 'alloc-rev6', 'PoolInvalid', /reversed/);
   });
 
-  test('the CRD schema rejects malformed, reversed and empty address lists', async () => {
+  test('the CRD schema rejects malformed, reversed and empty address lists, and negative priorities', async () => {
     const bad: [string, string[]][] = [
       ['cidr', ['192.0.2.0/33']], ['garbage', ['not-an-ip']], ['rev4', ['192.0.2.20-192.0.2.10']],
       ['mixed', ['192.0.2.1-2001:db8::1']], ['empty', []],
@@ -224,6 +224,9 @@ describe('pool changes', () => {
       const r = await api.c.request('POST', '/apis/baregate.io/v1beta1/ipaddresspools', { apiVersion: 'baregate.io/v1beta1', kind: 'IPAddressPool', metadata: { name: `alloc-bad-${name}` }, spec: { addresses } });
       assert.equal(r.status, 422, `${name} must be rejected, got ${r.status}`);
     }
+    const neg = await api.c.request('POST', '/apis/baregate.io/v1beta1/ipaddresspools', { apiVersion: 'baregate.io/v1beta1', kind: 'IPAddressPool', metadata: { name: 'alloc-bad-prio' }, spec: { addresses: ['192.0.2.1/32'], serviceAllocation: { priority: -1 } } });
+    assert.equal(neg.status, 422, 'a negative priority must be rejected');
+    assert.match(JSON.stringify(neg.body), /priority/);
     for (const good of [['2001:db8::10-2001:db8::20'], ['192.0.2.5-192.0.2.5'], ['2001:db8::1:0-2001:db8::2:0']]) {
       const name = `alloc-good-${pools.length}`;
       pools.push(name);
