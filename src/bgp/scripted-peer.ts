@@ -80,14 +80,14 @@ export function memoryPair(ourAddress: string, theirAddress: string, highWaterMa
 }
 
 /** The peer's half of a test: what it received, decoded, and helpers to send. */
-export class ScriptedPeer {
+export class ScriptedPeer<S extends Duplex = MemorySocket> {
   readonly received: Message[] = [];
   private readonly framer = new MessageFramer({ extendedMessages: true });
   ctx: CodecContext = { fourOctetAS: true, extendedMessages: false };
   closed = false;
   errors: Error[] = [];
 
-  constructor(readonly socket: MemorySocket, readonly opts: { asn: number; id: string; holdTime?: number; capabilities?: Capability[] }) {
+  constructor(readonly socket: S, readonly opts: { asn: number; id: string; holdTime?: number; capabilities?: Capability[] }) {
     socket.on('data', (chunk: Buffer) => {
       const f = this.framer.push(chunk);
       if (!f.ok) throw new Error(`peer could not frame what the session sent: ${f.error.message}`);
