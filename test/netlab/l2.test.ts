@@ -11,6 +11,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { after, before, test, type TestContext } from 'node:test';
+import { DEFAULT_REPLY_LIMITS } from '../../src/l2/ratelimit.ts';
 import { Control, Lab, netlabSkip } from './netns.ts';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -184,10 +185,11 @@ test('an arping flood from one asker is rate-limited; another asker (arping and 
   const replied = s1.replies - s0.replies;
   t.diagnostic(`flood: ${requests} requests in ${elapsedS.toFixed(2)} s, ${floodReplies} replies, ${limited} rate-limited; ${replied} replies in all`);
   // the limiter refilled for at most elapsedS: at most burst + rate x elapsed replies went to the flooder
-  // (defaults: burst 10, 5/s); the other asker's 3 arpings and its kernel's 1-2 requests come on top
-  const bound = 10 + 5 * elapsedS;
+  // (the defaults); the other asker's 3 arpings and its kernel's 1-2 requests come on top
+  const { burst, perSecond } = DEFAULT_REPLY_LIMITS.perAsker;
+  const bound = burst + perSecond * elapsedS;
   assert.ok(floodReplies <= bound, `flooder got ${floodReplies} replies in ${elapsedS.toFixed(1)} s, limit ${bound.toFixed(1)}`);
-  assert.ok(floodReplies >= 10, `the flooder got its burst (${floodReplies})`);
+  assert.ok(floodReplies >= burst, `the flooder got its burst (${floodReplies})`);
   assert.ok(replied - floodReplies >= 4 && replied - floodReplies <= 6, `replies: ${replied} in all, ${floodReplies} to the flooder`);
   assert.ok(limited >= requests - 2 * bound - 100, `${limited} of ${requests} requests dropped as rate-limited-asker`);
   await ctl.n1!.send(`del ${vip}`);
