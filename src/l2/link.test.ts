@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import fc from 'fast-check';
 import { pino } from 'pino';
 import { FakeClock } from '../clock.ts';
 import { canonicalIP } from '../lb/ipnet.ts';
@@ -325,5 +326,56 @@ describe('L2Link: outages', () => {
     assert.equal(c2.pending(), 1);
     l2.close();
     assert.equal(c2.pending(), 0);
+  });
+});
+
+describe('L2Link: property over random operation sequences', () => {
+  const v4 = ['192.0.2.10', '192.0.2.11', '198.51.100.7'];
+  const v6 = ['2001:db8::10', '2001:db8:1::10', '2001:db8::2:20']; // the first two share a solicited-node group
+  const ip = fc.constantFrom(...v4, ...v6);
+  const op = fc.oneof(
+    fc.record({ op: fc.constant('add' as const), ip }),
+    fc.record({ op: fc.constant('remove' as const), ip }),
+    fc.record({ op: fc.constant('set' as const), ips: fc.subarray([...v4, ...v6]) }),
+    fc.record({ op: fc.constant('down' as const) }),
+    fc.record({ op: fc.constant('up' as const) }),
+    fc.record({ op: fc.constant('advance' as const), ms: fc.integer({ min: 0, max: 3000 }) }),
+    fc.record({ op: fc.constant('ask' as const), ip }),
+  );
+
+  test('owned set, group memberships and answers always match a model; nothing throws; close() leaves no timer', () => {
+    const seed = Date.now() ^ (process.pid << 8);
+    process.stdout.write(`link property seed ${seed}\n`);
+    fc.assert(fc.property(fc.array(op, { maxLength: 60 }), (ops) => {
+      const { link, io, clock } = setup({ schedule: [0, 500], reopenMs: 1000, replyLimits: false });
+      const model = new Set<string>();
+      for (const o of ops) {
+        switch (o.op) {
+          case 'add': link.add(o.ip); model.add(o.ip); break;
+          case 'remove': link.remove(o.ip); model.delete(o.ip); break;
+          case 'set': link.setOwned(o.ips); model.clear(); for (const x of o.ips) model.add(x); break;
+          case 'down': if (io.present) io.down(); break;
+          case 'up': io.present = true; break;
+          case 'advance': clock.advance(o.ms); break;
+          case 'ask': {
+            if (!link.up) break;
+            const before = link.stats.replies;
+            const frame = o.ip.includes(':') ? buildNsFrame({ target: o.ip, mac: CLIENT_MAC, srcIp: '2001:db8::1' }) : arpRequest(o.ip);
+            io.sock(o.ip.includes(':') ? EtherType.IPv6 : EtherType.ARP).deliver(frame);
+            assert.equal(link.stats.replies - before, model.has(o.ip) ? 1 : 0, `answered iff owned: ${o.ip}`);
+            break;
+          }
+        }
+        assert.deepEqual(new Set(link.ownedIPs()), model);
+        if (link.up) {
+          const groups = new Set([...model].filter((x) => x.includes(':')).map(solicitedNode));
+          assert.deepEqual(io.icmp.groups, groups, 'joined exactly the groups of the owned IPv6 addresses');
+        }
+        assert.equal(link.up, io.present && io.packets.some((s) => !s.closed), 'up iff sockets are open');
+      }
+      assert.equal(link.stats.errors, 0);
+      link.close();
+      assert.equal(clock.pending(), 0, 'no timer survives close()');
+    }), { numRuns: 300, seed });
   });
 });
