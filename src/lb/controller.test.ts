@@ -90,6 +90,8 @@ class FakeCluster implements StatusWriter<Service, IPAddressPool> {
   private echoes: (() => void)[] = [];
   /** Writes to fail (answer 500) while > 0. */
   failing = 0;
+  /** Deliver each write's watch event before its answer (the watch connection won the race). */
+  echoFirst = false;
   sources = this.newSources();
 
   newSources(): { services: FakeSource<Service>; pools: FakeSource<IPAddressPool>; namespaces: FakeSource<NamespaceObject> } {
@@ -164,7 +166,8 @@ class FakeCluster implements StatusWriter<Service, IPAddressPool> {
     const next = change(structuredClone(cur));
     next.metadata.resourceVersion = this.bump();
     store.set(key, next);
-    this.echoes.push(() => { echo(structuredClone(next)); });
+    if (this.echoFirst) echo(structuredClone(next));
+    else this.echoes.push(() => { echo(structuredClone(next)); });
     return Promise.resolve({ kind: 'ok', object: structuredClone(next) });
   }
 
@@ -271,6 +274,42 @@ describe('write economy', () => {
     await settle(ctl, clock);
     assert.equal(ctl.reconciles, reconciles + 1);
     assert.equal(cl.writesOf('poolStatus').length, 1, 'unchanged status (keys in another order) is not written again');
+  });
+
+  test('one reconcile per new Service, also when the watch echoes our writes before their answers', async () => {
+    const cl = new FakeCluster();
+    cl.namespace('ns');
+    cl.pool('p', { addresses: ['192.0.2.0/28'] });
+    const { ctl, clock } = controller(cl);
+    await ctl.start();
+    await settle(ctl, clock);
+    cl.echoFirst = true;
+    const before = ctl.reconciles;
+    for (let i = 0; i < 5; i++) cl.service('ns', `s${i}`);
+    await settle(ctl, clock);
+    for (let i = 0; i < 5; i++) assert.equal(ips(cl.services.get(`ns/s${i}`)).length, 1);
+    assert.equal(ctl.reconciles - before, 5, 'the echoes of status and annotation writes are not reconciled again');
+    assert.equal(cl.writesOf('serviceIngress').length + cl.writesOf('serviceAnnotation').length, 10);
+  });
+
+  test('a status changed by someone else is reconciled and put back', async () => {
+    const cl = new FakeCluster();
+    cl.namespace('ns');
+    cl.pool('p', { addresses: ['192.0.2.0/28'] });
+    cl.service('ns', 'a');
+    const { ctl, clock } = controller(cl);
+    await ctl.start();
+    await settle(ctl, clock);
+    cl.deliver();
+    const ip = ips(cl.services.get('ns/a'));
+    assert.equal(ip.length, 1);
+    cl.service('ns', 'a', { status: { loadBalancer: { ingress: [{ ip: '192.0.2.9', ipMode: 'VIP' }] } } });
+    await settle(ctl, clock);
+    assert.deepEqual(ips(cl.services.get('ns/a')), ip);
+    const a = cl.services.get('ns/a')!;
+    cl.service('ns', 'a', { annotations: { ...a.metadata.annotations, 'baregate.io/ip-allocated-from-pool': 'elsewhere' } });
+    await settle(ctl, clock);
+    assert.equal(cl.services.get('ns/a')?.metadata.annotations?.['baregate.io/ip-allocated-from-pool'], 'p');
   });
 
   test('a pool spec change (new generation) does rebuild and requeue', async () => {

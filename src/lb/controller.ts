@@ -124,12 +124,28 @@ export class AddressController {
     this.writer = o.writer ?? new RestStatusWriter<Service, IPAddressPool>(client());
     this.events = o.events ?? new ApiEventRecorder({ client: client(), component: CONTROLLER_NAME, log, clock: this.clock, onWrite: (kind) => { apiWrites.inc({ kind }); } });
     this.queue = new WorkQueue((k) => this.process(k), { log, concurrency: o.concurrency ?? 16, minRetryMs: 200, maxRetryMs: 30_000 });
-    this.services.onChange((key) => { this.queue.add(key); });
+    this.services.onChange((key, obj, old) => { if (this.serviceNeedsReconcile(key, obj, old)) this.queue.add(key); });
     this.pools.onChange((_key, obj, old) => { if (poolSpecChanged(obj, old)) this.queue.add(POOL_KEY, true); });
     this.namespaces.onChange((ns, obj, old) => {
       if (semanticEqual(obj?.metadata.labels ?? {}, old?.metadata.labels ?? {})) return;
       for (const s of this.services.list()) if (s.metadata.namespace === ns) this.queue.add(serviceKey(s));
     });
+  }
+
+  /**
+   * Whether a Service change can change a decision: its inputs changed (spec, labels, annotations other
+   * than ours, deletion), or its status or pool annotation changed to something other than what the
+   * controller holds for it. The echo of our own writes is neither, also when the watch delivers it
+   * before the write's answer arrives (which used to reconcile every new Service twice or three times).
+   */
+  private serviceNeedsReconcile(key: string, obj: Service | undefined, old: Service | undefined): boolean {
+    if (!obj || !old) return true;
+    if (!semanticEqual(serviceInputs(obj), serviceInputs(old))) return true;
+    const held = this.allocator.assignedTo(key);
+    const ingress = ingressText(obj);
+    if (ingress !== ingressText(old) && ingress !== wantedIngressText(held)) return true;
+    const pools = obj.metadata.annotations?.[ALLOCATED_FROM_POOL] ?? '';
+    return pools !== (old.metadata.annotations?.[ALLOCATED_FROM_POOL] ?? '') && pools !== poolAnnotation(held);
   }
 
   /** Every write request made so far: Service status and annotation, pool status, events. */
@@ -359,9 +375,8 @@ export class AddressController {
   private async write(svc: Service, want: readonly Assigned[]): Promise<Outcome> {
     const ns = svc.metadata.namespace ?? '';
     const name = svc.metadata.name;
-    const have = (svc.status?.loadBalancer?.ingress ?? []).map((i) => `${i.ip ?? ''}|${i.ipMode ?? ''}`);
-    const desired = want.map((a) => ({ ip: a.ip, ipMode: 'VIP' }));
-    if (have.join(',') !== desired.map((d) => `${d.ip}|${d.ipMode}`).join(',')) {
+    if (ingressText(svc) !== wantedIngressText(want)) {
+      const desired = want.map((a) => ({ ip: a.ip, ipMode: IP_MODE }));
       this.countWrite('service_status');
       const r = await this.writer.serviceIngress(ns, name, desired);
       if (r.kind === 'gone') return 'ok';
@@ -369,7 +384,7 @@ export class AddressController {
       this.services.update(r.object);
       this.serviceWrites++;
     }
-    const pools = [...new Set(want.map((a) => a.pool).filter((p) => p !== ''))].join(',');
+    const pools = poolAnnotation(want);
     const current = svc.metadata.annotations?.[ALLOCATED_FROM_POOL];
     if ((current ?? '') !== pools) {
       this.countWrite('service_annotation');
@@ -446,6 +461,31 @@ export class AddressController {
     if (obj.metadata.generation !== undefined) c.observedGeneration = obj.metadata.generation;
     return c;
   }
+}
+
+/** What the controller writes as each address's `ipMode`. */
+const IP_MODE = 'VIP';
+
+/** `status.loadBalancer.ingress` as comparable text (ip and ipMode, in order). */
+function ingressText(s: Service): string {
+  return (s.status?.loadBalancer?.ingress ?? []).map((i) => `${i.ip ?? ''}|${i.ipMode ?? ''}`).join(',');
+}
+
+/** The ingress text the controller writes for these addresses. */
+function wantedIngressText(want: readonly Assigned[]): string {
+  return want.map((a) => `${a.ip}|${IP_MODE}`).join(',');
+}
+
+/** The value of the pool annotation for these addresses ('' means the annotation is absent). */
+function poolAnnotation(want: readonly Assigned[]): string {
+  return [...new Set(want.map((a) => a.pool).filter((p) => p !== ''))].join(',');
+}
+
+/** What a decision about a Service is made from (everything but its status and our annotation). */
+function serviceInputs(s: Service): unknown {
+  const annotations = { ...s.metadata.annotations };
+  Reflect.deleteProperty(annotations, ALLOCATED_FROM_POOL);
+  return { uid: s.metadata.uid, deletion: s.metadata.deletionTimestamp, labels: s.metadata.labels, annotations, spec: s.spec };
 }
 
 /** Whether a condition differs from what the pool's status shows (status or message). */
