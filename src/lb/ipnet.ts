@@ -63,9 +63,13 @@ export function canonicalIP(text: string): string | undefined {
 export function parseRange(text: string): Range | { error: string } {
   const s = text.trim();
   if (s.includes('/')) {
-    const [ipText, lenText = ''] = s.split('/', 2);
-    const ip = parseIP(ipText ?? '');
-    const len = /^\d{1,3}$/.test(lenText) ? Number(lenText) : NaN;
+    // exactly address/length: "192.0.2.0/24/99" or "192.0.2.0/24 x" must not pass as 192.0.2.0/24
+    const parts = s.split('/');
+    if (parts.length !== 2) return { error: `"${text}": not a valid CIDR (expected address/length)` };
+    const [ipText = '', lenText = ''] = parts;
+    const ip = ipText.trim() === ipText ? parseIP(ipText) : undefined;
+    // decimal without leading zeros (as Go's netip.ParsePrefix): "/024" is not silently /24
+    const len = /^(0|[1-9]\d{0,2})$/.test(lenText) ? Number(lenText) : NaN;
     if (!ip) return { error: `"${text}": not a valid CIDR (bad address)` };
     const bits = bitsOf(ip.family);
     if (!(len >= 0 && len <= bits)) return { error: `"${text}": prefix length must be 0-${bits}` };
