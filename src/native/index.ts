@@ -96,7 +96,9 @@ export function onNativeCallbackError(sink: ((err: unknown, where: string) => vo
 }
 
 /** `fn` with any exception it throws caught and reported: every callback handed to the addon goes through this. */
-function guarded<A extends unknown[]>(where: string, fn: (...args: A) => void): (...args: A) => void {
+function guarded<A extends unknown[]>(where: string, fn: (...args: A) => void, argName?: string): (...args: A) => void {
+  // the addon checks its arguments, but it only ever sees the wrapper: check the callback here, as it would
+  if (typeof fn !== 'function') throw new TypeError(`${argName ?? 'callback'} must be a function`);
   return (...args: A) => {
     try { fn(...args); } catch (e) { reportCallbackError(e, where); }
   };
@@ -150,8 +152,8 @@ export interface PacketSocket {
  */
 export function openPacketSocket(ifname: string, ethertype: number, onFrame: (frame: Buffer) => void,
   onError: (err: NativeError) => void = defaultOnError, filter?: readonly BpfInstruction[]): PacketSocket {
-  const frame = guarded(`packet socket ${ifname} onFrame`, onFrame);
-  const error = guarded(`packet socket ${ifname} onError`, onError);
+  const frame = guarded(`packet socket ${ifname} onFrame`, onFrame, 'onFrame');
+  const error = guarded(`packet socket ${ifname} onError`, onError, 'onError');
   const h = filter === undefined
     ? native.packetOpen(ifname, ethertype, frame, error)
     : native.packetOpen(ifname, ethertype, frame, error, encodeBpf(filter));
@@ -207,7 +209,7 @@ export function openIcmp6Socket(onMessage?: (m: Icmp6Message) => void,
   onError: (err: NativeError) => void = defaultOnError): Icmp6Socket {
   const h = native.icmp6Open(
     onMessage && guarded('icmp6 socket onMessage', (src: string, ifindex: number, hopLimit: number, payload: Buffer) => { onMessage({ src, ifindex, hopLimit, payload }); }),
-    guarded('icmp6 socket onError', onError),
+    guarded('icmp6 socket onError', onError, 'onError'),
   );
   const joined = new Set<string>();
   // Groups are keyed in canonical form so 'FF02::1:FF00:99' and 'ff02:0::1:ff00:99' are one membership; text that
@@ -262,6 +264,7 @@ export function tcpSocket(family: 4 | 6, sourceAddress: string | undefined, ttl:
  * of the failure (ECANCELED after `cancel()`). The fd stays open in every case: close or wrap it.
  */
 export function tcpConnect(fd: number, address: string, port: number, done: (err: NativeError | undefined) => void): { cancel(): void } {
+  if (typeof done !== 'function') throw new TypeError('callback must be a function');
   return native.tcpConnect(fd, address, port, guarded(`tcpConnect ${address}:${port} callback`, (errno: number) => {
     done(errno === 0 ? undefined : new NativeError(`connect(${address}:${port}): ${errnoNames.get(errno) ?? errno}`, errno, 'connect'));
   }));

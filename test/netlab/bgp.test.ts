@@ -18,8 +18,10 @@ import { fileURLToPath } from 'node:url';
 import { Lab, netlabSkip } from './netns.ts';
 import {
   Bird, type BirdPeer, BirdSocket, Gobgp, type GobgpNeighbor, parseBirdRoutes, type Route, routersDir, routersSkip,
-  Speaker, until,
+  scriptedConnection, Speaker, until,
 } from './routers.ts';
+import { buildOpen, decodeMessage, encode } from '../../src/bgp/codec.ts';
+import { MessageFramer } from '../../src/bgp/framer.ts';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 /** How the speaker is started: the sources through tsx, as the other netlab tests do. */
@@ -595,15 +597,28 @@ bgpTest('passive mode: the speaker waits on its own port and BIRD connects to it
   }, WAIT);
 });
 
-bgpTest('connection collision: both sides connect, one session survives and stays up', async () => {
+bgpTest('connection collision: both sides connect, one session survives and stays up; a forced collision while Established is rejected with 6/7', async () => {
   // both the speaker and BIRD connect actively and both listen; BIRD has the higher router ID, so the
-  // connection BIRD opened must survive (RFC 4271 §6.8) on both sides
+  // connection BIRD opened must survive (RFC 4271 §6.8) on both sides. Whether the two attempts overlap
+  // is up to timing, so the collision is then forced: a scripted connection from BIRD's address sends an
+  // OPEN while the session is Established, and must get Cease/Connection Collision Resolution back.
   const sp = await setup({ myASN: 64512, birdASN: 64513, listenPort: 1179, prefixes: [{ prefix: '198.51.100.78/32' }] });
   for (const p of BIRD_PEERS) await until(`${p} Established`, async () => ((await sp.peer(p)).state === 'Established' ? true : undefined), WAIT);
-  await new Promise((r) => setTimeout(r, 4000)); // longer than the 3 s of a hold time: a flapping pair would show here
+  const before = await sp.peer('bird4');
+  const open = encode(buildOpen({ asn: 64513, holdTime: 9, bgpIdentifier: BIRD.v4, capabilities: [{ kind: 'fourOctetAS', asn: 64513 }] }), { fourOctetAS: false, extendedMessages: false });
+  const r = await scriptedConnection(lab, 'bird', BIRD.v4, BG.v4, 1179, open);
+  const framed = new MessageFramer().push(r.received);
+  assert.ok(framed.ok, 'the reply frames');
+  const msgs = framed.value.map((b) => decodeMessage(b, { fourOctetAS: false, extendedMessages: false }));
+  const notes = msgs.flatMap((m) => (m.ok && m.value.type === 3 ? [`${m.value.code}/${m.value.subcode}`] : []));
+  assert.deepEqual(notes, ['6/7'], `the forced second connection got Cease/collision resolution (ended: ${r.ended})`);
+  const after = await sp.peer('bird4');
+  assert.equal(after.collisions, before.collisions + 1, 'the speaker counted the collision');
+  await new Promise((res) => setTimeout(res, 4000)); // longer than the 3 s of a hold time: a flapping pair would show here
   for (const p of BIRD_PEERS) {
     const st = await sp.peer(p);
     assert.equal(st.state, 'Established', `${p}: ${JSON.stringify(st)}`);
     assert.equal(st.establishedCount, 1, `${p} came up once and stayed up`);
   }
+  assert.equal((await bird.session('bg4')).established, true, 'BIRD kept its session');
 });

@@ -9,7 +9,7 @@ import { closeSync, readdirSync, readlinkSync } from 'node:fs';
 import { createServer, Socket, type AddressInfo, type Server } from 'node:net';
 import { createInterface } from 'node:readline';
 import {
-  _testTcpSocket, openIcmp6Socket, openPacketSocket, setTcpMd5, type Icmp6Socket, type NativeError, type PacketSocket,
+  _testTcpSocket, nativeCallbackErrors, openIcmp6Socket, openPacketSocket, setTcpMd5, type Icmp6Socket, type NativeError, type PacketSocket,
 } from '../../src/native/index.ts';
 
 type Req = Record<string, unknown> & { id: number; op: string };
@@ -56,6 +56,7 @@ const ops: Record<string, (req: Req) => unknown> = {
     const s = openPacketSocket(req.ifname as string, req.ethertype as number, (frame) => {
       emit({ ev: 'frame', sock: id, hex: hex(frame) });
       if (req.closeOnFrame) s.close();
+      if (req.throwOnFrame) throw new Error('onFrame threw on purpose');
     }, (err) => { emit({ ev: 'error', sock: id, ...errorJson(err) }); });
     sockets.set(id, s);
     return { sock: id, fd: s.fd, ifindex: s.ifindex };
@@ -78,6 +79,7 @@ const ops: Record<string, (req: Req) => unknown> = {
   leave(req) { sock(req).leave(req.group as string, req.ifindex as number); },
   close(req) { sock(req).close(); },
   cpu() { const u = process.cpuUsage(); return (u.user + u.system) / 1000; },
+  callbackErrors() { return nativeCallbackErrors(); },
   /** n open/close cycles of one socket type; fd counts around them (after a GC, so finalizers have run too). */
   async cycle(req) {
     const n = req.n as number;

@@ -272,6 +272,23 @@ describe('AF_PACKET sockets', () => {
     await B.probe.call('close', { sock: sb.sock }); // idempotent
   });
 
+  test('an onFrame that throws is caught and counted: the process lives on and keeps receiving', async (t) => {
+    if (!lab(t)) return;
+    const sb = await B.probe.call<Opened>('openPacket', { ifname: 'veth1', ethertype: ARP, throwOnFrame: true });
+    const sa = await A.probe.call<Opened>('openPacket', { ifname: 'veth0', ethertype: ARP });
+    const before = await B.probe.call<number>('callbackErrors', {});
+    const request = arpRequest(A.mac, '192.0.2.1', '192.0.2.2');
+    await A.probe.call('packetSend', { sock: sa.sock, hex: request.toString('hex'), count: 3 });
+    await B.probe.waitFor((e) => e.sock === sb.sock && e.ev === 'frame');
+    let errors = before;
+    for (let i = 0; i < 200 && errors < before + 3; i++) { await sleep(10); errors = await B.probe.call<number>('callbackErrors', {}); }
+    assert.equal(errors, before + 3, 'each throwing callback was counted');
+    assert.equal(B.probe.of(sb.sock, 'frame').length, 3, 'every frame still reached the callback');
+    assert.equal(await B.probe.call<number>('cpu', {}) >= 0, true, 'the probe still answers');
+    await A.probe.call('close', { sock: sa.sock });
+    await B.probe.call('close', { sock: sb.sock });
+  });
+
   test('closing from inside onFrame while more frames are queued is safe', async (t) => {
     if (!lab(t)) return;
     const sa = await A.probe.call<Opened>('openPacket', { ifname: 'veth0', ethertype: ARP });
@@ -449,6 +466,43 @@ describe('errors in this process', () => {
       return true;
     });
     assert.throws(() => native.openPacketSocket('nosuch0', ARP, 5 as never), { name: 'TypeError', message: 'onFrame must be a function' });
+  });
+});
+
+describe('BGP socket options (loopback, this process)', () => {
+  test('a tcpConnect callback that throws is caught and counted, never fatal', async () => {
+    const { createServer } = await import('node:net');
+    const server = createServer((c) => { c.destroy(); });
+    await new Promise<void>((r) => { server.listen(0, '127.0.0.1', r); });
+    try {
+      const port = (server.address() as { port: number }).port;
+      const before = native.nativeCallbackErrors();
+      const fd = native.tcpSocket(4, '127.0.0.1', 64);
+      let called = false;
+      native.tcpConnect(fd, '127.0.0.1', port, () => { called = true; throw new Error('callback threw on purpose'); });
+      for (let i = 0; i < 500 && native.nativeCallbackErrors() === before; i++) await sleep(5);
+      closeSync(fd);
+      assert.equal(called, true);
+      assert.equal(native.nativeCallbackErrors(), before + 1);
+    } finally {
+      server.close();
+    }
+  });
+
+  test('setTtl / setMinTtl (GTSM, RFC 5082) on IPv4 and IPv6 sockets read back as set; out-of-range is a TypeError', () => {
+    for (const fam of [4, 6] as const) {
+      const fd = native.tcpSocket(fam, undefined, 1);
+      try {
+        assert.deepEqual(native.getTtl(fd), { ttl: 1, minTtl: 0 }, `IPv${fam}: TTL from tcpSocket, no minimum`);
+        native.setTtl(fd, 255);
+        native.setMinTtl(fd, 254);
+        assert.deepEqual(native.getTtl(fd), { ttl: 255, minTtl: 254 }, `IPv${fam}`);
+        assert.throws(() => { native.setMinTtl(fd, 256); }, TypeError);
+        assert.throws(() => { native.setTtl(fd, 0); }, TypeError);
+      } finally {
+        closeSync(fd);
+      }
+    }
   });
 });
 

@@ -648,3 +648,32 @@ export class Speaker {
     await exited(this.child, 10_000);
   }
 }
+
+/** What {@link scriptedConnection} saw: the bytes received until the speaker closed, and how it ended. */
+export interface ScriptedResult { received: Buffer; ended: string }
+
+const SCRIPTED_CLIENT = `
+import net from 'node:net';
+const [host, port, local, hex] = process.argv.slice(1);
+const got = [];
+const c = net.connect({ host, port: Number(port), localAddress: local });
+const done = (how) => { process.stdout.write(JSON.stringify({ hex: Buffer.concat(got).toString('hex'), how }) + '\\n'); process.exit(0); };
+c.on('connect', () => { c.write(Buffer.from(hex, 'hex')); });
+c.on('data', (d) => { got.push(d); });
+c.on('error', (e) => done('error ' + e.code));
+c.on('close', () => done('closed'));
+setTimeout(() => done('timeout'), 10000);
+`;
+
+/**
+ * A scripted BGP connection from inside a lab host: connects from `local` to `host:port`, sends `bytes`
+ * (e.g. an OPEN) and returns what came back until the other side closed (bounded by 10 s). Lets a test
+ * force a collision against a live session deterministically.
+ */
+export async function scriptedConnection(lab: Lab, from: string, local: string, host: string, port: number, bytes: Buffer): Promise<ScriptedResult> {
+  const r = await lab.run(from, process.execPath, ['--input-type=module', '-e', SCRIPTED_CLIENT, host, String(port), local, bytes.toString('hex')], 20_000);
+  const line = r.stdout.trim().split('\n').at(-1) ?? '';
+  if (!line.startsWith('{')) throw new Error(`scripted client failed (${r.code}): ${r.stderr.slice(-1000)}`);
+  const o = JSON.parse(line) as { hex: string; how: string };
+  return { received: Buffer.from(o.hex, 'hex'), ended: o.how };
+}
