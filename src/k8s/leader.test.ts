@@ -99,7 +99,7 @@ function replicas(n: number, clock: FakeClock, server: FakeServer, onStart: (r: 
     const client = new FakeClient(server, clock, honourAbort);
     const r = { id: `r${i}`, client, acting: false, crashed: false, starts: [], stops: [] } as unknown as Replica;
     r.elector = new LeaderElector(client, {
-      namespace: 'ns', name: 'lease', identity: r.id, log, clock, ...timing, ...extra,
+      namespace: 'ns', name: 'lease', identity: r.id, log, clock, keepProcessAlive: false, ...timing, ...extra,
       onStartedLeading: () => { onStart(r); r.acting = true; r.starts.push(clock.now()); },
       onStoppedLeading: () => { r.acting = false; r.stops.push(clock.now()); },
     });

@@ -48,6 +48,11 @@ export interface LeaderOptions {
   requestTimeoutMs?: number;
   /** Monotonic time and timers (default: the real clock). */
   clock?: Clock;
+  /**
+   * Keep the process alive while campaigning (default true). Clock timers never do, and a standby
+   * has nothing else open: without this a standby with no metrics server would simply exit.
+   */
+  keepProcessAlive?: boolean;
   log: Logger;
   /** Called when this replica starts leading; it may act from now on. */
   onStartedLeading: () => void;
@@ -68,6 +73,7 @@ export class LeaderElector {
   private timer: Timer | undefined;
   private stepDown: Timer | undefined;
   private inflight: AbortController | undefined;
+  private alive: NodeJS.Timeout | undefined;
   private observed: { raw: string; at: number } | undefined;
   private readonly clock: Clock;
   private readonly leaseMs: number;
@@ -107,6 +113,7 @@ export class LeaderElector {
   start(): void {
     if (!this.stopped) return;
     this.stopped = false;
+    if (this.o.keepProcessAlive ?? true) this.alive = setInterval(() => undefined, 2 ** 30);
     const gen = ++this.generation;
     void this.tick(gen);
   }
@@ -123,6 +130,7 @@ export class LeaderElector {
     this.stepDown?.cancel();
     this.inflight?.abort();
     this.inflight = undefined;
+    clearInterval(this.alive);
     const wasLeading = this.leading;
     this.leading = false;
     this.validUntil = -Infinity;

@@ -5,9 +5,9 @@
  * controllers depend on, and fakes get them subtly wrong. Only the API runs (no kubelet, scheduler or
  * controller-manager), so objects exist but nothing is ever scheduled and no traffic leaves the process.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { closeSync, openSync, rmSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { appendFile, mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import * as http from 'node:http';
 import * as https from 'node:https';
@@ -27,6 +27,11 @@ export interface TestCluster {
   binDir: string;
   /** Temp dir holding certs, etcd data and logs (kept after stop() with BAREGATE_KEEP_CLUSTER=1 for post-mortems). */
   dataDir: string;
+  /**
+   * The apiserver's audit log (JSON lines): every write to Services, pools, events and Leases, with the user
+   * that made it, so tests can assert WHICH replica wrote (each test replica has its own client certificate).
+   */
+  auditLogPath: string;
   /** Kubeconfig for an unprivileged identity (client cert with the given user name and groups), for RBAC tests. */
   userKubeconfig(user: string, groups?: string[]): Promise<string>;
   /** Stops and starts kube-apiserver only (same port, same etcd, same certs) to test client watch/retry recovery. */
@@ -45,6 +50,97 @@ export interface RunResult {
 }
 
 const READY_TIMEOUT_MS = 120_000;
+
+/**
+ * Audit policy: writes (and Lease reads, to see a standby campaigning) at Metadata level: who, what, when,
+ * the answer's code; Lease writes with their body (holder, renewTime), to check takeovers waited for
+ * expiry. Nothing else, so the log stays small.
+ */
+const AUDIT_POLICY = `apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: [RequestReceived]
+rules:
+- level: Request
+  verbs: [create, update, patch, delete]
+  resources:
+  - group: coordination.k8s.io
+    resources: [leases]
+- level: Metadata
+  verbs: [get]
+  resources:
+  - group: coordination.k8s.io
+    resources: [leases]
+- level: Metadata
+  verbs: [create, update, patch, delete]
+  resources:
+  - group: ""
+    resources: [services, services/status, events]
+  - group: events.k8s.io
+    resources: [events]
+  - group: baregate.io
+- level: None
+`;
+
+/** One audited request (the fields tests use). */
+export interface AuditEvent {
+  user: string;
+  userAgent: string;
+  verb: string;
+  resource: string;
+  subresource: string;
+  namespace: string;
+  name: string;
+  code: number;
+  /** When the apiserver received the request, ms since the epoch (µs in the log, truncated). */
+  receivedAt: number;
+  /** The request body, for Lease writes. */
+  requestObject: unknown;
+}
+
+/** Reads the audit log of a cluster whose data dir is `dataDir` (from any process). */
+export function readAudit(dataDir: string): AuditEvent[] {
+  let text = '';
+  try { text = readFileSync(join(dataDir, 'audit.log'), 'utf8'); } catch { return []; }
+  const out: AuditEvent[] = [];
+  for (const line of text.split('\n')) {
+    if (line.trim() === '') continue;
+    let e: { user?: { username?: string }; userAgent?: string; verb?: string; objectRef?: { resource?: string; subresource?: string; namespace?: string; name?: string }; responseStatus?: { code?: number }; requestReceivedTimestamp?: string; stage?: string; requestObject?: unknown };
+    try { e = JSON.parse(line) as typeof e; } catch { continue; } // a line being written right now
+    if (e.stage !== 'ResponseComplete') continue;
+    out.push({
+      user: e.user?.username ?? '', userAgent: e.userAgent ?? '', verb: e.verb ?? '',
+      resource: e.objectRef?.resource ?? '', subresource: e.objectRef?.subresource ?? '', namespace: e.objectRef?.namespace ?? '', name: e.objectRef?.name ?? '',
+      code: e.responseStatus?.code ?? 0, receivedAt: Date.parse(e.requestReceivedTimestamp ?? ''), requestObject: e.requestObject,
+    });
+  }
+  return out;
+}
+
+/**
+ * A kubeconfig with its own client certificate (CN=user, O=each group) for the cluster in `dataDir`, made
+ * synchronously so harness code that must stay synchronous (starting a replica) can give every replica its
+ * own identity. The server comes from the admin kubeconfig.
+ */
+export function clientKubeconfigSync(dataDir: string, user: string, groups: string[] = []): string {
+  const pki = join(dataDir, 'pki');
+  const name = `u-${user.replace(/[^a-zA-Z0-9-]/g, '-')}-${randomBytes(4).toString('hex')}`;
+  const cnf = join(pki, 'openssl.cnf');
+  const csr = execFileSync('openssl', ['req', '-new', '-nodes', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256',
+    '-keyout', join(pki, `${name}.key`), '-subj', subj(user, groups), '-config', cnf], { stdio: ['ignore', 'pipe', 'pipe'] });
+  execFileSync('openssl', ['x509', '-req', '-CA', join(pki, 'ca.crt'), '-CAkey', join(pki, 'ca.key'), '-days', '7',
+    '-set_serial', `0x${randomBytes(8).toString('hex')}`, '-extfile', cnf, '-extensions', 'client', '-out', join(pki, `${name}.crt`)], { input: csr, stdio: ['pipe', 'pipe', 'pipe'] });
+  const admin = JSON.parse(readFileSync(join(dataDir, 'admin.kubeconfig'), 'utf8')) as { clusters: { cluster: { server: string } }[] };
+  const server = admin.clusters[0]?.cluster.server ?? '';
+  const b64 = (f: string) => readFileSync(join(pki, f)).toString('base64');
+  const path = join(dataDir, `${name}.kubeconfig`);
+  writeFileSync(path, JSON.stringify({
+    apiVersion: 'v1', kind: 'Config', 'current-context': 'baregate-test',
+    clusters: [{ name: 'baregate-test', cluster: { server, 'certificate-authority-data': b64('ca.crt') } }],
+    users: [{ name, user: { 'client-certificate-data': b64(`${name}.crt`), 'client-key-data': b64(`${name}.key`) } }],
+    contexts: [{ name: 'baregate-test', context: { cluster: 'baregate-test', user: name, namespace: 'default' } }],
+  }, null, 2), { mode: 0o600 });
+  return path;
+}
 const KILL_GRACE_MS = 5_000;
 const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
 
@@ -229,6 +325,7 @@ export async function startCluster(opts: { crdDir?: string; log?: (msg: string) 
   const server = `https://127.0.0.1:${apiPort}`;
   const pki = join(dataDir, 'pki');
   const kubeconfigPath = join(dataDir, 'admin.kubeconfig');
+  const auditLogPath = join(dataDir, 'audit.log');
   const env = { ...process.env, KUBECONFIG: kubeconfigPath, KUBECACHEDIR: join(dataDir, 'kube-cache') }; // no stale discovery across clusters
   let etcd: Daemon | undefined;
   let api: Daemon | undefined;
@@ -262,6 +359,7 @@ export async function startCluster(opts: { crdDir?: string; log?: (msg: string) 
         .then(() => mustRun('openssl', ['pkey', '-in', join(pki, 'sa.key'), '-pubout', '-out', join(pki, 'sa.pub')])),
     ]);
     await writeKubeconfig(kubeconfigPath, server, pki, 'admin');
+    await writeFile(join(dataDir, 'audit-policy.yaml'), AUDIT_POLICY);
     log(`certs ready in ${dataDir}`);
 
     const etcdUrl = `http://127.0.0.1:${etcdPort}`;
@@ -285,6 +383,9 @@ export async function startCluster(opts: { crdDir?: string; log?: (msg: string) 
       // 10 s, and ConfigMap watches bypass the watch cache (which would otherwise replay recent history)
       '--etcd-compaction-interval=10s', '--watch-cache-sizes=configmaps#0',
       '--endpoint-reconciler-type=none', // a loopback advertise address is invalid in Endpoints
+      // who wrote what: tests assert the writer's identity, not counters another process could move
+      `--audit-policy-file=${join(dataDir, 'audit-policy.yaml')}`, `--audit-log-path=${auditLogPath}`, '--audit-log-format=json',
+      '--audit-log-mode=blocking', '--audit-log-maxsize=0',
     ];
     const tls = { ca: await readFile(join(pki, 'ca.crt')), cert: await readFile(join(pki, 'admin.crt')), key: await readFile(join(pki, 'admin.key')) };
     const startApiserver = async (until: number) => {
@@ -307,7 +408,7 @@ export async function startCluster(opts: { crdDir?: string; log?: (msg: string) 
     log('cluster ready');
 
     return {
-      kubeconfigPath, server, binDir, dataDir, kubectl, stop,
+      kubeconfigPath, server, binDir, dataDir, auditLogPath, kubectl, stop,
       async userKubeconfig(user, groups = []) {
         const name = `user-${++users}`;
         await issue(pki, name, subj(user, groups), 'client');

@@ -3,6 +3,7 @@
  * Tests assert on behaviour (what the API shows), with generous deadlines that only bound a hang.
  */
 import { KubeClient } from '../../src/k8s/client.ts';
+import { readAudit, type AuditEvent } from './cluster.ts';
 import type { Service } from '../../src/lb/service.ts';
 import type { IPAddressPoolSpec, IPAddressPool } from '../../src/api/ipaddresspool.ts';
 
@@ -11,6 +12,23 @@ export function kubeconfig(): string {
   const k = process.env.BAREGATE_TEST_KUBECONFIG;
   if (!k) throw new Error('BAREGATE_TEST_KUBECONFIG is not set: run integration tests through `npm run test:integration`');
   return k;
+}
+
+/** Data dir of the run's cluster (PKI, audit log; set by run-integration.ts). */
+export function dataDir(): string {
+  const d = process.env.BAREGATE_TEST_DATADIR;
+  if (!d) throw new Error('BAREGATE_TEST_DATADIR is not set: run integration tests through `npm run test:integration`');
+  return d;
+}
+
+/** The run cluster's audit log so far (writes to Services, pools, events, Leases; Lease reads). */
+export function audit(): AuditEvent[] {
+  return readAudit(dataDir());
+}
+
+/** Successful writes (2xx) to one Service, status and metadata alike, in the order the apiserver got them. */
+export function serviceWrites(ns: string, name: string): AuditEvent[] {
+  return audit().filter((e) => e.resource === 'services' && e.namespace === ns && e.name === name && e.verb !== 'create' && e.verb !== 'delete' && e.code >= 200 && e.code < 300);
 }
 
 /** A client as admin. */
