@@ -155,6 +155,15 @@ export async function controllerBench(n: number, churn = 2000): Promise<Record<s
     await api.namespace('bench-bare');
     await createServices(api, 'bench-bare', 'b', n, { loadBalancerClass: 'bench.example/none' });
     const bareMs = await bareWrites(cluster.kubeconfigPath, 'bench-bare', 'b', n);
+    // gone before the controller starts, so its per-Service counts are about its own Services only
+    let del = 0;
+    await Promise.all(Array.from({ length: 48 }, async () => {
+      while (del < n) await api.deleteService('bench-bare', `b${del++}`);
+    }));
+    await waitFor('bare Services deleted', async () => {
+      const r = await client.request<{ items?: unknown[] }>('GET', '/api/v1/namespaces/bench-bare/services?limit=1');
+      return (r.body.items?.length ?? 1) === 0;
+    }, 120_000);
 
     progress('starting the controller');
     const first = await startController(cluster.kubeconfigPath);

@@ -38,8 +38,12 @@ program.command('controller')
     const log = logger('cli');
     const handle = runController(runOptionsFromFlags(opts));
     const server = opts.metricsPort > 0 ? serveMetrics(opts.metricsPort, opts.metricsHost, () => handle.health()) : undefined;
+    // the process runs until a signal: the clock's timers are unref'd by design, so without this a
+    // replica with --metrics-port 0 could exit while it waits for its next Lease attempt
+    const keepAlive = setInterval(() => undefined, 1 << 30);
     const shutdown = (sig: string): void => {
       log.info({ event: 'shutdown', signal: sig }, 'stopping');
+      clearInterval(keepAlive);
       server?.close();
       void handle.stop().finally(() => process.exit(0));
     };
