@@ -4,6 +4,8 @@ import { test } from 'node:test';
 import { pino } from 'pino';
 import { parseSpeakerConfig } from './config.ts';
 import { ScriptedPeer } from './scripted-peer.ts';
+import { getTtl } from '../native/index.ts';
+import { applyAcceptedTtl } from './dial.ts';
 import { Speaker } from './speaker.ts';
 
 const silent = pino({ level: 'silent' });
@@ -64,5 +66,36 @@ test('real TCP listener: connections reset by the peer (RST) while the session i
     first.socket.destroy();
   } finally {
     sp.stop();
+  }
+});
+
+test('accepted connections get the peer\'s TTL rules: TTL 1 for direct eBGP, 255 and minimum 255 with GTSM, 255 for iBGP', async () => {
+  const cases = [
+    { peer: { peerASN: 64513 }, want: { ttl: 1, minTtl: 0 } },
+    { peer: { peerASN: 64513, ttlSecurityHops: 1 }, want: { ttl: 255, minTtl: 255 } },
+    { peer: { peerASN: 64513, ttlSecurityHops: 3 }, want: { ttl: 255, minTtl: 253 } },
+    { peer: { peerASN: 64512 }, want: { ttl: 255, minTtl: 0 } },
+  ];
+  for (const c of cases) {
+    const parsed = parseSpeakerConfig({ routerID: '192.0.2.1', myASN: 64512, listenAddress: '127.0.0.1', peers: [{ name: 'lo', peerAddress: '127.0.0.1', passive: true, ...c.peer }], prefixes: [] });
+    const seen: { ttl: number; minTtl: number }[] = [];
+    const sp = new Speaker({
+      config: { ...parsed, listenPort: 0 }, log: silent,
+      acceptTtl: (s, ttl) => {
+        const why = applyAcceptedTtl(s, ttl); // the real one, through the addon
+        const fd = (s as unknown as { _handle: { fd: number } })._handle.fd;
+        seen.push(getTtl(fd));
+        return why;
+      },
+    });
+    await sp.start();
+    try {
+      const c1 = await connect(sp.listening()[0]?.port ?? 0);
+      await until('accepted', () => seen.length > 0);
+      assert.deepEqual(seen, [c.want], JSON.stringify(c.peer));
+      c1.destroy();
+    } finally {
+      sp.stop();
+    }
   }
 });

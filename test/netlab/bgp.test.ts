@@ -59,6 +59,10 @@ interface Scenario {
   listenPort?: number;
   /** The speaker's BIRD peers are passive: only BIRD connects. */
   speakerPassive?: boolean;
+  /** GTSM (RFC 5082) on the speaker's side, per peer (ttlSecurityHops 1). */
+  gtsm?: Partial<Record<PeerName, boolean>>;
+  /** GTSM on BIRD's side (`ttl security on`), per peer. */
+  routerGtsm?: Partial<Record<PeerName, boolean>>;
 }
 
 const lab = new Lab('bgp');
@@ -73,6 +77,7 @@ function speakerConfig(s: Scenario): Record<string, unknown> {
     name, peerAddress, peerASN, sourceAddress, holdTime: s.holdTime ?? 9, connectTime: 1,
     ...(s.speakerPassive === true && name.startsWith('bird') ? { passive: true } : {}),
     ...(s.passwords?.[name] !== undefined ? { password: s.passwords[name] } : {}),
+    ...(s.gtsm?.[name] === true ? { ttlSecurityHops: 1 } : {}),
   });
   const peers = [peer('bird4', BIRD.v4, s.birdASN, BG.v4), peer('bird6', BIRD.v6, s.birdASN, BG.v6)];
   if (s.gobgpASN !== undefined) peers.push(peer('gobgp4', GOBGP.v4, s.gobgpASN, BG.v4), peer('gobgp6', GOBGP.v6, s.gobgpASN, BG.v6));
@@ -92,6 +97,7 @@ async function setup(s: Scenario): Promise<Speaker> {
     name, localAddress: local, localAS: s.birdASN, neighbor, neighborAS: s.myASN, families: [fam], ...routerPassword(s, p),
     ...(s.listenPort !== undefined ? { neighborPort: s.listenPort } : {}),
     ...(s.birdGracefulRestart !== undefined ? { gracefulRestart: s.birdGracefulRestart } : {}),
+    ...(s.routerGtsm?.[p] === true ? { ttlSecurity: true } : {}),
   });
   bird.log = '';
   await bird.restart({ routerId: BIRD.v4, peers: [birdPeer('bg4', BIRD.v4, BG.v4, 'ipv4', 'bird4'), birdPeer('bg6', BIRD.v6, BG.v6, 'ipv6', 'bird6')] });
@@ -369,6 +375,26 @@ bgpTest('TCP-MD5: with a wrong password the session never comes up (the right on
   }
   assert.equal((await peerRoutes('bird4')).size, 0);
   assert.equal((await peerRoutes('gobgp4')).size, 0);
+});
+
+// ───────────────────────── GTSM ─────────────────────────
+
+bgpTest('GTSM (RFC 5082): with TTL security on both sides the session comes up; a peer sending TTL 1 never gets through', async () => {
+  const sp = await setup({
+    myASN: 64512, birdASN: 64513,
+    gtsm: { bird4: true, bird6: true }, routerGtsm: { bird6: true }, // bird4: BIRD sends TTL 1 (plain direct eBGP)
+    prefixes: [{ prefix: '198.51.100.45/32' }, { prefix: '2001:db8:100::45/128' }],
+  });
+  await allEstablished(sp, ['bird6']);
+  await routesAt('bird6', ['2001:db8:100::45/128']);
+  const end = Date.now() + 5000;
+  while (Date.now() < end) {
+    const ps = await sp.peer('bird4');
+    assert.notEqual(ps.state, 'Established', 'bird4 must not come up: its packets arrive with TTL 1, below the minimum 255');
+    assert.equal(ps.establishedCount, 0);
+    assert.equal((await bird.session('bg4')).established, false);
+    await new Promise((r) => setTimeout(r, 250));
+  }
 });
 
 // ───────────────────────── failures and restarts ─────────────────────────

@@ -126,6 +126,8 @@ export interface BirdPeer {
   multihop?: number;
   /** `passive on`: only accept connections. */
   passive?: boolean;
+  /** `ttl security on` (GTSM, RFC 5082): send with TTL 255, accept only 255 on a direct session. */
+  ttlSecurity?: boolean;
 }
 
 /** Everything that goes into one bird.conf. */
@@ -163,6 +165,7 @@ export function birdConfig(o: BirdOptions): string {
       ...(p.gracefulRestart !== undefined ? [`graceful restart ${p.gracefulRestart ? 'on' : 'off'};`] : []),
       ...(p.password !== undefined ? [`password "${p.password}";`] : []),
       ...(p.passive ? ['passive on;'] : []),
+      ...(p.ttlSecurity ? ['ttl security on;'] : []),
       ...(o.debug ? ['debug all;'] : []),
       ...(p.families ?? ['ipv4', 'ipv6']).map((f) => `${f} { import all; export none; };`),
     ];
