@@ -28,9 +28,13 @@ const BIRD_ASN = 64513;
 /** Bounds each wait (a hang guard: a healthy run takes a few seconds in all). */
 const WAIT = 60_000;
 
-/** The compiled speaker when dist/ has bgp-announce (as the other benches use), else the sources through tsx. */
+/**
+ * The compiled speaker when dist/ has bgp-announce (as the other benches use), else the sources through tsx.
+ * BENCH_BGP_RUNNER=tsx forces the sources (a dist/ older than the working tree would measure old code).
+ */
 function speakerCommand(): { cmd: string[]; runner: string } {
   const dist = join(root, 'dist/cli/main.js');
+  if (process.env.BENCH_BGP_RUNNER === 'tsx') return { cmd: ['--import', 'tsx', join(root, 'src/cli/main.ts')], runner: 'tsx (BENCH_BGP_RUNNER=tsx)' };
   if (existsSync(dist) && readFileSync(dist, 'utf8').includes('bgp-announce')) return { cmd: [dist], runner: 'dist' };
   return { cmd: ['--import', 'tsx', join(root, 'src/cli/main.ts')], runner: 'tsx (dist/ has no bgp-announce: run npm run build)' };
 }
