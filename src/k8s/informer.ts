@@ -44,6 +44,11 @@ export interface InformerOptions {
   /** Time and timers (default: the real clock). */
   clock?: Clock;
   /**
+   * Keep the process alive while started (default true): clock timers never do, and between a failed
+   * watch and its retry nothing else may be open, so a process with only informers would just exit.
+   */
+  keepProcessAlive?: boolean;
+  /**
    * Fields to drop before caching. `metadata.managedFields` is always dropped: it is often the largest
    * part of an object, and with 10k Services it alone costs tens of MiB.
    */
@@ -83,6 +88,7 @@ export class Informer<T extends KObject> {
   private backoff: number;
   private timer: Timer | undefined;
   private silence: Timer | undefined;
+  private alive: NodeJS.Timeout | undefined;
   /** Monotonic time we last heard from the apiserver (list done, watch accepted, any event); undefined before start. */
   private lastHeard: number | undefined;
   private readonly clock: Clock;
@@ -132,6 +138,7 @@ export class Informer<T extends KObject> {
   start(): void {
     if (!this.stopped) return;
     this.stopped = false;
+    if (this.opts.keepProcessAlive ?? true) this.alive = setInterval(() => undefined, 2 ** 30);
     this.lastHeard ??= this.clock.now(); // staleness counts from the start until the first list
     this.schedule(0, true);
   }
@@ -139,6 +146,7 @@ export class Informer<T extends KObject> {
   /** Stops watching; the cache stays readable. */
   stop(): void {
     this.stopped = true;
+    clearInterval(this.alive);
     this.timer?.cancel();
     this.silence?.cancel();
     this.stream?.close();
