@@ -22,8 +22,11 @@ export async function bgpAnnounce(opts: { config: string; control: boolean }): P
   const config = parseSpeakerConfig(opts.config.endsWith('.json') ? JSON.parse(text) : parse(text));
   const speaker = new Speaker({ config, log });
   await speaker.start();
+  // session timers come from the real clock, which never holds the process: while no peer is connected
+  // (all unreachable, say) this is what keeps the speaker running until it is told to stop
+  const alive = setInterval(() => undefined, 1 << 30);
   reply({ ctl: 'ready', peers: config.peers.map((p) => p.name) });
-  const stop = (): void => { speaker.stop(); setTimeout(() => process.exit(0), 200); };
+  const stop = (): void => { clearInterval(alive); speaker.stop(); setTimeout(() => process.exit(0), 200); };
   process.once('SIGTERM', stop);
   process.once('SIGINT', stop);
   if (!opts.control) return;
