@@ -136,9 +136,7 @@ const fsmError = (state: StateName): NotificationFields => ({
 const holdExpired: NotificationFields = { code: NotificationCode.HoldTimerExpired, subcode: 0, data: Buffer.alloc(0) };
 const adminShutdown: NotificationFields = { code: NotificationCode.Cease, subcode: CeaseSubcode.AdministrativeShutdown, data: Buffer.alloc(0) };
 const collisionCease: NotificationFields = { code: NotificationCode.Cease, subcode: CeaseSubcode.ConnectionCollisionResolution, data: Buffer.alloc(0) };
-/** RFC 9687 §3: Send Hold Timer Expired. */
-export const SEND_HOLD_TIMER_EXPIRED = 8;
-const sendHoldExpired: NotificationFields = { code: SEND_HOLD_TIMER_EXPIRED, subcode: 0, data: Buffer.alloc(0) };
+const sendHoldExpired: NotificationFields = { code: NotificationCode.SendHoldTimerExpired, subcode: 0, data: Buffer.alloc(0) };
 
 /** Delay before the next connection attempt: base·2^failures, capped, with ±25 % jitter so peers do not synchronise. */
 export function backoffSeconds(c: FsmConfig, failures: number, rand: () => number): number {

@@ -52,6 +52,8 @@ export const NotificationCode = {
   Fsm: 5,
   Cease: 6,
   RouteRefresh: 7,
+  /** RFC 9687: we could not send for the send hold time (the peer stopped reading). */
+  SendHoldTimerExpired: 8,
 } as const;
 
 /** Message header error subcodes (RFC 4271 §6.1). */
