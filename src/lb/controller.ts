@@ -14,7 +14,7 @@ import type { Condition } from '../api/types.ts';
 import { realClock, type Clock, type Timer } from '../clock.ts';
 import type { KubeClient } from '../k8s/client.ts';
 import { ApiEventRecorder } from '../k8s/events.ts';
-import { Informer } from '../k8s/informer.ts';
+import { Informer, type KObject } from '../k8s/informer.ts';
 import { RestStatusWriter, type CacheSource, type EventRecorder, type EventType, type Health, type StatusWriter } from '../k8s/ports.ts';
 import { semanticEqual } from '../k8s/semantic.ts';
 import { WorkQueue, type Outcome } from '../k8s/workqueue.ts';
@@ -103,6 +103,7 @@ export class AddressController {
   private flushing: Promise<void> | undefined;
   private running = false;
   private directWrites = 0;
+  private readonly healthChecks: [string, () => Health][] = [];
   /** Successful writes to Services (status + annotation patches), for tests and the benchmark. */
   serviceWrites = 0;
   /** Service reconciles so far. */
@@ -118,9 +119,18 @@ export class AddressController {
     };
     this.clock = o.clock ?? realClock;
     this.lbClass = o.lbClass ?? LOAD_BALANCER_CLASS;
-    this.services = o.sources?.services ?? new Informer<Service>(client(), { path: '/api/v1/services', log, strip: trimService });
-    this.pools = o.sources?.pools ?? new Informer<IPAddressPool>(client(), { path: poolPath, log });
-    this.namespaces = o.sources?.namespaces ?? new Informer<NamespaceObject>(client(), { path: '/api/v1/namespaces', log });
+    const informer = <T extends KObject>(name: string, path: string, strip?: (obj: Record<string, unknown>) => void): CacheSource<T> => {
+      const inf = new Informer<T>(client(), { path, log, clock: this.clock, ...(strip ? { strip } : {}) });
+      this.healthChecks.push([name, () => (inf.healthy() ? { ok: true } : { ok: false, reason: `no word from the apiserver for ${Math.round(inf.staleForMs() / 1000)} s` })]);
+      return inf;
+    };
+    const source = <T>(name: string, src: CacheSource<T>): CacheSource<T> => {
+      this.healthChecks.push([name, () => src.health?.() ?? { ok: true }]);
+      return src;
+    };
+    this.services = o.sources ? source('services', o.sources.services) : informer<Service>('services', '/api/v1/services', trimService);
+    this.pools = o.sources ? source('pools', o.sources.pools) : informer<IPAddressPool>('pools', poolPath);
+    this.namespaces = o.sources ? source('namespaces', o.sources.namespaces) : informer<NamespaceObject>('namespaces', '/api/v1/namespaces');
     this.writer = o.writer ?? new RestStatusWriter<Service, IPAddressPool>(client());
     this.events = o.events ?? new ApiEventRecorder({ client: client(), component: CONTROLLER_NAME, log, clock: this.clock, onWrite: (kind) => { apiWrites.inc({ kind }); } });
     this.queue = new WorkQueue((k) => this.process(k), { log, concurrency: o.concurrency ?? 16, minRetryMs: 200, maxRetryMs: 30_000 });
@@ -196,14 +206,14 @@ export class AddressController {
   }
 
   /**
-   * Whether the controller still follows the cluster, for /healthz: a cache source that reports
-   * itself unhealthy (an informer whose watch went silent) makes the controller unhealthy.
+   * Whether the controller still follows the cluster, for /healthz: an informer that has not heard
+   * from the apiserver for too long (a watch dead without the connection noticing), or a given
+   * cache source that reports itself unhealthy, makes the controller unhealthy.
    */
   health(): Health {
-    const sources = [['services', this.services], ['pools', this.pools], ['namespaces', this.namespaces]] as const;
-    for (const [what, src] of sources) {
-      const h = src.health?.();
-      if (h && !h.ok) return { ok: false, reason: `${what}: ${h.reason ?? 'unhealthy'}` };
+    for (const [what, check] of this.healthChecks) {
+      const h = check();
+      if (!h.ok) return { ok: false, reason: `${what}: ${h.reason ?? 'unhealthy'}` };
     }
     return { ok: true };
   }
