@@ -166,3 +166,19 @@ test('events about cluster-scoped objects go to the event namespace', async () =
   await r.flushed();
   assert.equal(api.calls[0]?.path, '/api/v1/namespaces/default/events');
 });
+
+test('the series remembered for aggregation are bounded, least recently used forgotten first', async () => {
+  const api = new FakeApi();
+  const r = recorder(api, new FakeClock(), { maxSeries: 3 });
+  const at = (name: string): EventTarget => ({ ...svc, metadata: { ...svc.metadata, name } });
+  for (const n of ['a', 'b', 'c']) { r.record(at(n), 'Normal', 'IPAllocated', 'x'); await r.flushed(); }
+  r.record(at('a'), 'Normal', 'IPAllocated', 'x'); // a is now the most recently used
+  await r.flushed();
+  r.record(at('d'), 'Normal', 'IPAllocated', 'x');
+  await r.flushed();
+  assert.equal(r.size, 3);
+  r.record(at('a'), 'Normal', 'IPAllocated', 'x');
+  r.record(at('b'), 'Normal', 'IPAllocated', 'x');
+  await r.flushed();
+  assert.deepEqual(api.calls.slice(-2).map((c) => c.method), ['PATCH', 'POST'], 'a is still known; b was forgotten');
+});

@@ -159,11 +159,7 @@ export class ApiEventRecorder implements EventRecorder {
     if (this.series.size <= this.maxSeries) return;
     for (const s of this.series.values()) {
       if (this.series.size <= this.maxSeries) return;
-      if (s.state !== 'idle') continue;
-      this.series.delete(s.key);
-      const keys = this.byObject.get(s.objKey);
-      keys?.delete(s.key);
-      if (keys?.size === 0) this.byObject.delete(s.objKey);
+      if (s.state === 'idle') this.forgetSeries(s);
     }
   }
 
