@@ -489,6 +489,23 @@ describe('BGP socket options (loopback, this process)', () => {
     }
   });
 
+  test('tcpConnect when libuv cannot poll the fd: a NativeError, no callback, no abort (uv_close on a never-initialised handle did abort)', async () => {
+    // a bound UDP socket's fd is already watched by the loop: connect() on it succeeds, uv_poll_init_socket says EEXIST
+    const dgram = await import('node:dgram');
+    const u = dgram.createSocket('udp4');
+    await new Promise<void>((r) => { u.bind(0, '127.0.0.1', r); });
+    try {
+      const fd = (u as unknown as { _handle: { fd: number } })._handle.fd;
+      let called = false;
+      assert.throws(() => native.tcpConnect(fd, '127.0.0.1', 9, () => { called = true; }),
+        (e: unknown) => e instanceof native.NativeError && e.syscall === 'uv_poll_init_socket' && e.code === 'EEXIST');
+      await sleep(100);
+      assert.equal(called, false, 'no callback for an attempt that never started');
+    } finally {
+      u.close();
+    }
+  });
+
   test('setTtl / setMinTtl (GTSM, RFC 5082) on IPv4 and IPv6 sockets read back as set; out-of-range is a TypeError', () => {
     for (const fam of [4, 6] as const) {
       const fd = native.tcpSocket(fam, undefined, 1);
