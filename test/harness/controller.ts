@@ -10,8 +10,13 @@ import type { AddressController } from '../../src/lb/controller.ts';
 import { clientKubeconfigSync } from './cluster.ts';
 import { dataDir, waitFor } from './kube.ts';
 
-/** Lease timing of test replicas: a standby takes over 3 s after the last renewal it saw. */
-export const TEST_LEASE = { leaseDurationSeconds: 3, renewDeadlineMs: 2000, retryPeriodMs: 250 } as const;
+/**
+ * Lease timing of test replicas: a standby takes over 8 s after the last renewal it saw; a leader steps
+ * down 5 s after its last confirmed renewal was sent (each Lease request may take 2.5 s). Generous on
+ * purpose: on a loaded CI machine a 2 s renew deadline was seen to pass, and a leader that (correctly)
+ * steps down mid-test makes the writer assertions about something else than the test means.
+ */
+export const TEST_LEASE = { leaseDurationSeconds: 8, renewDeadlineMs: 5000, retryPeriodMs: 500 } as const;
 
 /** The apiserver user name of a replica (what the audit log shows for its requests). */
 export const replicaUser = (identity: string): string => `replica:${identity}`;

@@ -102,7 +102,7 @@ test('two replicas: only the leader writes; the standby takes over when the lead
   await api.waitIPs(ns, 'ha-1');
   assert.deepEqual(await writersOnceWritten(ns, 'ha-1', 'res-1'), [replicaUser('res-1')], 'the leader wrote ha-1, nobody else');
   // the standby has campaigned for several retry periods (its Lease reads are audited) and changed nothing
-  await waitFor('the standby to campaign', () => Promise.resolve(audit().slice(mark).filter((e) => e.user === replicaUser('res-2') && e.resource === 'leases' && e.verb === 'get').length >= 8));
+  await waitFor('the standby to campaign', () => Promise.resolve(audit().slice(mark).filter((e) => e.user === replicaUser('res-2') && e.resource === 'leases' && e.verb === 'get').length >= 6));
   assert.equal(b.current(), undefined, 'standby does not run the controller');
   assert.equal(b.elector.isLeader, false);
   assert.deepEqual(changesBy('res-2', mark).map(what), [], 'the standby wrote nothing at all, not even the Lease');
@@ -119,7 +119,7 @@ test('two replicas: only the leader writes; the standby takes over when the lead
   assert.ok(release, 'the old leader released the Lease');
   const takeover = leaseWrites('res-ha').find((e) => e.user === replicaUser('res-2'));
   assert.ok(takeover && takeover.receivedAt >= release.receivedAt, 'the standby acquired after the release');
-  assert.equal(a.lost + b.lost, 0, 'no replica lost leadership on the way');
+  assert.deepEqual({ a: a.lost, b: b.lost }, { a: 0, b: 0 }, 'no replica lost leadership on the way');
   await b.stop();
   replicas = [];
 });
