@@ -9,7 +9,7 @@
  * write through another connection (the cause of "the new leader wrote" failing under load).
  */
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
+import { after, afterEach, before, test } from 'node:test';
 import type { AuditEvent } from '../harness/cluster.ts';
 import { startCluster } from '../harness/cluster.ts';
 import { leading, replicaUser, spawnReplica, startReplica, TEST_LEASE, type ProcessReplica, type TestReplica } from '../harness/controller.ts';
@@ -26,9 +26,14 @@ before(async () => {
   await api.namespace(`${ns}-old`);
   await api.pool('resilience', { addresses: ['203.0.113.64/26', '2001:db8:2::/120'], serviceAllocation: { namespaces: [ns, `${ns}-old`] } });
 });
-after(async () => {
+// every test's replicas end with it, also when it fails: a leftover leader would be a writer in the next test
+afterEach(async () => {
   for (const r of replicas) await r.stop();
+  replicas = [];
   for (const p of processes) await p.kill();
+  processes.length = 0;
+});
+after(async () => {
   await api.deletePool('resilience');
   api.c.destroy();
 });
@@ -67,7 +72,11 @@ test('restart with allocated Services: zero IP changes, zero writes; the older o
   await first.stop();
   replicas = [];
 
-  // while no controller runs: a younger Service shows an IP an older one holds (e.g. restored from backup)
+  // while no controller runs: a younger Service shows an IP an older one holds (e.g. restored from backup).
+  // creationTimestamp has whole seconds: "younger" must be created in a later second than s1, or the two
+  // are equally old and the tie is broken by name (which the test does not mean to exercise)
+  const s1Created = Date.parse((await api.getService(ns, 's1')).metadata.creationTimestamp ?? '');
+  await waitFor('a new second after s1 was created', () => Promise.resolve(Date.now() >= s1Created + 1000));
   const dupIP = before.get('s1')!;
   await api.service(`${ns}-old`, 'younger', {});
   await api.must('PATCH', `/api/v1/namespaces/${ns}-old/services/younger/status`, { status: { loadBalancer: { ingress: [{ ip: dupIP, ipMode: 'VIP' }] } } }, 'application/merge-patch+json');
