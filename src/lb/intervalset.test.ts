@@ -115,8 +115,9 @@ const comb = (n: number): [bigint, bigint][] => Array.from({ length: n }, (_, i)
 
 test('multi-chunk sets match a naive model under random add/delete (chunks split, empty and go away)', () => {
   const universe = 2400;
-  // an op: add or delete, at a uniformly random address or near the previous op (runs that merge and split)
-  const op = fc.tuple(fc.boolean(), fc.boolean(), fc.integer({ min: 0, max: universe - 1 }), fc.integer({ min: -3, max: 3 }));
+  // an op: add or delete at a random address, or near the previous op, or over a run of up to 300 addresses
+  // (runs empty whole chunks, or merge intervals across chunk boundaries)
+  const op = fc.tuple(fc.boolean(), fc.integer({ min: 0, max: 2 }), fc.integer({ min: 0, max: universe - 1 }), fc.integer({ min: -3, max: 300 }));
   let splits = 0;
   let removals = 0;
   fc.assert(fc.property(fc.integer({ min: 0, max: 600 }), fc.array(op, { minLength: 1, maxLength: 3000, size: 'max' }), (combSize, ops) => {
@@ -125,10 +126,13 @@ test('multi-chunk sets match a naive model under random add/delete (chunks split
     for (let i = 0; i < combSize; i++) model.add(2 * i);
     let at = 0;
     let chunks = s.chunkCount;
-    for (const [add, near, x, step] of ops) {
-      at = near ? Math.min(universe - 1, Math.max(0, at + step)) : x;
-      const r = add ? s.add(BigInt(at)) : s.delete(BigInt(at));
-      assert.equal(r, add ? model.add(at) : model.delete(at), `${add ? 'add' : 'delete'} ${at}`);
+    for (const [add, how, x, step] of ops) {
+      at = how === 1 ? Math.min(universe - 1, Math.max(0, at + (step % 4))) : x;
+      const end = how === 2 ? Math.min(universe, at + Math.max(1, step)) : at + 1;
+      for (let y = at; y < end; y++) {
+        const r = add ? s.add(BigInt(y)) : s.delete(BigInt(y));
+        assert.equal(r, add ? model.add(y) : model.delete(y), `${add ? 'add' : 'delete'} ${y}`);
+      }
       assert.equal(s.has(BigInt(at)), model.member[at] === 1);
       if (s.chunkCount > chunks) splits++;
       if (s.chunkCount < chunks) removals++;
@@ -137,14 +141,15 @@ test('multi-chunk sets match a naive model under random add/delete (chunks split
     sameAs(s, model);
   }), { seed, numRuns: 150 });
   // the generator must really exercise splitting and emptying chunks, not just one chunk
+  console.log(`chunk splits ${splits}, chunk removals ${removals}`);
   assert.ok(splits > 0 && removals > 0, `chunk splits ${splits}, chunk removals ${removals}`);
 });
 
 test('first(adjust) on multi-chunk sets matches a naive scan, across memo resets and rule changes', () => {
   const universe = 1500;
   const rule = fc.tuple(fc.integer({ min: 2, max: 12 }), fc.array(fc.integer({ min: 0, max: 11 }), { maxLength: 12 }));
-  // op kinds: 0 add, 1 delete, 2 delete a run (as allocation does), 3 search with the other rule
-  const op = fc.tuple(fc.integer({ min: 0, max: 3 }), fc.integer({ min: 0, max: universe - 1 }), fc.integer({ min: 1, max: 40 }));
+  // op kinds: 0 add, 1 delete, 2 delete a run (as allocation does), 3 search with the other rule, 4 add a run
+  const op = fc.tuple(fc.integer({ min: 0, max: 4 }), fc.integer({ min: 0, max: universe - 1 }), fc.integer({ min: 1, max: 200 }));
   let multiChunk = 0;
   let rejectedSearches = 0;
   fc.assert(fc.property(rule, rule, fc.integer({ min: 0, max: 700 }), fc.array(op, { maxLength: 1200, size: 'max' }), ([m1, bad1], [m2, bad2], combSize, ops) => {
@@ -157,7 +162,8 @@ test('first(adjust) on multi-chunk sets matches a naive scan, across memo resets
       if (kind === 0) assert.equal(s.add(BigInt(x)), model.add(x));
       else if (kind === 1) assert.equal(s.delete(BigInt(x)), model.delete(x));
       else if (kind === 2) for (let y = x; y < Math.min(universe, x + len); y++) assert.equal(s.delete(BigInt(y)), model.delete(y));
-      else assert.equal(s.first(other.adjust), model.first(other.ok), 'other rule');
+      else if (kind === 3) assert.equal(s.first(other.adjust), model.first(other.ok), 'other rule');
+      else for (let y = x; y < Math.min(universe, x + len); y++) assert.equal(s.add(BigInt(y)), model.add(y));
       const want = model.first(main.ok);
       if (want === undefined && model.size > 0) rejectedSearches++;
       assert.equal(s.first(main.adjust), want, `after op ${kind} at ${x}`);
@@ -201,4 +207,34 @@ test('avoidBuggyIPs layout: a full /8 of .255/.0 pairs is searched once, then on
   s.add(base + 12345n * 256n + 1n);
   assert.equal(s.first(nonBuggy), base + 12345n * 256n + 1n);
   assert.equal(calls, 1, 'the merged interval alone is looked at');
+});
+
+test('chunks that split, merge and empty below where the last search stopped are still searched', () => {
+  // every 8th address (1,000 intervals, 16 chunks), all rejected: the search memo covers the whole set.
+  // Ops then crowd one window so that chunks below the resume point split (8k+2, 8k+4, 8k+6 are new
+  // intervals), merge (8k+3 joins two) and empty, with acceptable 8k+5 appearing and being taken.
+  const { ok, adjust } = residueRule(8, [0, 1, 2, 3, 4, 6, 7]);
+  const op = fc.tuple(fc.integer({ min: 0, max: 5 }), fc.integer({ min: 0, max: 63 }), fc.integer({ min: 0, max: 7 }));
+  let splits = 0;
+  // the window straddles two chunks (each chunk starts as 64 consecutive k), so both split and touch
+  const window = fc.tuple(fc.integer({ min: 0, max: 13 }), fc.integer({ min: 16, max: 48 })).map(([c, off]) => 64 * c + off);
+  fc.assert(fc.property(window, fc.array(op, { minLength: 200, maxLength: 800, size: 'max' }), (window, ops) => {
+    const s = new IntervalSet(Array.from({ length: 1000 }, (_, k): [bigint, bigint] => [BigInt(8 * k), BigInt(8 * k)]));
+    const model = new Naive(8000);
+    for (let k = 0; k < 1000; k++) model.add(8 * k);
+    assert.equal(s.first(adjust), undefined);
+    for (const [kind, dk, r] of ops) {
+      const base = 8 * (window + dk);
+      const before = s.chunkCount;
+      const x = kind <= 2 ? base + 2 + 2 * (r % 3) : kind === 3 ? base + 3 : kind === 4 ? base + 5 : base + r;
+      if (kind <= 4) assert.equal(s.add(BigInt(x)), model.add(x), `add ${x}`);
+      else assert.equal(s.delete(BigInt(x)), model.delete(x), `delete ${x}`);
+      if (s.chunkCount > before) splits++;
+      const want = model.first(ok);
+      assert.equal(s.first(adjust), want);
+      if (want !== undefined && r % 2 === 0) { s.delete(want); model.delete(Number(want)); }
+    }
+    sameAs(s, model);
+  }), { seed, numRuns: 200 });
+  assert.ok(splits > 0, 'chunks split');
 });

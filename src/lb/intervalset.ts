@@ -33,18 +33,20 @@ export const MAX_CHUNK = 128;
  *
  * `first(adjust)` (the search under a rule such as avoidBuggyIPs) must not walk the intervals the rule
  * rejects: a full /8 under avoidBuggyIPs leaves 65,536 `.255/.0` pairs. So the set remembers what the rule
- * rejected, per interval and per chunk, plus how many leading chunks hold nothing acceptable. Taking
- * addresses only shrinks intervals, which keeps every rejection valid; giving one back invalidates the one
- * interval and chunk it grows. A search therefore resumes where the previous one stopped and looks again
- * only at what an `add` changed since, instead of rescanning from the start.
+ * rejected, per interval and per chunk, plus how many leading chunks hold nothing acceptable and which of
+ * those an `add` has touched since. Taking addresses only shrinks intervals, which keeps every rejection
+ * valid; giving one back invalidates the one interval and chunk it grows. A search therefore looks at the
+ * touched chunks, then resumes where the previous search stopped: it never rescans what is known rejected.
  */
 export class IntervalSet {
   private chunks: Chunk[] = [];
   private count = 0n;
   /** The adjust function the search memo is for. */
   private searchFn: Adjust | undefined;
-  /** Every chunk below this index rejects `searchFn` entirely. */
+  /** Every chunk below this index rejects `searchFn` entirely, except those listed in `touched`. */
   private searchFrom = 0;
+  /** Chunks below `searchFrom` that an `add` changed since they were found rejected; ascending, no repeats. */
+  private touched: number[] = [];
 
   /** Builds a set from possibly overlapping or unordered inclusive ranges. */
   constructor(ranges: Iterable<readonly [bigint, bigint]> = []) {
@@ -92,21 +94,20 @@ export class IntervalSet {
     if (adjust !== this.searchFn) {
       this.searchFn = adjust;
       this.searchFrom = 0;
+      this.touched = [];
     }
     const chunks = this.chunks;
+    const touched = this.touched;
+    while (touched.length > 0) {
+      const x = firstIn(chunks[touched[0] ?? -1], adjust);
+      if (x !== undefined) return x;
+      touched.shift();
+    }
     for (let ci = this.searchFrom; ci < chunks.length; ci++) {
-      const chunk = chunks[ci];
-      if (chunk && chunk.none !== adjust) {
-        for (const iv of chunk.ivs) {
-          if (iv.none === adjust) continue;
-          const x = adjust(iv.lo, iv.hi);
-          if (x !== undefined) {
-            this.searchFrom = ci;
-            return x;
-          }
-          iv.none = adjust;
-        }
-        chunk.none = adjust;
+      const x = firstIn(chunks[ci], adjust);
+      if (x !== undefined) {
+        this.searchFrom = ci;
+        return x;
       }
       this.searchFrom = ci + 1;
     }
@@ -211,12 +212,20 @@ export class IntervalSet {
   private grew(ci: number): void {
     const chunk = this.chunks[ci];
     if (chunk) chunk.none = undefined;
-    if (ci < this.searchFrom) this.searchFrom = ci;
+    if (ci >= this.searchFrom) return;
+    const t = this.touched;
+    let i = t.length;
+    while (i > 0 && (t[i - 1] ?? -1) > ci) i--;
+    if (t[i - 1] !== ci) t.splice(i, 0, ci);
   }
 
   private removeChunk(ci: number): void {
     this.chunks.splice(ci, 1);
     if (ci < this.searchFrom) this.searchFrom--;
+    const t = this.touched;
+    const at = t.indexOf(ci);
+    if (at >= 0) t.splice(at, 1);
+    for (let i = 0; i < t.length; i++) if ((t[i] ?? -1) > ci) t[i] = (t[i] ?? 0) - 1;
   }
 
   private splitIfLarge(ci: number): void {
@@ -225,5 +234,22 @@ export class IntervalSet {
     // each half holds a subset of the chunk's intervals, so a whole-chunk rejection holds for both
     this.chunks.splice(ci + 1, 0, { ivs: chunk.ivs.splice(MAX_CHUNK / 2), none: chunk.none });
     if (ci < this.searchFrom) this.searchFrom++;
+    const t = this.touched;
+    for (let i = 0; i < t.length; i++) if ((t[i] ?? -1) > ci) t[i] = (t[i] ?? 0) + 1;
+    const at = t.indexOf(ci);
+    if (at >= 0) t.splice(at + 1, 0, ci + 1); // both halves of a touched chunk are touched
   }
+}
+
+/** The first member of a chunk that `adjust` accepts, remembering each rejection; see {@link IntervalSet}. */
+function firstIn(chunk: Chunk | undefined, adjust: Adjust): bigint | undefined {
+  if (!chunk || chunk.none === adjust) return undefined;
+  for (const iv of chunk.ivs) {
+    if (iv.none === adjust) continue;
+    const x = adjust(iv.lo, iv.hi);
+    if (x !== undefined) return x;
+    iv.none = adjust;
+  }
+  chunk.none = adjust;
+  return undefined;
 }
