@@ -527,6 +527,16 @@ test('property: random pools (selectors, priorities, autoAssign, avoidBuggyIPs),
   );
 });
 
+test('adopt attributes an address to the pool the Service names, also where pools overlap', () => {
+  const a = new Allocator();
+  a.setPools([pool('a-wide', { addresses: ['192.0.2.0/24'] }), pool('b-named', { addresses: ['192.0.2.0/28'] })]);
+  assert.equal(a.adopt(req('ns/x', { pool: 'b-named' }), [ip('192.0.2.3')]), true);
+  assert.deepEqual(a.assignedTo('ns/x').map((h) => h.pool), ['b-named']);
+  const again = a.assign(req('ns/x', { pool: 'b-named' }));
+  assert.equal(again.status === 'ok' && again.changed, false);
+  assert.deepEqual(a.assignedTo('ns/x').map((h) => h.pool), ['b-named'], 'nothing to rewrite after a restart');
+});
+
 test('adopt takes status addresses without allocating anything new', () => {
   const a = new Allocator();
   a.setPools([pool('p', { addresses: ['192.0.2.0/24'] })]);

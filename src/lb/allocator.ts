@@ -471,7 +471,9 @@ export class Allocator {
       if (holder && this.shareProblem(req, holder)) return false;
     }
     for (const a of hint) {
-      const pool = (this.sortedPools.find((st) => poolAccepts(st.pool, a) && poolAllows(st.pool, req))
+      const named = req.pool !== undefined ? this.pools.get(req.pool) : undefined;
+      const pool = ((named && poolAccepts(named.pool, a) && poolAllows(named.pool, req) ? named : undefined)
+        ?? this.sortedPools.find((st) => poolAccepts(st.pool, a) && poolAllows(st.pool, req))
         ?? this.sortedPools.find((st) => poolContains(st.pool, a) && poolAllows(st.pool, req)))?.pool.name ?? '';
       this.take(req.key, a, pool, req.sharingKey, { ports: req.ports, backendKey: req.backendKey });
     }
