@@ -96,6 +96,10 @@ test('restart with allocated Services: zero IP changes, zero writes; the older o
   await waitFor('the annotation write to be audited', () => Promise.resolve(changesBy('res-b', mark).some((e) => e.resource === 'services' && e.subresource === '')));
   assert.deepEqual(changesBy('res-b', mark).filter((e) => e.resource === 'services').map(what).sort(),
     [`patch services ${ns}-old/younger`, `patch services/status ${ns}-old/younger`]);
+  // its events too: one, about the moved Service (events are posted in the background: wait for it to be audited)
+  await waitFor('the event write to be audited', () => Promise.resolve(changesBy('res-b', mark).some((e) => e.resource === 'events')));
+  assert.deepEqual(changesBy('res-b', mark).filter((e) => e.resource === 'events').map((e) => `${e.verb} ${e.namespace}/${e.name.replace(/\.[0-9a-f]+$/, '')}`),
+    [`create ${ns}-old/younger`], 'the only event is about the Service that moved');
   await second.stop();
   replicas = [];
 });
