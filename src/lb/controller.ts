@@ -385,6 +385,8 @@ export class AddressController {
   private async write(svc: Service, want: readonly Assigned[]): Promise<Outcome> {
     const ns = svc.metadata.namespace ?? '';
     const name = svc.metadata.name;
+    // a replica that stopped leading (stop() at the renew deadline) sends nothing more, also mid-reconcile
+    if (!this.running) return 'ok';
     if (ingressText(svc) !== wantedIngressText(want)) {
       const desired = want.map((a) => ({ ip: a.ip, ipMode: IP_MODE }));
       this.countWrite('service_status');
@@ -396,6 +398,7 @@ export class AddressController {
     }
     const pools = poolAnnotation(want);
     const current = svc.metadata.annotations?.[ALLOCATED_FROM_POOL];
+    if (!this.isRunning()) return 'ok';
     if ((current ?? '') !== pools) {
       this.countWrite('service_annotation');
       const r = await this.writer.serviceAnnotation(ns, name, ALLOCATED_FROM_POOL, pools === '' ? undefined : pools);
@@ -454,6 +457,7 @@ export class AddressController {
       if (overlaps.length > 0 && conditionChanged(obj, overlap)) this.events.record(target, 'Warning', EventReasons.PoolOverlap, overlap.message);
       if (pool.errors.length > 0 && conditionChanged(obj, valid)) this.events.record(target, 'Warning', EventReasons.PoolInvalid, valid.message);
       if (semanticEqual(stripTimes(obj.status), stripTimes(status))) continue;
+      if (!this.isRunning()) return;
       this.countWrite('pool_status');
       const r = await this.writer.poolStatus(name, status);
       if (r.kind === 'ok') this.pools.update(r.object);
