@@ -7,7 +7,7 @@
  * error in it is handled, and a decoder and writer over the same byte table. Decoders see only the
  * attribute's value bytes and never throw; writers throw only on values our own code should never build.
  */
-import { decodeTable, encodeTable, ipBytes, ipv4ToString, ipv6ToString, tableSize } from '../l2/bytetable.ts';
+import { decodeTable, encodeTable, ipBytes, ipv4ToString, ipv6ToString, tableSize } from '../wire/bytetable.ts';
 import {
   AS_TRANS, Afi, AsSegmentType, AttrCode, AttrFlag, BgpError, NotificationCode, Safi, UpdateSubcode,
   type AfiValue, type AsPathSegment, type CodecContext, type DecodeContext, type DecodeResult, type ErrorAction,

@@ -4,10 +4,10 @@
  * NOTIFICATION RFC 4271 §6 prescribes, or for UPDATE attributes the softer RFC 7606 handling. Encoding
  * throws only on messages our own code should never build (too long for the session, bad values).
  *
- * Fixed layouts are byte tables (../l2/bytetable.ts) used for both directions; path attributes and NLRI
+ * Fixed layouts are byte tables (../wire/bytetable.ts) used for both directions; path attributes and NLRI
  * live in attributes.ts, stream framing in framer.ts, the object model in message.ts.
  */
-import { decodeTable, encodeTable, tableSize } from '../l2/bytetable.ts';
+import { decodeTable, encodeTable, tableSize } from '../wire/bytetable.ts';
 import {
   attributesBytes, decodeAttributes, decodePrefixes, prefixListBytes, writeAttributes, writePrefixes,
 } from './attributes.ts';

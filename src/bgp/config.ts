@@ -2,7 +2,7 @@
  * Speaker and peer settings (the `bgp-announce` config file today, BGPPeer objects later). Validated
  * before any socket opens, with messages that name the field.
  */
-import { parseIP, parseRange } from '../lb/ipnet.ts';
+import { parseIP, parseRange } from '../net/ip.ts';
 import { BaregateError, ErrorCodes } from '../api/errors.ts';
 import { Afi } from './message.ts';
 import { MAX_NLRI_BYTES, announceRoom } from './packing.ts';

@@ -6,7 +6,7 @@
  */
 import { closeSync } from 'node:fs';
 import net from 'node:net';
-import { parseIP } from '../lb/ipnet.ts';
+import { parseIP } from '../net/ip.ts';
 import { setMinTtl, setTcpMd5, setTtl, tcpConnect, tcpSocket } from '../native/index.ts';
 import type { PeerConfig } from './config.ts';
 import type { BgpSocket, Dialer, DialResult } from './session.ts';

@@ -5,7 +5,7 @@
  * so a message that could not be written (connection gone, peer not reading) is planned again next
  * time instead of being believed sent.
  */
-import { canonicalIP, parseIP } from '../lb/ipnet.ts';
+import { canonicalIP, parseIP } from '../net/ip.ts';
 import { endOfRibMessage } from './codec.ts';
 import { Afi, Safi, type CodecContext, type Message, type PathAttribute, type Prefix } from './message.ts';
 import { announceUpdates, withdrawUpdates, type AttributesTooLarge } from './packing.ts';

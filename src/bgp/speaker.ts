@@ -8,7 +8,7 @@
 import net from 'node:net';
 import { realClock, type Clock } from '../clock.ts';
 import type { Logger } from '../log.ts';
-import { canonicalIP, parseIP } from '../lb/ipnet.ts';
+import { canonicalIP, parseIP } from '../net/ip.ts';
 import type { PeerConfig, RouteAttributes, SpeakerConfig } from './config.ts';
 import { applyAcceptedTtl, nativeDialer, setListenerMd5 } from './dial.ts';
 import { State } from './fsm.ts';

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
 import ipaddr from 'ipaddr.js';
-import { decodeTable, encodeTable, ipBytes, ipv6ToString, macToString, parseMac, type Record_ } from './bytetable.ts';
+import { decodeTable, encodeTable, ipBytes, ipv6ToString, macToString, parseMac, type Record_ } from '../wire/bytetable.ts';
 import {
   ARP, ETHERNET, IPV6, ND_MESSAGE, buildArpFrame, buildNaFrame, buildNsFrame, gratuitousArp, icmp6Checksum, multicastMac,
   parseArpFrame, parseNsFrame, solicitedNode, unsolicitedNa, type DropReason,

@@ -3,7 +3,7 @@
  * the frame builders/parsers the responder and announcer use. Pure: Buffers in, Buffers or typed
  * results out; nothing here touches a socket.
  */
-import { decodeTable, encodeTable, ipBytes, ipv6ToString, macToString, tableSize, type Record_ } from './bytetable.ts';
+import { decodeTable, encodeTable, ipBytes, ipv6ToString, macToString, tableSize, type Record_ } from '../wire/bytetable.ts';
 
 /** Ethernet II header. */
 export const ETHERNET = [

@@ -3,7 +3,7 @@
  * the interfaces that carry one of the node's own addresses in a subnet containing the IP. Loopback and
  * virtual interfaces (pod veths, CNI bridges, docker, kube-ipvs0, …) are never chosen unless listed.
  */
-import { parseIP, parseRange } from '../lb/ipnet.ts';
+import { parseIP, parseRange } from '../net/ip.ts';
 
 /** One address of an interface, as os.networkInterfaces() reports it. */
 export interface InterfaceAddress {

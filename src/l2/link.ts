@@ -13,7 +13,7 @@
  *   runs in unit tests on fake sockets and a FakeClock; `linkio.ts` has the native implementation.
  */
 import { realClock, type Clock, type Timer } from '../clock.ts';
-import { canonicalIP } from '../lb/ipnet.ts';
+import { canonicalIP } from '../net/ip.ts';
 import type { Logger } from '../log.ts';
 import type { BpfInstruction, Icmp6Socket, PacketSocket } from '../native/index.ts';
 import { Announcer, DEFAULT_SCHEDULE } from './announcer.ts';
@@ -50,7 +50,7 @@ export interface LinkOptions {
   /** Reply limits ({@link DEFAULT_REPLY_LIMITS} unless given); `false` turns limiting off (benchmarks). */
   readonly replyLimits?: ReplyLimits | false;
   /**
-   * Canonicalises an IP (defaults to the one in lb/ipnet); injectable so tests can count parses: add() and
+   * Canonicalises an IP (defaults to the one in net/ip); injectable so tests can count parses: add() and
    * remove() parse only their argument, never the whole owned set.
    */
   readonly canonicalIP?: (ip: string) => string | undefined;

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
-import { decodeTable, encodeTable, macToString, parseMac } from './bytetable.ts';
+import { decodeTable, encodeTable, macToString, parseMac } from '../wire/bytetable.ts';
 import {
   ARP, ETHERNET, IPV6, ND_MESSAGE, buildArpFrame, gratuitousArp, icmp6Checksum, multicastMac, solicitedNode, unsolicitedNa,
 } from './frames.ts';

@@ -4,7 +4,7 @@ import fc from 'fast-check';
 import { ErrorCodes } from '../api/errors.ts';
 import type { IPAddressPoolSpec } from '../api/ipaddresspool.ts';
 import { Allocator, type AllocationRequest } from './allocator.ts';
-import { formatIP, parseIP, type Addr } from './ipnet.ts';
+import { formatIP, parseIP, type Addr } from '../net/ip.ts';
 import { findOverlaps, poolAccepts, poolAllows, poolFromObject, type Pool } from './pool.ts';
 
 const pool = (name: string, spec: Partial<IPAddressPoolSpec> & { addresses: string[] }): Pool =>

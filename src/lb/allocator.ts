@@ -5,7 +5,7 @@
  */
 import { ErrorCodes, type ErrorCode } from '../api/errors.ts';
 import { IntervalSet } from './intervalset.ts';
-import { formatIP, isBuggyIP, type Addr, type Family } from './ipnet.ts';
+import { formatIP, isBuggyIP, type Addr, type Family } from '../net/ip.ts';
 import { comparePools, poolAccepts, poolAllows, poolCapacity, poolContains, poolCounts, poolHasFamily, poolRank, type Pool, type Requester } from './pool.ts';
 
 /** One port a Service exposes; two Services may share an IP only if these do not overlap. */

@@ -21,7 +21,7 @@ import { WorkQueue, type Outcome } from '../k8s/workqueue.ts';
 import type { Logger } from '../log.ts';
 import { allocations, apiWrites, poolAddresses, reconciles } from '../metrics/metrics.ts';
 import { Allocator, type AllocationRequest, type Assigned } from './allocator.ts';
-import { formatIP } from './ipnet.ts';
+import { formatIP } from '../net/ip.ts';
 import { findOverlaps, poolFromObject, type Pool } from './pool.ts';
 import { deprecatedAnnotations, isOurs, isRequestError, requestFor, serviceKey, statusIPs, type Service } from './service.ts';
 

@@ -4,7 +4,7 @@
  */
 import type { IPAddressPool } from '../api/ipaddresspool.ts';
 import { selectorMatches, type LabelSelector } from '../api/types.ts';
-import { buggyCount, isBuggyIP, parseRange, type Addr, type Family, type Range } from './ipnet.ts';
+import { buggyCount, isBuggyIP, parseRange, type Addr, type Family, type Range } from '../net/ip.ts';
 
 /** A usable pool. */
 export interface Pool {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { ErrorCodes } from '../api/errors.ts';
-import { formatIP } from './ipnet.ts';
+import { formatIP } from '../net/ip.ts';
 import { deprecatedAnnotations, isOurs, isRequestError, requestFor, statusIPs, type Service } from './service.ts';
 
 const svc = (over: Partial<Service['spec']> = {}, annotations: Record<string, string> = {}): Service => ({

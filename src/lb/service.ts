@@ -6,7 +6,7 @@ import { ErrorCodes, type ErrorCode } from '../api/errors.ts';
 import { DEPRECATED_ANNOTATION_PREFIX, LOAD_BALANCER_CLASS, ServiceAnnotations } from '../api/keys.ts';
 import type { ObjectMeta } from '../api/types.ts';
 import type { AllocationRequest, IPFamilyPolicy, PortSpec } from './allocator.ts';
-import { parseIP, type Addr, type Family } from './ipnet.ts';
+import { parseIP, type Addr, type Family } from '../net/ip.ts';
 
 /** The parts of a core/v1 Service we read and write. */
 export interface Service {

@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
-import { buggyCount, canonicalIP, formatIP, parseIP, parseRange } from './ipnet.ts';
+import { buggyCount, canonicalIP, formatIP, parseIP, parseRange } from './ip.ts';
 
 /** Seed for the property tests: printed, and taken from FC_SEED to re-run a failure. */
 const seed = Number(process.env.FC_SEED ?? Date.now() % 2 ** 31);
-console.log(`ipnet properties: seed ${seed} (re-run with FC_SEED=${seed})`);
+console.log(`ip properties: seed ${seed} (re-run with FC_SEED=${seed})`);
 
 test('parses and canonicalises IPv4 and IPv6', () => {
   assert.equal(canonicalIP('192.0.2.1'), '192.0.2.1');
