@@ -395,8 +395,7 @@ export class Allocator {
       if (!poolContains(st.pool, addr)) return fail(ErrorCodes.IpNotInPool, `ip ${ip} is not in pool "${req.pool}"`);
       if (!poolAllows(st.pool, req)) return fail(ErrorCodes.IpNotInPool, `pool "${req.pool}" does not allow Services in ${req.key} (serviceAllocation)`);
     } else {
-      st = this.sortedPools.find((p) => poolAccepts(p.pool, addr) && poolAllows(p.pool, req))
-        ?? this.sortedPools.find((p) => poolContains(p.pool, addr) && poolAllows(p.pool, req));
+      st = this.poolFor(req, addr)?.st;
       if (!st) return fail(ErrorCodes.IpNotInPool, `ip ${ip} is not in any allowed pool`);
     }
     if (st.pool.avoidBuggyIPs && isBuggyIP(addr)) return fail(ErrorCodes.IpNotInPool, `ip ${ip} ends in .0 or .255 and pool "${st.pool.name}" has avoidBuggyIPs`);
@@ -445,9 +444,10 @@ export class Allocator {
         if (!st || !poolContains(st.pool, h.addr)) return `ip ${h.ip} is not in requested pool "${req.pool}"`;
         if (!poolAllows(st.pool, req)) return `pool "${req.pool}" no longer allows Services in ${req.key} (serviceAllocation)`;
         if (!poolAccepts(st.pool, h.addr)) return `ip ${h.ip} ends in .0 or .255 and pool "${req.pool}" has avoidBuggyIPs`;
-      } else if (!this.sortedPools.some((st) => poolAccepts(st.pool, h.addr) && poolAllows(st.pool, req))) {
-        const avoiding = this.sortedPools.find((st) => poolContains(st.pool, h.addr) && poolAllows(st.pool, req));
-        return avoiding ? `ip ${h.ip} ends in .0 or .255 and pool "${avoiding.pool.name}" has avoidBuggyIPs` : `ip ${h.ip} is no longer in any pool the Service may use`;
+      } else {
+        const found = this.poolFor(req, h.addr);
+        if (!found) return `ip ${h.ip} is no longer in any pool the Service may use`;
+        if (!found.accepts) return `ip ${h.ip} ends in .0 or .255 and pool "${found.st.pool.name}" has avoidBuggyIPs`;
       }
       const holder = this.used.get(h.ip);
       if (holder && holder.services.size > 1) {
@@ -461,7 +461,22 @@ export class Allocator {
 
   /** Whether held addresses still lie in a pool the Service may use (worth keeping on failure). */
   private stillInPools(req: AllocationRequest, held: readonly { addr: Addr }[]): boolean {
-    return held.every((h) => this.sortedPools.some((st) => poolAccepts(st.pool, h.addr) && poolAllows(st.pool, req)));
+    return held.every((h) => this.poolFor(req, h.addr)?.accepts === true);
+  }
+
+  /**
+   * The pool an address of this Service belongs to: the first, in trying order, that may give it to the
+   * Service; failing that, the first that contains it but now avoids it as a .0/.255 address (`accepts`
+   * false), so callers can say why it no longer fits. Undefined when no pool the Service may use has it.
+   */
+  private poolFor(req: AllocationRequest, a: Addr): { st: PoolState; accepts: boolean } | undefined {
+    let avoiding: PoolState | undefined;
+    for (const st of this.sortedPools) {
+      if (!poolContains(st.pool, a) || !poolAllows(st.pool, req)) continue;
+      if (poolCounts(st.pool, a)) return { st, accepts: true };
+      avoiding ??= st;
+    }
+    return avoiding ? { st: avoiding, accepts: false } : undefined;
   }
 
   /** Takes the hinted addresses for a Service unseen so far, if none of them conflicts. */
@@ -472,9 +487,7 @@ export class Allocator {
     }
     for (const a of hint) {
       const named = req.pool !== undefined ? this.pools.get(req.pool) : undefined;
-      const pool = ((named && poolAccepts(named.pool, a) && poolAllows(named.pool, req) ? named : undefined)
-        ?? this.sortedPools.find((st) => poolAccepts(st.pool, a) && poolAllows(st.pool, req))
-        ?? this.sortedPools.find((st) => poolContains(st.pool, a) && poolAllows(st.pool, req)))?.pool.name ?? '';
+      const pool = (named && poolAccepts(named.pool, a) && poolAllows(named.pool, req) ? named : this.poolFor(req, a)?.st)?.pool.name ?? '';
       this.take(req.key, a, pool, req.sharingKey, { ports: req.ports, backendKey: req.backendKey });
     }
     return true;

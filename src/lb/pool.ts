@@ -97,7 +97,7 @@ export function comparePools(a: Pool, b: Pool): number {
  * with avoidBuggyIPs (which may have been turned on after the address was given).
  */
 export function poolAccepts(pool: Pool, a: Addr): boolean {
-  return poolContains(pool, a) && !(pool.avoidBuggyIPs && isBuggyIP(a));
+  return poolContains(pool, a) && poolCounts(pool, a);
 }
 
 /** Whether the address counts towards the pool's usage (addresses the pool would not hand out do not). */
