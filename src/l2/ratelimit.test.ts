@@ -21,40 +21,40 @@ describe('TokenBuckets', () => {
   test('starts full, empties, refills at the rate, never above the burst', () => {
     const clock = new FakeClock();
     const b = new TokenBuckets({ perSecond: 4, burst: 3 }, 10, clock);
-    for (let i = 0; i < 3; i++) { assert.ok(b.has('k')); b.take('k'); }
-    assert.equal(b.has('k'), false, 'burst used up');
+    for (let i = 0; i < 3; i++) { assert.ok((b.bucket('k').tokens >= 1)); b.bucket('k').tokens -= 1; }
+    assert.equal((b.bucket('k').tokens >= 1), false, 'burst used up');
     clock.advance(249);
-    assert.equal(b.has('k'), false, 'not yet a whole token (4/s = one per 250 ms)');
+    assert.equal((b.bucket('k').tokens >= 1), false, 'not yet a whole token (4/s = one per 250 ms)');
     clock.advance(1);
-    assert.ok(b.has('k'));
-    b.take('k');
-    assert.equal(b.has('k'), false);
+    assert.ok((b.bucket('k').tokens >= 1));
+    b.bucket('k').tokens -= 1;
+    assert.equal((b.bucket('k').tokens >= 1), false);
     clock.advance(3_600_000);
     let n = 0;
-    while (b.has('k')) { b.take('k'); n++; }
+    while ((b.bucket('k').tokens >= 1)) { b.bucket('k').tokens -= 1; n++; }
     assert.equal(n, 3, 'an hour idle refills to the burst, not beyond');
   });
 
   test('a clock that goes backwards refills nothing and breaks nothing', () => {
     let t = 10_000;
     const b = new TokenBuckets({ perSecond: 1, burst: 1 }, 10, { now: () => t });
-    b.take('k');
+    b.bucket('k').tokens -= 1;
     t = 0;
-    assert.equal(b.has('k'), false);
+    assert.equal((b.bucket('k').tokens >= 1), false);
     t = 1000;
-    assert.equal(b.has('k'), true, 'refills from the last reading');
+    assert.equal((b.bucket('k').tokens >= 1), true, 'refills from the last reading');
   });
 
   test('bounded: the least recently used bucket is evicted, a touched one survives', () => {
     const clock = new FakeClock();
     const b = new TokenBuckets({ perSecond: 1, burst: 1 }, 3, clock);
-    for (const k of ['a', 'b', 'c']) b.take(k);
-    assert.equal(b.has('a'), false, 'touching a moves it to the recent end');
-    b.take('d'); // evicts b, the least recently used
+    for (const k of ['a', 'b', 'c']) b.bucket(k).tokens -= 1;
+    assert.equal((b.bucket('a').tokens >= 1), false, 'touching a moves it to the recent end');
+    b.bucket('d').tokens -= 1; // evicts b, the least recently used
     assert.equal(b.size, 3);
-    assert.equal(b.has('a'), false, 'a kept its empty bucket');
-    assert.equal(b.has('c'), false, 'c kept its empty bucket');
-    assert.equal(b.has('b'), true, 'b was evicted and starts full again');
+    assert.equal((b.bucket('a').tokens >= 1), false, 'a kept its empty bucket');
+    assert.equal((b.bucket('c').tokens >= 1), false, 'c kept its empty bucket');
+    assert.equal((b.bucket('b').tokens >= 1), true, 'b was evicted and starts full again');
   });
 });
 

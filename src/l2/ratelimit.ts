@@ -51,7 +51,8 @@ export function checkReplyLimits(l: ReplyLimits): void {
   if (!Number.isInteger(l.maxTracked) || l.maxTracked < 1) throw new TypeError(`maxTracked must be a positive integer, got ${l.maxTracked}`);
 }
 
-interface Bucket { tokens: number; at: number }
+/** One token bucket: whole tokens available and when it was last refilled (monotonic ms). */
+export interface Bucket { tokens: number; at: number }
 
 /** A bounded table of token buckets keyed by string, refilled lazily from the clock. */
 export class TokenBuckets {
@@ -64,14 +65,9 @@ export class TokenBuckets {
     return this.buckets.size;
   }
 
-  /** Whether `key` has a whole token now; refills but takes nothing. */
-  has(key: string): boolean {
-    return this.refilled(key).tokens >= 1;
-  }
-
-  /** Takes one token from `key` (callers check {@link has} first). */
-  take(key: string): void {
-    this.refilled(key).tokens -= 1;
+  /** The bucket for `key`, refilled to now: callers read `tokens` and take one (`tokens -= 1`) when they admit. */
+  bucket(key: string): Bucket {
+    return this.refilled(key);
   }
 
   /** The bucket for `key`, refilled to now and moved to the most recently used end. */
@@ -111,11 +107,13 @@ export class ReplyLimiter {
    * (taking nothing, so a refused asker does not use up the target's budget for everyone else).
    */
   admit(asker: string, target: string): 'ok' | RateLimitReason {
-    const a = `${asker}>${target}`;
-    if (!this.askers.has(a)) return 'rate-limited-asker';
-    if (!this.targets.has(target)) return 'rate-limited-target';
-    this.askers.take(a);
-    this.targets.take(target);
+    // each bucket is refilled once per reply (this runs for every ARP request and NS on the segment)
+    const a = this.askers.bucket(`${asker}>${target}`);
+    if (a.tokens < 1) return 'rate-limited-asker';
+    const t = this.targets.bucket(target);
+    if (t.tokens < 1) return 'rate-limited-target';
+    a.tokens -= 1;
+    t.tokens -= 1;
     return 'ok';
   }
 
