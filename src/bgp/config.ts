@@ -2,7 +2,7 @@
  * Speaker and peer settings (the `bgp-announce` config file today, BGPPeer objects later). Validated
  * before any socket opens, with messages that name the field.
  */
-import { parseIP, parseRange } from '../net/ip.ts';
+import { parseIP, parsePrefix } from '../net/ip.ts';
 import { BaregateError, ErrorCodes } from '../api/errors.ts';
 import { Afi } from './message.ts';
 import { MAX_NLRI_BYTES, announceRoom } from './packing.ts';
@@ -219,14 +219,7 @@ export function parseSpeakerConfig(raw: unknown): SpeakerConfig {
 
 /** Why a text is not a CIDR prefix without host bits (`ip`, or `ip/len` with len in range), or undefined. */
 function prefixProblem(prefix: string): string | undefined {
-  const parts = prefix.split('/');
-  const [ip = '', len] = parts;
-  const fam = parseIP(ip)?.family;
-  const bad = `"${prefix}" is not a prefix without host bits`;
-  if (parts.length > 2 || fam === undefined || (len !== undefined && !/^\d{1,3}$/.test(len))) return bad;
-  const r = parseRange(len === undefined ? `${ip}/${fam === 'IPv6' ? 128 : 32}` : `${ip}/${len}`);
-  if ('error' in r || parseIP(ip)?.value !== r.lo) return bad;
-  return undefined;
+  return parsePrefix(prefix) === undefined ? `"${prefix}" is not a prefix without host bits` : undefined;
 }
 
 /** Checks a prefix is a CIDR with no host bits (and nothing after the length); throws SpeakerConfigError otherwise. */

@@ -5,7 +5,7 @@
  * so a message that could not be written (connection gone, peer not reading) is planned again next
  * time instead of being believed sent.
  */
-import { canonicalIP, parseIP } from '../net/ip.ts';
+import { formatIP, parsePrefix } from '../net/ip.ts';
 import { endOfRibMessage } from './codec.ts';
 import { Afi, Safi, type CodecContext, type Message, type PathAttribute, type Prefix } from './message.ts';
 import { announceUpdates, withdrawUpdates, type AttributesTooLarge } from './packing.ts';
@@ -30,10 +30,10 @@ export class PrefixTable {
   parse(text: string): PrefixEntry {
     const hit = this.cache.get(text);
     if (hit) return hit;
-    const [ip = '', len] = text.split('/');
-    const family = parseIP(ip)?.family ?? 'IPv4';
-    const prefix: Prefix = { afi: family === 'IPv4' ? Afi.IPv4 : Afi.IPv6, prefix: canonicalIP(ip) ?? ip, length: len === undefined ? (family === 'IPv4' ? 32 : 128) : Number(len) };
-    const entry = { key: `${prefix.prefix}/${prefix.length}`, prefix };
+    // texts are validated before they reach a speaker; one that is not a prefix keys itself and matches no route
+    const p = parsePrefix(text);
+    const prefix: Prefix = p ? { afi: p.addr.family === 'IPv4' ? Afi.IPv4 : Afi.IPv6, prefix: formatIP(p.addr), length: p.length } : { afi: Afi.IPv4, prefix: text, length: 0 };
+    const entry = { key: p ? `${prefix.prefix}/${prefix.length}` : text, prefix };
     if (this.cache.size > this.bound) this.cache.clear();
     this.cache.set(text, entry);
     this.cache.set(entry.key, entry);

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
-import { buggyCount, canonicalIP, formatIP, parseIP, parseRange } from './ip.ts';
+import { buggyCount, canonicalIP, formatIP, parseIP, parseRange, parsePrefix } from './ip.ts';
 
 /** Seed for the property tests: printed, and taken from FC_SEED to re-run a failure. */
 const seed = Number(process.env.FC_SEED ?? Date.now() % 2 ** 31);
@@ -88,4 +88,14 @@ test('buggyCount matches counting', () => {
     for (let x = lo; x <= lo + len; x++) if (x % 256 === 0 || x % 256 === 255) n++;
     assert.equal(buggyCount(BigInt(lo), BigInt(lo + len)), n);
   }), { seed });
+});
+
+test('parsePrefix: address/length without host bits, or a bare host address; nothing else', () => {
+  assert.deepEqual(parsePrefix('192.0.2.0/24')?.length, 24);
+  assert.equal(parsePrefix('2001:db8::1')?.length, 128);
+  assert.equal(parsePrefix('198.51.100.7')?.length, 32);
+  assert.equal(parsePrefix('2001:db8::/32')?.addr.family, 'IPv6');
+  for (const bad of ['192.0.2.0/24/99', '192.0.2.1/24', '192.0.2.0/33', '192.0.2.0/024', '192.0.2.0/', '/24', 'x/24', '2001:db8::/129', '192.0.2.0/ 24']) {
+    assert.equal(parsePrefix(bad), undefined, bad);
+  }
 });

@@ -90,6 +90,23 @@ export function parseRange(text: string): Range | { error: string } {
   return { family: ip.family, lo: ip.value, hi: ip.value };
 }
 
+/**
+ * A CIDR prefix without host bits (`ip` alone is a host route): its address and length, or undefined.
+ * Exactly one optional `/` and a decimal length without leading zeros, so `192.0.2.0/24/99` is no prefix.
+ * The one parser for BGP route texts, shared by config validation and the RIB's keys.
+ */
+export function parsePrefix(text: string): { addr: Addr; length: number } | undefined {
+  const parts = text.split('/');
+  if (parts.length > 2) return undefined;
+  const [ip = '', len] = parts;
+  const addr = parseIP(ip);
+  if (!addr || (len !== undefined && !/^(0|[1-9]\d{0,2})$/.test(len))) return undefined;
+  const bits = bitsOf(addr.family);
+  const length = len === undefined ? bits : Number(len);
+  if (length > bits || (addr.value & ((1n << BigInt(bits - length)) - 1n)) !== 0n) return undefined;
+  return { addr, length };
+}
+
 /** Whether an IPv4 address ends in .0 or .255 (dropped by some old consumer equipment). */
 export function isBuggyIP(a: Addr): boolean {
   if (a.family !== 'IPv4') return false;
