@@ -20,6 +20,11 @@ export const CONTROLLER_NAME = 'baregate-controller';
 /** Kinds and their REST plural names (cluster-scoped). */
 export const Kinds = {
   IPAddressPool: { kind: 'IPAddressPool', plural: 'ipaddresspools', singular: 'ipaddresspool', shortNames: ['bgpool', 'ippool'] },
+  L2Advertisement: { kind: 'L2Advertisement', plural: 'l2advertisements', singular: 'l2advertisement', shortNames: ['l2adv'] },
+  BGPAdvertisement: { kind: 'BGPAdvertisement', plural: 'bgpadvertisements', singular: 'bgpadvertisement', shortNames: ['bgpadv'] },
+  BGPPeer: { kind: 'BGPPeer', plural: 'bgppeers', singular: 'bgppeer', shortNames: ['bgppeer'] },
+  /** One per node, named after it, written by that node's speaker: what it announces and how, its BGP sessions. */
+  SpeakerStatus: { kind: 'SpeakerStatus', plural: 'speakerstatuses', singular: 'speakerstatus', shortNames: ['spst'] },
 } as const;
 
 /** Annotations users put on Services (ours first; the others are accepted for MetalLB compatibility). */
@@ -45,6 +50,12 @@ export const EventReasons = {
   PoolInvalid: 'PoolInvalid',
   /** A Service uses a `metallb.universe.tf/…` key; emitted once per Service, suggesting the `baregate.io/…` key. */
   DeprecatedAnnotation: 'DeprecatedAnnotation',
+  /** The Service holds an address that no L2Advertisement or BGPAdvertisement covers: nobody announces it. */
+  NotAnnounced: 'NotAnnounced',
+  /** An advertisement, peer or Secret reference the speaker cannot use (the object is named in the message). */
+  ConfigInvalid: 'ConfigInvalid',
+  /** A BGPPeer carries its password in plaintext (`password`) instead of `passwordSecret`. */
+  PlaintextPassword: 'PlaintextPassword',
 } as const;
 
 /** Prefix of MetalLB's old annotation keys: still accepted, but users are told the baregate.io key. */
@@ -52,3 +63,25 @@ export const DEPRECATED_ANNOTATION_PREFIX = 'metallb.universe.tf/';
 
 /** Name of the controller's leader-election Lease in {@link SYSTEM_NAMESPACE}. */
 export const CONTROLLER_LEASE = 'baregate-controller';
+
+/** Name used as event source / field manager by the speakers. */
+export const SPEAKER_NAME = 'baregate-speaker';
+
+/** Speaker membership Leases in {@link SYSTEM_NAMESPACE} are named this plus the node name. */
+export const SPEAKER_LEASE_PREFIX = 'baregate-speaker-';
+/** Label on every speaker Lease (value: the node name), so speakers watch only these. */
+export const SPEAKER_LEASE_LABEL = 'baregate.io/speaker';
+
+/** Secret in {@link SYSTEM_NAMESPACE} holding the heartbeat HMAC key (data key {@link HEARTBEAT_SECRET_KEY}). */
+export const HEARTBEAT_SECRET = 'baregate-heartbeat';
+/** Data key of the heartbeat key in {@link HEARTBEAT_SECRET}: at least 16 bytes. */
+export const HEARTBEAT_SECRET_KEY = 'key';
+/** Default UDP port of speaker heartbeats (on the node network). */
+export const HEARTBEAT_PORT = 7947;
+/** Data key of a BGP password in a BGPPeer's `passwordSecret` (as MetalLB: a `kubernetes.io/basic-auth` Secret). */
+export const PASSWORD_SECRET_KEY = 'password';
+
+/** Node label that keeps a node out of every announcement (upstream Kubernetes meaning). */
+export const EXCLUDE_FROM_LB_LABEL = 'node.kubernetes.io/exclude-from-external-load-balancers';
+/** EndpointSlice label naming its Service. */
+export const SERVICE_NAME_LABEL = 'kubernetes.io/service-name';
