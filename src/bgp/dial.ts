@@ -73,12 +73,20 @@ export function applyAcceptedTtl(s: net.Socket, ttl: { ttl: number; minTtl: numb
   }
 }
 
-/** TCP-MD5 keys on a listening server, one per peer that has a password. */
-export function setListenerMd5(server: net.Server, peers: readonly PeerConfig[]): void {
+/**
+ * Brings a listening server's TCP-MD5 keys from `have` to `want` (peer address → key), updating `have`
+ * as it goes: keys are set before a peer could connect, and a removed peer's key is deleted so the
+ * listener does not keep demanding signatures from an address that may be reused without a password.
+ * Returns the failures instead of throwing: one bad key must not keep the others off the listener.
+ */
+export function syncListenerMd5(server: net.Server, have: Map<string, string>, want: ReadonlyMap<string, string>): { peer: string; error: string }[] {
   const fd = (server as unknown as { _handle?: { fd?: number } })._handle?.fd;
-  for (const p of peers) {
-    if (p.password === undefined) continue;
-    if (fd === undefined || fd < 0) throw new Error('cannot set TCP-MD5 on the listening socket');
-    setTcpMd5(fd, p.peerAddress, p.password);
-  }
+  const errors: { peer: string; error: string }[] = [];
+  const set = (peer: string, key: string): boolean => {
+    if (fd === undefined || fd < 0) { errors.push({ peer, error: 'no file descriptor for the listening socket' }); return false; }
+    try { setTcpMd5(fd, peer, key); return true; } catch (e) { errors.push({ peer, error: String(e) }); return false; }
+  };
+  for (const peer of [...have.keys()]) if (!want.has(peer) && set(peer, '')) have.delete(peer);
+  for (const [peer, key] of want) if (have.get(peer) !== key && set(peer, key)) have.set(peer, key);
+  return errors;
 }

@@ -92,12 +92,26 @@ export class AdjRibOut {
   private readonly sent = new Map<string, string>();
   /** Families owed an End-of-RIB once their table is out. */
   private readonly eorOwed = new Set<number>();
+  private gen = 0;
 
   constructor(private readonly prefixes: PrefixTable) {}
 
   /** Prefixes the peer holds. */
   get size(): number {
     return this.sent.size;
+  }
+
+  /**
+   * Bumped by every {@link reset}: a caller that diffs only the keys it knows changed
+   * ({@link planChanges}) must fall back to a full {@link plan} when this moved since its last complete pass.
+   */
+  get generation(): number {
+    return this.gen;
+  }
+
+  /** Whether an End-of-RIB is still owed for some family. */
+  get owesEndOfRib(): boolean {
+    return this.eorOwed.size > 0;
   }
 
   /** The signature the peer holds for a key. */
@@ -107,6 +121,7 @@ export class AdjRibOut {
 
   /** Forgets what the peer holds (a new session), or only the given families (a ROUTE-REFRESH). */
   reset(families?: readonly number[]): void {
+    this.gen++;
     if (!families) { this.sent.clear(); this.eorOwed.clear(); return; }
     for (const key of [...this.sent.keys()]) if (families.includes(this.prefixes.parse(key).prefix.afi)) this.sent.delete(key);
   }
@@ -118,8 +133,29 @@ export class AdjRibOut {
 
   /** Messages that bring the peer from what it holds to `want` (withdrawals first), then owed End-of-RIBs. */
   plan<R>(want: ReadonlyMap<string, Wanted<R>>, p: PlanContext<R>): Plan {
+    const gone: string[] = [];
+    for (const key of this.sent.keys()) if (!want.has(key)) gone.push(key);
+    return this.build(gone, want, p);
+  }
+
+  /**
+   * Like {@link plan}, but looking only at the given keys: `undefined` means the peer should not have
+   * that prefix. Keys not listed are left as the peer holds them, so one changed route in a table of
+   * 10k costs one lookup, not a walk over the table.
+   */
+  planChanges<R>(changes: ReadonlyMap<string, Wanted<R> | undefined>, p: PlanContext<R>): Plan {
+    const gone: string[] = [];
+    const want = new Map<string, Wanted<R>>();
+    for (const [key, w] of changes) {
+      if (w) want.set(key, w);
+      else if (this.sent.has(key)) gone.push(key);
+    }
+    return this.build(gone, want, p);
+  }
+
+  private build<R>(withdrawKeys: readonly string[], want: ReadonlyMap<string, Wanted<R>>, p: PlanContext<R>): Plan {
     const withdraw: Record<number, Prefix[]> = { [Afi.IPv4]: [], [Afi.IPv6]: [] };
-    for (const key of this.sent.keys()) if (!want.has(key)) { const x = this.prefixes.parse(key).prefix; withdraw[x.afi]?.push(x); }
+    for (const key of withdrawKeys) { const x = this.prefixes.parse(key).prefix; withdraw[x.afi]?.push(x); }
     const groups = new Map<string, { afi: number; route: R; sig: string; prefixes: Prefix[] }>();
     for (const [key, w] of want) {
       if (this.sent.get(key) === w.sig) continue;

@@ -16,7 +16,7 @@ import { buildOpen, decodeMessage, encode, peerAsn } from './codec.ts';
 import type { PeerConfig } from './config.ts';
 import { MessageFramer } from './framer.ts';
 import { State, initialState, negotiate, transition, type FsmAction, type FsmConfig, type FsmEvent, type FsmState, type LocalOpen, type Negotiated, type TimerName } from './fsm.ts';
-import { Afi, CeaseSubcode, GracefulRestartFlag, MessageType, NotificationCode, Safi, type Capability, type CodecContext, type Message, type OpenMessage } from './message.ts';
+import { Afi, CeaseSubcode, GracefulRestartFlag, MessageType, NotificationCode, Safi, type Capability, type CodecContext, type Message, type NotificationFields, type OpenMessage } from './message.ts';
 import { AdjRibOut, type PrefixTable } from './rib.ts';
 
 /** The connection a session runs on: a net.Socket, or an in-memory duplex in tests. */
@@ -25,7 +25,11 @@ export type BgpSocket = Duplex & { readonly localAddress?: string | undefined; r
 /** Per-peer counters, as `stats` reports them. */
 export interface PeerStats {
   name: string;
+  /** The configured peer address. */
+  address: string;
   state: string;
+  /** Wall-clock ms (Clock.wall) when the session last became Established; undefined while it is not. */
+  establishedSince: number | undefined;
   updatesSent: number;
   prefixesAdvertised: number;
   establishedCount: number;
@@ -33,6 +37,7 @@ export interface PeerStats {
   collisions: number;
   /** Times the send hold timer or the output bound dropped the session (the peer stopped reading). */
   sendHoldExpired: number;
+  /** The last NOTIFICATION sent or received, connect error or reason the session went down ('' if none yet). */
   lastError: string;
 }
 
@@ -100,16 +105,27 @@ export class Session {
   private offered: { socket: BgpSocket; framer?: MessageFramer; messages?: Buffer[] } | undefined;
   private held: Held | undefined;
   private readonly cfgFsm: FsmConfig;
+  private cfgValue: PeerConfig;
 
   constructor(private readonly o: SessionOptions) {
+    this.cfgValue = o.cfg;
     this.rib = new AdjRibOut(o.prefixes);
-    this.stats = { name: o.cfg.name, state: State.Idle, updatesSent: 0, prefixesAdvertised: 0, establishedCount: 0, collisions: 0, sendHoldExpired: 0, lastError: '' };
+    this.stats = { name: o.cfg.name, address: o.cfg.peerAddress, state: State.Idle, establishedSince: undefined, updatesSent: 0, prefixesAdvertised: 0, establishedCount: 0, collisions: 0, sendHoldExpired: 0, lastError: '' };
     this.cfgFsm = { holdTime: o.cfg.holdTime, keepaliveTime: o.cfg.keepaliveTime, connectRetry: o.cfg.connectTime, maxConnectRetry: 30, passive: o.cfg.passive };
   }
 
   /** The peer's configuration. */
   get cfg(): PeerConfig {
-    return this.o.cfg;
+    return this.cfgValue;
+  }
+
+  /**
+   * Takes a new configuration that differs only in what a running session can absorb (the next hops
+   * for the other family, which only the speaker's route rendering reads). Everything else the
+   * connection or the OPEN depends on needs a new session: the speaker decides which.
+   */
+  reconfigure(cfg: PeerConfig): void {
+    this.cfgValue = cfg;
   }
 
   /** The FSM state (read only: only events change it). */
@@ -135,14 +151,14 @@ export class Session {
   /** External peer: by the negotiated AS, else by the configuration. */
   get ebgp(): boolean {
     if (this.negotiatedValue) return this.negotiatedValue.peerAsn !== this.o.host.myASN;
-    return this.o.cfg.dynamicASN === 'external' || (this.o.cfg.peerASN !== undefined && this.o.cfg.peerASN !== this.o.host.myASN);
+    return this.cfgValue.dynamicASN === 'external' || (this.cfgValue.peerASN !== undefined && this.cfgValue.peerASN !== this.o.host.myASN);
   }
 
   /** TTL for our packets and the smallest TTL accepted (GTSM, RFC 5082), outgoing and accepted alike. */
   get ttl(): { ttl: number; minTtl: number | undefined } {
-    const hops = this.o.cfg.ttlSecurityHops;
+    const hops = this.cfgValue.ttlSecurityHops;
     if (hops !== undefined) return { ttl: 255, minTtl: 256 - hops };
-    return { ttl: this.ebgp && !this.o.cfg.ebgpMultiHop ? 1 : 255, minTtl: undefined };
+    return { ttl: this.ebgp && !this.cfgValue.ebgpMultiHop ? 1 : 255, minTtl: undefined };
   }
 
   /** Starts the session (connects, or waits for the peer when passive). */
@@ -150,9 +166,12 @@ export class Session {
     this.feed({ type: 'start' });
   }
 
-  /** Stops it: Cease/administrative shutdown on an open session, no restart, no timers left. */
-  stop(): void {
-    this.feed({ type: 'stop' });
+  /**
+   * Stops it: a Cease on an open session (administrative shutdown unless `notification` says otherwise,
+   * e.g. RFC 4486 peer de-configured), no restart, no timers left.
+   */
+  stop(notification?: NotificationFields): void {
+    this.feed(notification ? { type: 'stop', notification } : { type: 'stop' });
     for (const t of this.timers.values()) t.cancel();
     this.timers.clear();
   }
@@ -249,6 +268,7 @@ export class Session {
       case 'established':
         this.negotiatedValue = a.negotiated;
         this.stats.establishedCount++;
+        this.stats.establishedSince = this.o.clock.wall();
         this.rib.reset();
         break;
       case 'down':
@@ -257,11 +277,12 @@ export class Session {
         this.rib.reset();
         this.negotiatedValue = undefined;
         this.stats.prefixesAdvertised = 0;
+        this.stats.establishedSince = undefined;
         break;
       case 'sendTable': {
         const afis = (a.families ?? this.negotiatedValue?.families ?? []).filter((f) => f.safi === Safi.Unicast).map((f) => f.afi);
         this.rib.reset(afis);
-        if (this.o.cfg.gracefulRestart) this.rib.oweEndOfRib(afis);
+        if (this.cfgValue.gracefulRestart) this.rib.oweEndOfRib(afis);
         this.later(() => { this.o.host.sync(this); });
         break;
       }
@@ -284,15 +305,15 @@ export class Session {
       { kind: 'extendedMessage' },
       { kind: 'fourOctetAS', asn: this.o.host.myASN },
     ];
-    if (this.o.cfg.gracefulRestart) {
+    if (this.cfgValue.gracefulRestart) {
       // we keep no forwarding state of our own to lose, and always send End-of-RIB after (re)connecting
       caps.push({ kind: 'gracefulRestart', flags: 0, restartTime: GRACEFUL_RESTART_TIME, families: [{ afi: Afi.IPv4, safi: Safi.Unicast, flags: GracefulRestartFlag.ForwardingPreserved }, { afi: Afi.IPv6, safi: Safi.Unicast, flags: GracefulRestartFlag.ForwardingPreserved }] });
     }
-    return buildOpen({ asn: this.o.host.myASN, holdTime: this.o.cfg.holdTime, bgpIdentifier: this.o.host.routerID, capabilities: caps });
+    return buildOpen({ asn: this.o.host.myASN, holdTime: this.cfgValue.holdTime, bgpIdentifier: this.o.host.routerID, capabilities: caps });
   }
 
   private localOpen(): LocalOpen {
-    const c = this.o.cfg;
+    const c = this.cfgValue;
     return {
       asn: this.o.host.myASN, routerId: this.o.host.routerID, holdTime: c.holdTime, keepaliveTime: c.keepaliveTime, minHoldTime: c.minHoldTime,
       capabilities: this.ourOpen().capabilities,
@@ -303,7 +324,7 @@ export class Session {
   private connect(): void {
     this.cancelDial();
     this.ctx = { fourOctetAS: false, extendedMessages: false };
-    const attempt = this.o.dialer.dial(this.o.cfg, this.ttl, (r) => {
+    const attempt = this.o.dialer.dial(this.cfgValue, this.ttl, (r) => {
       if (this.pendingDial !== attempt) { if (r.ok) { this.guard(r.socket); r.socket.destroy(); } return; } // cancelled meanwhile
       this.pendingDial = undefined;
       if (!r.ok) {
@@ -503,8 +524,8 @@ export class Session {
 
   private armSendHold(): void {
     if (this.timers.has('sendHold')) return;
-    const hold = this.negotiatedValue?.holdTime ?? this.o.cfg.holdTime;
-    const seconds = this.o.cfg.sendHoldTime ?? Math.max(480, 2 * hold); // RFC 9687 §4: 8 minutes or twice the hold time
+    const hold = this.negotiatedValue?.holdTime ?? this.cfgValue.holdTime;
+    const seconds = this.cfgValue.sendHoldTime ?? Math.max(480, 2 * hold); // RFC 9687 §4: 8 minutes or twice the hold time
     this.timers.set('sendHold', this.o.clock.setTimeout(() => { this.timers.delete('sendHold'); this.sendHoldExpired(); }, seconds * 1000));
   }
 
