@@ -14,7 +14,7 @@ const RUNS = process.env.CI ? 100_000 : 10_000;
 /** Every DropReason, at run time; the type check below fails when the union grows. */
 const DROP_REASONS = [
   'truncated', 'not-ethernet-arp', 'not-request', 'gratuitous', 'own-frame', 'not-owned', 'not-ipv6', 'not-icmpv6', 'not-ns',
-  'bad-hop-limit', 'bad-checksum', 'bad-code', 'bad-option', 'multicast-target', 'bad-dad',
+  'bad-hop-limit', 'bad-checksum', 'bad-code', 'bad-option', 'multicast-target', 'bad-dad', 'not-na', 'bad-na',
 ] as const satisfies readonly DropReason[];
 const allReasonsListed: [Exclude<DropReason, (typeof DROP_REASONS)[number]>] extends [never] ? true : false = true;
 

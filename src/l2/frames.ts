@@ -83,7 +83,7 @@ const LINK_LAYER_OPTION_LEN = tableSize(LINK_LAYER_OPTION);
 export type DropReason =
   | 'truncated' | 'not-ethernet-arp' | 'not-request' | 'gratuitous' | 'own-frame' | 'not-owned'
   | 'not-ipv6' | 'not-icmpv6' | 'not-ns' | 'bad-hop-limit' | 'bad-checksum' | 'bad-code' | 'bad-option'
-  | 'multicast-target' | 'bad-dad';
+  | 'multicast-target' | 'bad-dad' | 'not-na' | 'bad-na';
 
 /** A parsed ARP frame. */
 export interface ArpFrame { readonly eth: EthernetHeader; readonly arp: ArpPacket }
@@ -113,6 +113,14 @@ export function gratuitousArp(ip: string, mac: string): Buffer[] {
     buildArpFrame({ dst: BROADCAST_MAC, src: mac }, { oper: 1, sha: mac, spa: ip, tha: ZERO_MAC, tpa: ip }),
     buildArpFrame({ dst: BROADCAST_MAC, src: mac }, { oper: 2, sha: mac, spa: ip, tha: BROADCAST_MAC, tpa: ip }),
   ];
+}
+
+/**
+ * The RFC 5227 ARP probe for `ip`: a broadcast request with sender IP 0.0.0.0 (so no neighbour cache learns
+ * anything from it) and our MAC as sender, which any holder of `ip` answers.
+ */
+export function arpProbe(ip: string, mac: string): Buffer {
+  return buildArpFrame({ dst: BROADCAST_MAC, src: mac }, { oper: 1, sha: mac, spa: '0.0.0.0', tha: ZERO_MAC, tpa: ip });
 }
 
 /** A parsed neighbour solicitation. */
@@ -166,12 +174,19 @@ export function solicitedNode(ip: string): string {
   return ipv6ToString(g);
 }
 
+/** An ND message of one type that passed the checks both NS and NA need (RFC 4861 7.1.1 / 7.1.2). */
+interface NdParsed {
+  readonly eth: EthernetHeader;
+  readonly ip: Ipv6Header;
+  readonly nd: NdMessage;
+  readonly opts: Map<number, Buffer>;
+}
+
 /**
- * Parses and validates an Ethernet frame carrying a Neighbour Solicitation as RFC 4861 7.1.1 asks:
- * hop limit 255, code 0, valid checksum, non-multicast target, sane options, and for DAD (unspecified
- * source) a solicited-node destination and no source link-layer option.
+ * The checks common to NS and NA: Ethernet/IPv6/ICMPv6 framing, the message type (else `wrongType`), hop limit
+ * 255, code 0, a valid checksum, a non-multicast target and well-formed options.
  */
-export function parseNsFrame(frame: Buffer): NsFrame | { drop: DropReason } {
+function parseNd(frame: Buffer, type: number, wrongType: DropReason): NdParsed | { drop: DropReason } {
   const eth = decodeTable(ETHERNET, frame);
   if (!eth) return { drop: 'truncated' };
   if (eth.ethertype !== EtherType.IPv6) return { drop: 'not-ipv6' };
@@ -184,17 +199,55 @@ export function parseNsFrame(frame: Buffer): NsFrame | { drop: DropReason } {
   const icmp = frame.subarray(start, start + ip.payloadLength);
   const nd = decodeTable(ND_MESSAGE, icmp);
   if (!nd) return { drop: 'truncated' };
-  if (nd.type !== Icmp6Type.NeighborSolicitation) return { drop: 'not-ns' };
+  if (nd.type !== type) return { drop: wrongType };
   if (ip.hopLimit !== 255) return { drop: 'bad-hop-limit' };
   if (nd.code !== 0) return { drop: 'bad-code' };
   if (icmp6Checksum(ip.src, ip.dst, icmp) !== 0) return { drop: 'bad-checksum' };
   if (icmp[8] === 0xff) return { drop: 'multicast-target' }; // first byte of the target address
   const opts = parseOptions(icmp, ND_LEN);
   if (!opts) return { drop: 'bad-option' };
+  return { eth, ip, nd, opts };
+}
+
+/**
+ * Parses and validates an Ethernet frame carrying a Neighbour Solicitation as RFC 4861 7.1.1 asks:
+ * hop limit 255, code 0, valid checksum, non-multicast target, sane options, and for DAD (unspecified
+ * source) a solicited-node destination and no source link-layer option.
+ */
+export function parseNsFrame(frame: Buffer): NsFrame | { drop: DropReason } {
+  const p = parseNd(frame, Icmp6Type.NeighborSolicitation, 'not-ns');
+  if ('drop' in p) return p;
+  const { eth, ip, nd, opts } = p;
   const slla = opts.get(NdOption.SourceLinkLayer);
   if (slla !== undefined && slla.length < 6) return { drop: 'bad-option' };
   if (ip.src === '::' && (slla !== undefined || ip.dst !== solicitedNode(nd.target))) return { drop: 'bad-dad' };
   return { eth, ip, target: nd.target, sourceMac: slla ? macToString(slla) : undefined };
+}
+
+/** A parsed neighbour advertisement. */
+export interface NaFrame {
+  readonly eth: EthernetHeader;
+  readonly ip: Ipv6Header;
+  readonly target: string;
+  /** R, S and O bits as in {@link NaFlags}. */
+  readonly flags: number;
+  /** Target link-layer address option, if present. */
+  readonly targetMac: string | undefined;
+}
+
+/**
+ * Parses and validates an Ethernet frame carrying a Neighbour Advertisement (RFC 4861 7.1.2): the checks of
+ * {@link parseNsFrame}, and an NA sent to a multicast group must not have S set (`bad-na`). Used to see who
+ * else claims an address (probes, duels); the responder never answers an NA.
+ */
+export function parseNaFrame(frame: Buffer): NaFrame | { drop: DropReason } {
+  const p = parseNd(frame, Icmp6Type.NeighborAdvertisement, 'not-na');
+  if ('drop' in p) return p;
+  const { eth, ip, nd, opts } = p;
+  const tlla = opts.get(NdOption.TargetLinkLayer);
+  if (tlla !== undefined && tlla.length < 6) return { drop: 'bad-option' };
+  if (ip.dst.startsWith('ff') && (nd.flags & NaFlags.Solicited) !== 0) return { drop: 'bad-na' };
+  return { eth, ip, target: nd.target, flags: (nd.flags & 0xe0000000) >>> 0, targetMac: tlla ? macToString(tlla) : undefined };
 }
 
 /** Ethernet multicast MAC of an IPv6 multicast group (33:33 + low 32 bits). */

@@ -11,14 +11,21 @@
  * - an outage is logged once when it starts and once when it ends, not on every reopen attempt;
  * - sockets, the interface MAC and time come in through {@link LinkIo} and an injected Clock, so the whole link
  *   runs in unit tests on fake sockets and a FakeClock; `linkio.ts` has the native implementation.
+ *
+ * For "no split brain" (issue 9) the link also watches who else claims addresses ({@link claimIn}):
+ * - `probe(ip)` asks the link, RFC 5227 / DAD style, whether anyone answers for an IP before we take it over;
+ * - `onClaim(ip, mac)` reports another MAC claiming an IP we answer for (a duel), at most once per 100 ms per IP;
+ * - `setCarrier(false)` (pushed by the speaker's `CarrierWatch`, carrier.ts) stops answering and announcing at once,
+ *   `setCarrier(true)` announces every owned IP again.
  */
 import { realClock, type Clock, type Timer } from '../clock.ts';
 import { canonicalIP } from '../net/ip.ts';
 import type { Logger } from '../log.ts';
 import type { BpfInstruction, Icmp6Socket, PacketSocket } from '../native/index.ts';
 import { Announcer, DEFAULT_SCHEDULE } from './announcer.ts';
-import { ARP_REQUEST_FILTER, NEIGHBOR_SOLICITATION_FILTER } from './filters.ts';
-import { EtherType, gratuitousArp, solicitedNode, unsolicitedNa } from './frames.ts';
+import { claimIn, type Claim } from './claims.ts';
+import { ARP_FILTER, NEIGHBOR_DISCOVERY_FILTER } from './filters.ts';
+import { EtherType, arpProbe, buildNsFrame, gratuitousArp, solicitedNode, unsolicitedNa } from './frames.ts';
 import { DEFAULT_REPLY_LIMITS, ReplyLimiter, type ReplyLimits } from './ratelimit.ts';
 import { handleFrame, type ResponderContext } from './responder.ts';
 
@@ -54,7 +61,35 @@ export interface LinkOptions {
    * remove() parse only their argument, never the whole owned set.
    */
   readonly canonicalIP?: (ip: string) => string | undefined;
+  /**
+   * Another MAC claims an IP this link answers for (gratuitous ARP, ARP request or reply with the IP as sender,
+   * NA for it): the takeover engine resolves the duel. Called at most once per {@link CLAIM_REPORT_INTERVAL_MS}
+   * per IP; what it throws is caught and counted like any callback error.
+   */
+  readonly onClaim?: (ip: string, mac: string) => void;
 }
+
+/**
+ * What {@link L2Link.probe} found. `free: true` only when the probes went out on a link with carrier and nobody
+ * else claimed the IP within the window: the one result that allows a takeover. When the probe could not be made
+ * or completed (link down or gone, no carrier, closed, send failed, not an IP) `free` is false, `macs` holds
+ * whatever was seen and `error` says why: "nobody answered" and "could not ask" must never look the same.
+ */
+export interface ProbeResult {
+  readonly free: boolean;
+  /** MACs other than ours that claimed the IP within the window, lower-case, in the order first seen. */
+  readonly macs: string[];
+  /** Why the probe could not be made or completed; absent when it was. */
+  readonly error?: string;
+  /** ms from the first probe frame to the first claim seen (absent when nobody answered). */
+  readonly firstReplyMs?: number;
+}
+
+/** Default probe window (ms): two probes, at 0 and a third of the window, then answers until its end. */
+export const DEFAULT_PROBE_WINDOW_MS = 150;
+
+/** onClaim is called at most this often per IP (a rival announces in bursts; the engine needs one call). */
+export const CLAIM_REPORT_INTERVAL_MS = 100;
 
 /** Counters for metrics, the CLI and tests. */
 export interface LinkStats {
@@ -68,6 +103,23 @@ export interface LinkStats {
   outages: number;
   /** Exceptions caught in frame handlers, socket callbacks and timers: each is a bug; none ends the process. */
   errors: number;
+  /** Probes made (each sends two frames), and those that heard someone else. */
+  probes: number;
+  probeConflicts: number;
+  /** Claims by others on owned IPs reported through onClaim (after the per-IP rate limit). */
+  claims: number;
+  /** Times the carrier went down (setCarrier(false) on a link that had carrier). */
+  carrierLosses: number;
+}
+
+/** A probe in flight. */
+interface PendingProbe {
+  readonly ip: string;
+  readonly started: number;
+  readonly macs: string[];
+  firstReplyMs: number | undefined;
+  readonly timers: Timer[];
+  readonly finish: (error?: string) => void;
 }
 
 /** Warnings of one kind are logged at most this often; the rest are counted into the next one. */
@@ -92,7 +144,15 @@ export class L2Link {
   private readonly announcer: Announcer;
   private readonly clock: Clock;
   private readonly canonical: (ip: string) => string | undefined;
-  readonly stats: LinkStats = { replies: 0, announcements: 0, drops: {}, reopens: 0, outages: 0, errors: 0 };
+  readonly stats: LinkStats = {
+    replies: 0, announcements: 0, drops: {}, reopens: 0, outages: 0, errors: 0, probes: 0, probeConflicts: 0, claims: 0, carrierLosses: 0,
+  };
+  /** Carrier as last pushed (true until told otherwise). */
+  private carrierState = true;
+  /** Probes in flight, by canonical IP. */
+  private readonly probes = new Map<string, Set<PendingProbe>>();
+  /** When onClaim was last called per owned IP. */
+  private readonly claimReported = new Map<string, number>();
 
   constructor(private readonly o: LinkOptions) {
     this.clock = o.clock ?? realClock;
@@ -115,6 +175,47 @@ export class L2Link {
   /** Whether the sockets are open (false while the interface is down or gone). */
   get up(): boolean {
     return this.arp !== undefined;
+  }
+
+  /** The carrier state last given to {@link setCarrier} (true until told otherwise). */
+  get carrier(): boolean {
+    return this.carrierState;
+  }
+
+  /**
+   * The interface's carrier changed (from a `CarrierWatch`, carrier.ts). Down: nothing is answered or announced from
+   * now on and probes in flight end with an error; owned IPs stay owned (the speaker drops them). Up again:
+   * every owned IP is announced again at once and on the schedule.
+   */
+  setCarrier(up: boolean): void {
+    if (up === this.carrierState) return;
+    this.carrierState = up;
+    if (!up) {
+      this.stats.carrierLosses++;
+      this.log('warn', { event: 'carrier_down', owned: this.owned.size }, 'interface lost carrier: not answering until it is back');
+      this.announcer.stop();
+      this.endProbes('carrier lost during the probe');
+      return;
+    }
+    this.log('info', { event: 'carrier_up', owned: this.owned.size }, 'interface has carrier again: announcing every owned IP');
+    if (!this.closed && this.up) for (const ip of this.owned.keys()) this.announcer.gain(ip);
+  }
+
+  /**
+   * Asks the link whether anyone else answers for `ip` (RFC 5227 probing for IPv4, a DAD solicitation for
+   * IPv6) before a takeover: two probes, at once and after a third of `windowMs`, and every claim seen by the
+   * end of the window. Our own MAC never counts, so probing an IP we answer for ourselves finds the others.
+   * Never rejects: see {@link ProbeResult} for how "could not probe" differs from "free".
+   */
+  probe(ip: string, windowMs: number = DEFAULT_PROBE_WINDOW_MS): Promise<ProbeResult> {
+    return new Promise<ProbeResult>((resolve) => {
+      try {
+        this.startProbe(ip, windowMs, resolve);
+      } catch (e) {
+        this.caught('probe', e, { ip });
+        resolve({ free: false, macs: [], error: `probe failed: ${String(e)}` });
+      }
+    });
   }
 
   /** IPs answered for now. */
@@ -161,7 +262,75 @@ export class L2Link {
     this.reopenTimer = undefined;
     this.announcer.stop();
     this.owned.clear();
+    this.claimReported.clear();
+    this.endProbes('link closed');
     this.closeSockets();
+  }
+
+  private startProbe(ip: string, windowMs: number, resolve: (r: ProbeResult) => void): void {
+    const c = this.canonical(ip);
+    if (c === undefined) { resolve({ free: false, macs: [], error: `not an IP address: ${ip}` }); return; }
+    const unusable = this.closed ? 'link closed' : !this.up ? 'link down' : !this.carrierState ? 'no carrier' : undefined;
+    if (unusable !== undefined) { resolve({ free: false, macs: [], error: unusable }); return; }
+    const window = Number.isFinite(windowMs) && windowMs > 0 ? windowMs : DEFAULT_PROBE_WINDOW_MS;
+    const v6 = c.includes(':');
+    const set = this.probes.get(c) ?? new Set<PendingProbe>();
+    this.probes.set(c, set);
+    let done = false;
+    const p: PendingProbe = {
+      ip: c, started: this.clock.now(), macs: [], firstReplyMs: undefined, timers: [],
+      finish: (error?: string) => {
+        if (done) return;
+        done = true;
+        for (const t of p.timers) t.cancel();
+        set.delete(p);
+        if (set.size === 0 && this.probes.get(c) === set) this.probes.delete(c);
+        if (p.macs.length > 0) this.stats.probeConflicts++;
+        const base = { macs: [...p.macs], ...(p.firstReplyMs === undefined ? {} : { firstReplyMs: p.firstReplyMs }) };
+        resolve(error === undefined ? { free: p.macs.length === 0, ...base } : { free: false, ...base, error });
+      },
+    };
+    set.add(p);
+    this.stats.probes++;
+    const send = (): void => {
+      const sock = v6 ? this.nd : this.arp;
+      if (!sock || !this.carrierState) { p.finish('link down during the probe'); return; }
+      const frame = v6 ? buildNsFrame({ target: c, mac: this.mac, srcIp: '::' }) : arpProbe(c, this.mac);
+      try {
+        sock.send(frame);
+      } catch (e) {
+        this.warn('probe_send_failed', { ip: c, err: String(e) }, 'probe send failed');
+        p.finish(`probe send failed: ${String(e)}`);
+      }
+    };
+    send();
+    if (!set.has(p)) return; // the first send failed: finished already
+    p.timers.push(this.clock.setTimeout(() => { this.guard('probe', send); }, window / 3));
+    p.timers.push(this.clock.setTimeout(() => { this.guard('probe', () => { p.finish(); }); }, window));
+  }
+
+  /** Ends every probe in flight with `error` (link gone, carrier lost, closed). */
+  private endProbes(error: string): void {
+    for (const set of [...this.probes.values()]) for (const p of [...set]) p.finish(error);
+  }
+
+  /** A frame showed `claim`: feed it to probes for that IP and, for an owned IP, to onClaim (rate-limited). */
+  private seen(claim: Claim): void {
+    const probes = this.probes.get(claim.ip);
+    if (probes) {
+      for (const p of probes) {
+        if (p.firstReplyMs === undefined) p.firstReplyMs = this.clock.now() - p.started;
+        if (!p.macs.includes(claim.mac)) p.macs.push(claim.mac);
+      }
+    }
+    if (!this.owned.has(claim.ip) || !this.o.onClaim) return;
+    const now = this.clock.now();
+    const last = this.claimReported.get(claim.ip);
+    if (last !== undefined && now - last < CLAIM_REPORT_INTERVAL_MS) return;
+    this.claimReported.set(claim.ip, now);
+    this.stats.claims++;
+    this.log('info', { event: 'claim_seen', ip: claim.ip, mac: claim.mac }, 'another MAC claims an IP we answer for');
+    this.o.onClaim(claim.ip, claim.mac); // a throw is caught by the frame guard
   }
 
   private canonicalOrThrow(ip: string): string {
@@ -180,6 +349,7 @@ export class L2Link {
   private drop(ip: string): void {
     const v6 = this.owned.get(ip) === true;
     this.owned.delete(ip); // answering stops at once
+    this.claimReported.delete(ip);
     this.announcer.lose(ip);
     if (v6) this.leave(solicitedNode(ip));
   }
@@ -211,7 +381,7 @@ export class L2Link {
     const v6 = this.owned.get(ip);
     if (v6 === undefined) return;
     const sock = v6 ? this.nd : this.arp;
-    if (!sock) return;
+    if (!sock || !this.carrierState) return;
     const frames = v6 ? [unsolicitedNa(ip, this.mac)] : gratuitousArp(ip, this.mac); // a throw here is a bug: caught()
     try {
       for (const f of frames) sock.send(f);
@@ -222,6 +392,9 @@ export class L2Link {
   }
 
   private onFrame(sock: PacketSocket, frame: Buffer): void {
+    if (!this.carrierState) { this.countDrop('no-carrier'); return; }
+    const claim = claimIn(frame, this.mac);
+    if (claim) this.seen(claim);
     const ctx: ResponderContext = { mac: this.mac, owns: (ip) => this.owned.has(ip) };
     const d = handleFrame(frame, ctx);
     if ('drop' in d) { this.countDrop(d.drop); return; }
@@ -259,8 +432,8 @@ export class L2Link {
     try {
       const { io, ifname } = this.o;
       this.mac = io.interfaceMac(ifname);
-      this.arp = io.openPacketSocket(ifname, EtherType.ARP, frames(() => this.arp), onError, ARP_REQUEST_FILTER);
-      this.nd = io.openPacketSocket(ifname, EtherType.IPv6, frames(() => this.nd), onError, NEIGHBOR_SOLICITATION_FILTER);
+      this.arp = io.openPacketSocket(ifname, EtherType.ARP, frames(() => this.arp), onError, ARP_FILTER);
+      this.nd = io.openPacketSocket(ifname, EtherType.IPv6, frames(() => this.nd), onError, NEIGHBOR_DISCOVERY_FILTER);
       this.icmp = io.openIcmp6Socket(onError);
     } catch (e) {
       this.closeSockets();
@@ -273,7 +446,7 @@ export class L2Link {
       this.outage = undefined;
     }
     for (const g of this.groups.keys()) this.membership(g, true);
-    for (const ip of this.owned.keys()) this.announcer.gain(ip);
+    if (this.carrierState) for (const ip of this.owned.keys()) this.announcer.gain(ip);
   }
 
   /** The sockets are gone: retry, and warn once per outage (later attempts only at debug level). */
@@ -307,6 +480,7 @@ export class L2Link {
 
   private closeSockets(): void {
     this.generation++;
+    this.endProbes('link down during the probe');
     for (const s of [this.arp, this.nd, this.icmp]) {
       try { s?.close(); } catch { /* already closed by the addon after an error */ }
     }
