@@ -3,7 +3,11 @@
  * shape users write and the shape the controller reads cannot drift. Field names follow MetalLB.
  */
 import { GROUP, Kinds, VERSION } from './keys.ts';
+import { labelSelectorSchema } from './crd.ts';
 import type { Condition, LabelSelector, ObjectMeta } from './types.ts';
+
+/** Re-exported: the selector schema every kind shares lives in crd.ts. */
+export { labelSelectorSchema };
 
 /** Which Services may take addresses from a pool, and in which order pools are tried. */
 export interface ServiceAllocation {
@@ -47,26 +51,6 @@ export interface IPAddressPool {
 
 /** Status condition types on pools. */
 export const PoolConditions = { Valid: 'Valid', Overlap: 'Overlapping' } as const;
-
-const labelSelectorSchema = {
-  type: 'object',
-  properties: {
-    matchLabels: { type: 'object', additionalProperties: { type: 'string' } },
-    matchExpressions: {
-      type: 'array',
-      items: {
-        type: 'object',
-        required: ['key', 'operator'],
-        properties: {
-          key: { type: 'string' },
-          operator: { type: 'string', enum: ['In', 'NotIn', 'Exists', 'DoesNotExist'] },
-          values: { type: 'array', items: { type: 'string' } },
-        },
-      },
-    },
-  },
-  'x-kubernetes-map-type': 'atomic',
-} as const;
 
 /** CEL: `s` (an IPv4 address string) as an integer, for range-order checks. */
 function celIPv4ToInt(s: string): string {
@@ -192,9 +176,4 @@ export function ipAddressPoolCRD(): Record<string, unknown> {
       ],
     },
   };
-}
-
-/** All CRDs, keyed by the file name they are generated into under deploy/crds/. */
-export function allCRDs(): Record<string, Record<string, unknown>> {
-  return { [`${Kinds.IPAddressPool.plural}.${GROUP}.yaml`]: ipAddressPoolCRD() };
 }

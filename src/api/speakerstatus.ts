@@ -1,0 +1,123 @@
+/**
+ * SpeakerStatus: one object per node (named after it), written only by that node's speaker, saying what
+ * it announces and how (L2 interfaces, BGP peers), its BGP sessions and how it sees the other speakers.
+ * A status-only kind: nothing in it is configuration, and `baregate status` reads it to show which node
+ * holds an address without asking every node.
+ */
+import { conditionsSchema, customResourceDefinition } from './crd.ts';
+import type { Condition, ObjectMeta } from './types.ts';
+
+/** How an address is announced. */
+export const AnnouncementModes = { L2: 'L2', BGP: 'BGP' } as const;
+/** One of {@link AnnouncementModes}. */
+export type AnnouncementMode = (typeof AnnouncementModes)[keyof typeof AnnouncementModes];
+
+/** One address this node announces. */
+export interface SpeakerAnnouncement {
+  ip: string;
+  /** `namespace/name` of every Service behind the address (several when shared). */
+  services: string[];
+  mode: AnnouncementMode;
+  /** L2: interfaces the node answers on. */
+  interfaces?: string[];
+  /** BGP: BGPPeer names the route is sent to. */
+  peers?: string[];
+}
+
+/** One BGP session of this node. */
+export interface SpeakerSession {
+  /** BGPPeer name. */
+  peer: string;
+  /** Peer address. */
+  address: string;
+  /** FSM state (`Idle`, `Connect`, `Active`, `OpenSent`, `OpenConfirm`, `Established`). */
+  state: string;
+  /** RFC 3339 time the session last became Established. */
+  establishedSince?: string;
+  prefixesSent?: number;
+  lastError?: string;
+}
+
+/** How this speaker sees another (the liveness view: alive, suspect, leaving). */
+export interface SpeakerMember {
+  node: string;
+  state: string;
+}
+
+/** `SpeakerStatus.status`. */
+export interface SpeakerStatusStatus {
+  /** The node (the object's name, repeated for tools that read only status). */
+  node: string;
+  announcements?: SpeakerAnnouncement[];
+  sessions?: SpeakerSession[];
+  members?: SpeakerMember[];
+  conditions?: Condition[];
+}
+
+/** The SpeakerStatus object as the speaker writes it and `baregate status` reads it. */
+export interface SpeakerStatusObject {
+  apiVersion?: string;
+  kind?: string;
+  metadata: ObjectMeta;
+  status?: SpeakerStatusStatus;
+}
+
+const stringList = { type: 'array', items: { type: 'string' } } as const;
+
+/** The full CustomResourceDefinition for SpeakerStatus. */
+export function speakerStatusCRD(): Record<string, unknown> {
+  return customResourceDefinition({
+    kind: 'SpeakerStatus',
+    description: 'What the speaker of one node (the object name) announces and how, its BGP sessions and its view of the other speakers. Written by that speaker only.',
+    printerColumns: [
+      { name: 'Node', type: 'string', jsonPath: '.status.node' },
+      { name: 'Announced', type: 'string', jsonPath: '.status.announcements[*].ip' },
+      { name: 'Sessions', type: 'string', jsonPath: '.status.sessions[*].state' },
+      { name: 'Peers', type: 'string', jsonPath: '.status.sessions[*].peer', priority: 1 },
+      { name: 'Members', type: 'string', jsonPath: '.status.members[*].node', priority: 1 },
+    ],
+    properties: {
+      status: {
+        type: 'object',
+        required: ['node'],
+        properties: {
+          node: { type: 'string' },
+          announcements: {
+            type: 'array',
+            items: {
+              type: 'object',
+              required: ['ip', 'services', 'mode'],
+              properties: {
+                ip: { type: 'string' },
+                services: stringList,
+                mode: { type: 'string', enum: ['L2', 'BGP'] },
+                interfaces: stringList,
+                peers: stringList,
+              },
+            },
+          },
+          sessions: {
+            type: 'array',
+            items: {
+              type: 'object',
+              required: ['peer', 'address', 'state'],
+              properties: {
+                peer: { type: 'string' },
+                address: { type: 'string' },
+                state: { type: 'string' },
+                establishedSince: { type: 'string', format: 'date-time' },
+                prefixesSent: { type: 'integer', format: 'int64', minimum: 0 },
+                lastError: { type: 'string' },
+              },
+            },
+          },
+          members: {
+            type: 'array',
+            items: { type: 'object', required: ['node', 'state'], properties: { node: { type: 'string' }, state: { type: 'string' } } },
+          },
+          conditions: conditionsSchema,
+        },
+      },
+    },
+  });
+}
