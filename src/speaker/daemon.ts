@@ -1,0 +1,649 @@
+/**
+ * The speaker process's core: cluster state in, one pure plan, effects out.
+ *
+ *   sources ─► parseConfig ─► plan(node, snapshot) ─┬─► Takeover.apply(plan.l2) ─► L2 links (one per interface)
+ *   liveness (heartbeats + Leases) ─────────────────┤
+ *                                                   ├─► BGP speaker: setPeers / setRoutes
+ *                                                   └─► SpeakerStatus (only on change), events, metrics
+ *
+ * Everything with I/O is a port ({@link DaemonDeps}): the CLI (`src/cli/speaker.ts`) gives the real ones (informers,
+ * AF_PACKET links, the BGP speaker, UDP heartbeats, the Lease), `daemon.test.ts` gives fakes and a FakeClock and
+ * runs this very code. Why so: the failover and no-split-brain rules live in the planner and the takeover
+ * engine; what is left here is wiring, and wiring bugs (an IP never released, a write in steady state, a wrong
+ * shutdown order) are found only by running the whole thing.
+ *
+ * Re-planning is coalesced: source changes within `batchMs` (default 10) make one plan; a liveness change
+ * re-plans at once (timer 0), because that is the failover path. No callback here lets an exception escape:
+ * each entry point catches, logs and counts.
+ */
+import { API_VERSION, EventReasons, HEARTBEAT_SECRET, SYSTEM_NAMESPACE } from '../api/keys.ts';
+import type { Clock, Timer } from '../clock.ts';
+import type { BGPPeerConfig, Config, ConfigProblem, ConfigSnapshot, ParsedConfig } from '../config/types.ts';
+import type { EventRecorder, Health } from '../k8s/ports.ts';
+import type { Logger } from '../log.ts';
+import type { NodeInterface } from '../l2/interfaces.ts';
+import { isVirtual } from '../l2/interfaces.ts';
+import type { Route } from '../bgp/speaker.ts';
+import { isConfigKind, heartbeatKey, leaseNode, type ClusterSources, type LeaseObject, type SourceKind } from './sources.ts';
+import { SpeakerConditions, StatusPublisher, statusContent, type ConditionInput, type SessionInput, type StatusSink } from './status.ts';
+import type { InterfaceState, L2Claim, MemberView, Plan, PlanSnapshot } from './types.ts';
+
+/** The heartbeat side of liveness (H3's `Liveness`). */
+export interface LivenessPort {
+  /** Node → addresses to send heartbeats to (Node InternalIPs; self excluded). */
+  setPeers(peers: ReadonlyMap<string, readonly string[]>): void;
+  /** This node's interfaces with carrier state (sent in heartbeats). */
+  setLocal(interfaces: readonly InterfaceState[]): void;
+  setKey(key: Buffer | undefined): void;
+  /** Node → whether its Lease is fresh (judged on our clock). */
+  setLeases(fresh: ReadonlyMap<string, boolean>): void;
+  setApiHealthy(ok: boolean): void;
+  view(): ReadonlyMap<string, MemberView>;
+  onChange(cb: () => void): void;
+  /** Tells the others we are leaving. */
+  leave(): void;
+  close(): void;
+  /** Counters for metrics: heartbeat losses and rejected heartbeats by reason. */
+  counters(): { readonly losses: number; readonly rejected: Readonly<Record<string, number>> };
+}
+
+/** Freshness of the other speakers' Leases, judged on the observer's clock (H3's `LeaseWatch`). */
+export interface LeaseTracker {
+  observe(lease: LeaseObject | undefined, node: string): void;
+  /** Node → fresh. */
+  fresh(): ReadonlyMap<string, boolean>;
+}
+
+/** This speaker's own membership Lease (H3's `SpeakerLease`). */
+export interface OwnLease {
+  start(): void;
+  /** The last renewal succeeded within the lease duration. */
+  healthy(): boolean;
+  /** Deletes the Lease (shutdown). */
+  delete(): Promise<void>;
+  stop(): void;
+}
+
+/** What a probe saw: `free` only when the link could send and nobody answered. */
+export interface ProbeResult {
+  readonly free: boolean;
+  readonly macs: readonly string[];
+  readonly error?: string;
+}
+
+/** One interface in L2 mode (H4's `L2Link`). */
+export interface LinkPort {
+  add(ip: string): void;
+  remove(ip: string): void;
+  probe(ip: string, windowMs: number): Promise<ProbeResult>;
+  close(): void;
+  readonly hwaddr: string;
+  readonly ownedCount: number;
+  /** Replies sent (ARP/NDP requests answered) and gratuitous announcements sent. */
+  readonly stats: { readonly replies: number; readonly announcements: number };
+}
+
+/** Opens the link of one interface; `onClaim` is called when another MAC claims an IP the link answers. */
+export type LinkOpener = (ifname: string, onClaim: (ip: string, mac: string) => void) => LinkPort;
+
+/** The ports the takeover engine drives; the daemon maps them onto the links. */
+export interface TakeoverPorts {
+  answer(ip: string, interfaces: readonly string[]): void;
+  release(ip: string): void;
+  probe(ip: string, interfaces: readonly string[], windowMs: number): Promise<{ free: boolean; macs: string[] }>;
+  macOwner(mac: string): string | undefined;
+}
+
+/** The L2 takeover engine (H6's `Takeover`). */
+export interface TakeoverPort {
+  apply(claims: ReadonlyMap<string, L2Claim>, members: ReadonlyMap<string, MemberView>): void;
+  claimSeen(ip: string, mac: string): void;
+  carrier(ifname: string, up: boolean): void;
+  /** Resolves when every IP was handed over (or given up after its deadline). */
+  handOver(): Promise<void>;
+  /** IP → interfaces answered on now. */
+  answering(): ReadonlyMap<string, readonly string[]>;
+  /** Cancels every timer. */
+  close(): void;
+}
+
+/** Carrier state of interfaces (H4's `CarrierWatch`). */
+export interface CarrierPort {
+  /** Interfaces to watch (replaces the set). */
+  watch(ifnames: readonly string[]): void;
+  isUp(ifname: string): boolean;
+  onChange(cb: (ifname: string, up: boolean) => void): void;
+  close(): void;
+}
+
+/** A BGP session's state for status and metrics. */
+export interface BgpSessionStats {
+  readonly peer: string;
+  readonly state: string;
+  readonly established: boolean;
+  readonly establishedSince?: number | undefined;
+  readonly prefixesSent: number;
+  readonly updatesSent: number;
+  readonly lastError?: string | undefined;
+}
+
+/** One BGP speaker (H5's `Speaker`); myASN and routerID are fixed for its life. */
+export interface BgpPort {
+  start(): Promise<void>;
+  setPeers(peers: readonly BGPPeerConfig[]): void;
+  setRoutes(perPeer: ReadonlyMap<string, readonly Route[]>): void;
+  sessions(): readonly BgpSessionStats[];
+  /** GRACEFUL_SHUTDOWN re-advertisement, wait, withdraw, close. */
+  gracefulShutdown(waitMs: number): Promise<void>;
+  stop(): void;
+}
+
+/** Makes a BGP speaker for the speaker-wide settings. */
+export type BgpFactory = (cfg: { readonly myASN: number; readonly routerID: string }) => BgpPort;
+
+/** Everything the daemon is given. */
+export interface DaemonDeps {
+  readonly node: string;
+  readonly clock: Clock;
+  readonly log: Logger;
+  readonly sources: ClusterSources;
+  readonly parseConfig: (s: ConfigSnapshot) => ParsedConfig;
+  readonly plan: (node: string, s: PlanSnapshot) => Plan;
+  readonly liveness: LivenessPort;
+  readonly leases: LeaseTracker;
+  readonly lease: OwnLease;
+  readonly takeover: (ports: TakeoverPorts) => TakeoverPort;
+  readonly openLink: LinkOpener;
+  readonly carrier: CarrierPort;
+  /** This node's interfaces (os.networkInterfaces in production). */
+  readonly interfaces: () => readonly NodeInterface[];
+  readonly bgp: BgpFactory;
+  readonly status: StatusSink;
+  readonly events: EventRecorder;
+  /** Source-change coalescing window, ms (default 10). */
+  readonly batchMs?: number;
+  /** How often Lease freshness, API health, interfaces and BGP sessions are looked at, ms (default 1000). */
+  readonly tickMs?: number;
+  /** Status debounce, ms (default 500). */
+  readonly statusDebounceMs?: number;
+  /** BGP graceful shutdown wait on SIGTERM, ms (default 2000). */
+  readonly gshutWaitMs?: number;
+}
+
+/** Counters the daemon keeps (the metrics module turns them into series). */
+export interface DaemonCounters {
+  /** Plans computed. */
+  plans: number;
+  /** IPs this node started / stopped answering for. */
+  gained: number;
+  lost: number;
+  /** ARP/NDP replies and gratuitous announcements of links already closed (live links are added on read). */
+  closedReplies: number;
+  closedAnnouncements: number;
+  /** Exceptions caught in callbacks (each one is a bug). */
+  errors: number;
+}
+
+/** A snapshot for the metrics module. */
+export interface DaemonMetrics {
+  readonly announced: { readonly L2: number; readonly BGP: number };
+  readonly gained: number;
+  readonly lost: number;
+  readonly replies: number;
+  readonly announcements: number;
+  readonly heartbeatLosses: number;
+  readonly heartbeatsRejected: Readonly<Record<string, number>>;
+  readonly sessions: readonly BgpSessionStats[];
+}
+
+/** Identity of a problem: an event is recorded when a problem appears (or comes back), never while it persists. */
+const problemKey = (p: ConfigProblem): string => `${p.kind}\0${p.name}\0${p.field}\0${p.code}\0${p.message}`;
+
+/** See the module comment. */
+export class SpeakerDaemon {
+  private readonly d: DaemonDeps;
+  private readonly log: Logger;
+  private readonly links = new Map<string, LinkPort>();
+  private readonly takeover: TakeoverPort;
+  private readonly publisher: StatusPublisher;
+  private parsed: ParsedConfig | undefined;
+  private configDirty = true;
+  private lastPlan: Plan | undefined;
+  private members: ReadonlyMap<string, MemberView> = new Map();
+  private macs = new Map<string, string>();
+  private replanTimer: Timer | undefined;
+  private replanAt = Infinity;
+  private tickTimer: Timer | undefined;
+  private localIfaces: readonly InterfaceState[] = [];
+  private localText = '';
+  private bgp: { port: BgpPort; myASN: number; routerID: string } | undefined;
+  private bgpProblem: string | undefined;
+  private peersText = '';
+  private sessionsText = '';
+  private problems = new Set<string>();
+  private keyProblem: string | undefined = 'not read yet';
+  private keyText = '';
+  private leasesText = '';
+  private apiOk: boolean | undefined;
+  private running = false;
+  private stopping = false;
+  private ready = false;
+  /** Step names of the shutdown, in order (tests check the order). */
+  readonly shutdownSteps: string[] = [];
+  readonly counters: DaemonCounters = { plans: 0, gained: 0, lost: 0, closedReplies: 0, closedAnnouncements: 0, errors: 0 };
+
+  constructor(deps: DaemonDeps) {
+    this.d = deps;
+    this.log = deps.log;
+    this.takeover = deps.takeover({
+      answer: (ip, ifaces) => { this.guard('answer', () => { this.answer(ip, ifaces); }); },
+      release: (ip) => { this.guard('release', () => { this.release(ip); }); },
+      probe: (ip, ifaces, windowMs) => this.probe(ip, ifaces, windowMs),
+      macOwner: (mac) => this.macs.get(mac.toLowerCase()),
+    });
+    this.publisher = new StatusPublisher({
+      node: deps.node, clock: deps.clock, log: deps.log, debounceMs: deps.statusDebounceMs ?? 500,
+      sink: deps.status,
+      content: (prev) => statusContent({
+        node: deps.node, answering: this.takeover.answering(), plan: this.lastPlan, services: deps.sources.services(),
+        sessions: this.sessionInputs(), members: this.members, conditions: this.conditionInputs(),
+      }, prev, deps.clock.wall()),
+    });
+    deps.sources.onChange((kind, key) => { this.guard('source_change', () => { this.sourceChanged(kind, key); }); });
+    deps.liveness.onChange(() => { this.guard('liveness_change', () => { this.schedule(0); }); });
+    deps.carrier.onChange((ifname, up) => { this.guard('carrier_change', () => { this.carrierChanged(ifname, up); }); });
+  }
+
+  /** Starts the caches, the Lease and the loop; resolves once the caches have synced and the first plan ran. */
+  async start(): Promise<void> {
+    this.running = true;
+    this.refreshInterfaces();
+    this.d.sources.start();
+    this.d.lease.start();
+    this.tick();
+    await this.d.sources.synced;
+    if (!this.isRunning()) return;
+    this.ready = true;
+    this.replan();
+    // after the first plan: the publisher's first comparison is against a real state, not an empty one
+    await this.publisher.start();
+  }
+
+  /** Re-read after awaits: shutdown() may have run meanwhile. */
+  private isRunning(): boolean {
+    return this.running;
+  }
+
+  /** /readyz: caches synced and the own Lease renewed. */
+  readiness(): Health {
+    if (!this.ready) return { ok: false, reason: 'caches not synced' };
+    if (!this.d.lease.healthy()) return { ok: false, reason: 'own Lease not renewed' };
+    return { ok: true };
+  }
+
+  /**
+   * /healthz: the process is sane. Deliberately independent of the apiserver: a speaker restarted during an API
+   * outage could not list its config again, and would turn the outage into a traffic outage.
+   */
+  health(): Health {
+    return this.running || this.stopping ? { ok: true } : { ok: false, reason: 'stopped' };
+  }
+
+  /** The last plan (tests, status). */
+  plan(): Plan | undefined {
+    return this.lastPlan;
+  }
+
+  /** IPs answered now, with interfaces. */
+  answering(): ReadonlyMap<string, readonly string[]> {
+    return this.takeover.answering();
+  }
+
+  /** Status writes attempted so far. */
+  get statusWrites(): number {
+    return this.publisher.writes;
+  }
+
+  /** Open links by interface (tests). */
+  openLinks(): string[] {
+    return [...this.links.keys()].sort();
+  }
+
+  /** What the metrics module needs. */
+  metrics(): DaemonMetrics {
+    let replies = this.counters.closedReplies;
+    let announcements = this.counters.closedAnnouncements;
+    for (const l of this.links.values()) { replies += l.stats.replies; announcements += l.stats.announcements; }
+    let bgpIPs = 0;
+    if (this.lastPlan) {
+      const prefixes = new Set<string>();
+      for (const routes of this.lastPlan.bgp.values()) for (const r of routes) prefixes.add(r.prefix);
+      bgpIPs = prefixes.size;
+    }
+    const hb = this.d.liveness.counters();
+    return {
+      announced: { L2: this.takeover.answering().size, BGP: bgpIPs },
+      gained: this.counters.gained, lost: this.counters.lost, replies, announcements,
+      heartbeatLosses: hb.losses, heartbeatsRejected: hb.rejected,
+      sessions: this.bgp?.port.sessions() ?? [],
+    };
+  }
+
+  /**
+   * SIGTERM: tell the others we leave, hand every L2 IP over (each released once the next owner claims it, or
+   * after the engine's deadline), BGP graceful shutdown then withdraw and close, write the final status, delete
+   * the Lease, stop everything. Never rejects.
+   */
+  async shutdown(): Promise<void> {
+    if (this.stopping) return;
+    this.stopping = true;
+    this.running = false;
+    this.replanTimer?.cancel();
+    this.tickTimer?.cancel();
+    const step = async (name: string, fn: () => Promise<void> | void): Promise<void> => {
+      this.shutdownSteps.push(name);
+      try { await fn(); } catch (e) { this.counters.errors++; this.log.error({ event: 'shutdown_step_failed', step: name, err: String(e) }, 'shutdown step failed'); }
+    };
+    this.log.info({ event: 'shutdown', answering: this.takeover.answering().size }, 'handing over and stopping');
+    await step('leave', () => { this.d.liveness.leave(); });
+    await step('handover', () => this.takeover.handOver());
+    await step('bgp-shutdown', async () => { if (this.bgp) await this.bgp.port.gracefulShutdown(this.d.gshutWaitMs ?? 2000); });
+    await step('status', () => this.publisher.flush());
+    this.publisher.stop();
+    await step('lease-delete', () => this.d.lease.delete());
+    await step('close', () => {
+      this.takeover.close();
+      for (const ifname of [...this.links.keys()]) this.closeLink(ifname);
+      this.d.lease.stop();
+      this.d.liveness.close();
+      this.d.carrier.close();
+      this.d.sources.stop();
+    });
+    this.stopping = false;
+  }
+
+  /** Runs `fn`, catching and counting what it throws: no callback ends the process. */
+  private guard(what: string, fn: () => void): void {
+    try { fn(); } catch (e) {
+      this.counters.errors++;
+      this.log.error({ event: 'callback_threw', what, err: e instanceof Error ? e.stack ?? e.message : String(e) }, 'speaker callback threw');
+    }
+  }
+
+  private sourceChanged(kind: SourceKind, key: string): void {
+    if (isConfigKind(kind)) this.configDirty = true;
+    if (kind === 'leases') {
+      const l = this.d.sources.leases().find((x) => `${x.metadata.namespace ?? ''}/${x.metadata.name}` === key || x.metadata.name === key);
+      const node = l ? leaseNode(l) : this.leaseNodes.get(key);
+      if (node !== undefined) {
+        this.d.leases.observe(l, node);
+        if (l) this.leaseNodes.set(key, node); else this.leaseNodes.delete(key);
+        this.feedLeases();
+      }
+    }
+    if (this.ready) this.schedule(this.d.batchMs ?? 10);
+  }
+
+  /** Lease key → node (to name the node of a deleted Lease). */
+  private readonly leaseNodes = new Map<string, string>();
+
+  private feedLeases(): void {
+    const fresh = this.d.leases.fresh();
+    const text = JSON.stringify([...fresh].filter(([n]) => n !== this.d.node).sort());
+    if (text === this.leasesText) return;
+    this.leasesText = text;
+    this.d.liveness.setLeases(fresh);
+  }
+
+  private carrierChanged(ifname: string, up: boolean): void {
+    this.takeover.carrier(ifname, up);
+    this.refreshInterfaces();
+    this.schedule(0);
+  }
+
+  /** Re-plans after `ms`, or sooner if already scheduled sooner. */
+  private schedule(ms: number): void {
+    if (!this.running || !this.ready) return;
+    const at = this.d.clock.now() + ms;
+    if (this.replanTimer && at >= this.replanAt) return;
+    this.replanTimer?.cancel();
+    this.replanAt = at;
+    this.replanTimer = this.d.clock.setTimeout(() => {
+      this.replanTimer = undefined;
+      this.replanAt = Infinity;
+      this.guard('replan', () => { this.replan(); });
+    }, ms);
+  }
+
+  /** The periodic look at what has no change callback: Lease expiry, API health, interface addresses, BGP sessions. */
+  private tick(): void {
+    if (!this.running) return;
+    this.guard('tick', () => {
+      this.feedLeases();
+      const apiOk = this.d.sources.health().ok && this.d.lease.healthy();
+      if (apiOk !== this.apiOk) {
+        this.apiOk = apiOk;
+        this.d.liveness.setApiHealthy(apiOk);
+        this.publisher.changed();
+      }
+      if (this.refreshInterfaces()) this.schedule(0);
+      const sessions = JSON.stringify(this.sessionInputs());
+      if (sessions !== this.sessionsText) { this.sessionsText = sessions; this.publisher.changed(); }
+    });
+    this.tickTimer = this.d.clock.setTimeout(() => { this.tick(); }, this.d.tickMs ?? 1000);
+  }
+
+  /** Reads the node's interfaces with carrier; true when they changed (then liveness is told). */
+  private refreshInterfaces(): boolean {
+    let ifaces: readonly NodeInterface[];
+    try { ifaces = this.d.interfaces(); } catch (e) {
+      this.log.warn({ event: 'interfaces_failed', err: String(e) }, 'could not read the interfaces');
+      return false;
+    }
+    const explicit = new Set((this.parsed?.config.l2 ?? []).flatMap((a) => a.interfaces));
+    const watched = ifaces.filter((i) => explicit.has(i.name) || !isVirtual(i.name)).map((i) => i.name).sort();
+    this.d.carrier.watch(watched);
+    const states: InterfaceState[] = ifaces.map((i) => ({ ...i, up: this.d.carrier.isUp(i.name) })).sort((a, b) => (a.name < b.name ? -1 : 1));
+    const text = JSON.stringify(states);
+    if (text === this.localText) return false;
+    this.localText = text;
+    this.localIfaces = states;
+    this.d.liveness.setLocal(states);
+    return true;
+  }
+
+  private config(): Config {
+    if (this.configDirty || !this.parsed) {
+      this.configDirty = false;
+      const wasUndefined = this.parsed === undefined;
+      this.parsed = this.d.parseConfig(this.d.sources.configSnapshot());
+      this.reportProblems(this.parsed.problems);
+      this.setKey();
+      if (wasUndefined) this.refreshInterfaces(); // explicit interfaces of advertisements are watched too
+    }
+    return this.parsed.config;
+  }
+
+  private setKey(): void {
+    const k = heartbeatKey(this.d.sources.secrets());
+    const text = 'key' in k ? k.key.toString('base64') : k.problem;
+    if (text === this.keyText) return;
+    this.keyText = text;
+    if ('key' in k) {
+      this.keyProblem = undefined;
+      this.d.liveness.setKey(k.key);
+    } else {
+      this.keyProblem = k.problem;
+      this.d.liveness.setKey(undefined);
+      this.log.warn({ event: 'heartbeat_key_missing', err: k.problem }, 'no heartbeat key: no direct failure detection (Leases only)');
+      this.d.events.record({ apiVersion: 'v1', kind: 'Secret', metadata: { name: HEARTBEAT_SECRET, namespace: SYSTEM_NAMESPACE } }, 'Warning', EventReasons.ConfigInvalid, k.problem);
+    }
+  }
+
+  /** Events for problems that are new (or came back); a problem that persists is not recorded again. */
+  private reportProblems(problems: readonly ConfigProblem[]): void {
+    const now = new Set<string>();
+    for (const p of problems) {
+      const key = problemKey(p);
+      now.add(key);
+      if (this.problems.has(key)) continue;
+      const reason = p.code === 'plaintext-password' ? EventReasons.PlaintextPassword : EventReasons.ConfigInvalid;
+      this.log.warn({ event: 'config_problem', kind: p.kind, name: p.name, field: p.field, code: p.code, severity: p.severity, err: p.message }, 'config problem');
+      this.d.events.record({ apiVersion: API_VERSION, kind: p.kind, metadata: { name: p.name } }, 'Warning', reason, `${p.field}: ${p.message}`);
+    }
+    this.problems = now;
+  }
+
+  private replan(): void {
+    if (!this.running) return;
+    const config = this.config();
+    const s = this.d.sources;
+    const peers = new Map<string, readonly string[]>();
+    for (const [n, a] of s.nodeAddresses()) if (n !== this.d.node && a.length > 0) peers.set(n, a);
+    const peersText = JSON.stringify([...peers].sort());
+    if (peersText !== this.peersText) { this.peersText = peersText; this.d.liveness.setPeers(peers); }
+    const view = new Map(this.d.liveness.view());
+    view.set(this.d.node, { state: 'alive', interfaces: this.localIfaces });
+    this.members = view;
+    this.macs = new Map();
+    for (const [n, m] of view) for (const i of m.interfaces) if (i.mac !== '') this.macs.set(i.mac.toLowerCase(), n);
+    const plan = this.d.plan(this.d.node, { config, nodes: s.nodes(), members: view, services: s.services(), readyNodes: s.readyNodes() });
+    this.counters.plans++;
+    this.lastPlan = plan;
+    this.takeover.apply(plan.l2, view);
+    this.gcLinks();
+    this.applyBgp(config, plan);
+    this.publisher.changed();
+  }
+
+  private applyBgp(config: Config, plan: Plan): void {
+    const byName = new Map(config.peers.map((p) => [p.name, p]));
+    let peers = plan.peers.map((n) => byName.get(n)).filter((p): p is BGPPeerConfig => p !== undefined);
+    if (peers.length === 0) {
+      if (this.bgp) { this.bgp.port.setPeers([]); this.bgp.port.setRoutes(new Map()); }
+      this.bgpProblem = undefined;
+      return;
+    }
+    // myASN and routerID are speaker-wide: the first peer (by name) decides, peers that disagree are left out
+    const [first] = peers;
+    if (!first) return;
+    const myASN = first.myASN;
+    const dropped = peers.filter((p) => p.myASN !== myASN).map((p) => p.name);
+    peers = peers.filter((p) => p.myASN === myASN);
+    const routerID = peers.find((p) => p.routerID !== undefined)?.routerID ?? this.defaultRouterID();
+    this.bgpProblem = dropped.length > 0 ? `BGPPeers ${dropped.join(', ')} have a myASN other than ${myASN} (${first.name}): not peered with` : undefined;
+    if (routerID === undefined) {
+      this.bgpProblem = 'no router ID: the Node has no IPv4 InternalIP and no BGPPeer sets routerID';
+      if (this.bgp) { this.bgp.port.stop(); this.bgp = undefined; }
+      return;
+    }
+    if (this.bgp && (this.bgp.myASN !== myASN || this.bgp.routerID !== routerID)) {
+      this.log.info({ event: 'bgp_speaker_recreated', myASN, routerID }, 'myASN or routerID changed: new BGP speaker');
+      this.bgp.port.stop();
+      this.bgp = undefined;
+    }
+    if (!this.bgp) {
+      const port = this.d.bgp({ myASN, routerID });
+      this.bgp = { port, myASN, routerID };
+      port.start().catch((e: unknown) => { this.log.error({ event: 'bgp_start_failed', err: String(e) }, 'BGP speaker did not start'); });
+    }
+    this.bgp.port.setPeers(peers);
+    const routes = new Map<string, Route[]>();
+    for (const p of peers) {
+      routes.set(p.name, (plan.bgp.get(p.name) ?? []).map((r) => ({
+        prefix: r.prefix, communities: r.communities, largeCommunities: r.largeCommunities,
+        ...(r.localPref !== undefined ? { localPref: r.localPref } : {}),
+      })));
+    }
+    this.bgp.port.setRoutes(routes);
+  }
+
+  private defaultRouterID(): string | undefined {
+    const own = this.d.sources.nodeAddresses().get(this.d.node) ?? [];
+    const v4 = own.find((a) => !a.includes(':'));
+    if (v4 !== undefined) return v4;
+    for (const i of this.localIfaces) for (const a of i.addresses) if (a.family === 'IPv4' && !isVirtual(i.name)) return a.address;
+    return undefined;
+  }
+
+  private link(ifname: string): LinkPort {
+    let l = this.links.get(ifname);
+    if (!l) {
+      l = this.d.openLink(ifname, (ip, mac) => { this.guard('claim_seen', () => { this.takeover.claimSeen(ip, mac); }); });
+      this.links.set(ifname, l);
+      this.log.info({ event: 'link_opened', ifname, mac: l.hwaddr }, 'L2 link opened');
+    }
+    return l;
+  }
+
+  private answer(ip: string, ifaces: readonly string[]): void {
+    for (const i of ifaces) this.link(i).add(ip);
+    // an IP answered on other interfaces than before (plan changed them) stops on the old ones
+    for (const [name, l] of this.links) if (!ifaces.includes(name)) l.remove(ip);
+    this.counters.gained++;
+    this.log.info({ event: 'ip_gained', ip, interfaces: ifaces }, 'answering');
+    this.publisher.changed();
+  }
+
+  private release(ip: string): void {
+    for (const l of this.links.values()) l.remove(ip);
+    this.counters.lost++;
+    this.log.info({ event: 'ip_lost', ip }, 'no longer answering');
+    this.publisher.changed();
+    if (!this.stopping) this.gcLinks();
+  }
+
+  private async probe(ip: string, ifaces: readonly string[], windowMs: number): Promise<{ free: boolean; macs: string[] }> {
+    try {
+      const results = await Promise.all(ifaces.map((i) => this.link(i).probe(ip, windowMs)));
+      const macs = [...new Set(results.flatMap((r) => r.macs.map((m) => m.toLowerCase())))].sort();
+      return { free: results.length > 0 && results.every((r) => r.free), macs };
+    } catch (e) {
+      this.counters.errors++;
+      this.log.error({ event: 'probe_failed', ip, err: String(e) }, 'probe threw');
+      return { free: false, macs: [] };
+    }
+  }
+
+  /** Closes links that no claim uses and that answer nothing. */
+  private gcLinks(): void {
+    const used = new Set<string>();
+    for (const c of this.lastPlan?.l2.values() ?? []) for (const i of c.interfaces) used.add(i);
+    for (const ifs of this.takeover.answering().values()) for (const i of ifs) used.add(i);
+    for (const [name, l] of this.links) if (!used.has(name) && l.ownedCount === 0) this.closeLink(name);
+  }
+
+  private closeLink(ifname: string): void {
+    const l = this.links.get(ifname);
+    if (!l) return;
+    this.counters.closedReplies += l.stats.replies;
+    this.counters.closedAnnouncements += l.stats.announcements;
+    this.links.delete(ifname);
+    try { l.close(); } catch (e) { this.counters.errors++; this.log.error({ event: 'link_close_failed', ifname, err: String(e) }, 'closing a link threw'); }
+    this.log.info({ event: 'link_closed', ifname }, 'L2 link closed');
+  }
+
+  private sessionInputs(): SessionInput[] {
+    const addr = new Map((this.parsed?.config.peers ?? []).map((p) => [p.name, p.peerAddress]));
+    return (this.bgp?.port.sessions() ?? []).map((s) => ({
+      peer: s.peer, address: addr.get(s.peer) ?? '', state: s.state, establishedSince: s.establishedSince, prefixesSent: s.prefixesSent,
+      ...(s.lastError !== undefined ? { lastError: s.lastError } : {}),
+    }));
+  }
+
+  private conditionInputs(): ConditionInput[] {
+    const errors = (this.parsed?.problems ?? []).filter((p) => p.severity === 'error');
+    const warnings = (this.parsed?.problems ?? []).filter((p) => p.severity === 'warning');
+    const bgp = this.bgpProblem;
+    const configOk = errors.length === 0 && bgp === undefined;
+    const describe = (ps: readonly ConfigProblem[]): string => ps.slice(0, 5).map((p) => `${p.kind} ${p.name} ${p.field}: ${p.message}`).join('; ') + (ps.length > 5 ? `; and ${ps.length - 5} more` : '');
+    const configMsg = configOk
+      ? (warnings.length > 0 ? `${warnings.length} warning(s): ${describe(warnings)}` : 'all advertisements and peers are usable')
+      : [errors.length > 0 ? `${errors.length} error(s): ${describe(errors)}` : '', bgp ?? ''].filter((x) => x !== '').join('; ');
+    return [
+      { type: SpeakerConditions.ConfigValid, ok: configOk, reason: configOk ? (warnings.length > 0 ? 'Warnings' : 'Valid') : 'Invalid', message: configMsg },
+      { type: SpeakerConditions.HeartbeatKey, ok: this.keyProblem === undefined, reason: this.keyProblem === undefined ? 'Loaded' : 'Missing', message: this.keyProblem ?? 'heartbeat key loaded' },
+      { type: SpeakerConditions.ApiReachable, ok: this.apiOk !== false, reason: this.apiOk !== false ? 'Reachable' : 'Unreachable', message: this.apiOk !== false ? 'caches follow the apiserver and the Lease renews' : 'apiserver unreachable: announcing from the last known state' },
+    ];
+  }
+}
