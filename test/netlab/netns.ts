@@ -68,7 +68,7 @@ export class Lab {
   /** A host namespace whose `eth0` is plugged into the switch, with the given addresses (IPv6 without DAD). */
   addHost(name: string, sw: string, addrs: string[]): { mac: string } {
     this.addNamespace(name);
-    const port = `p-${name}`.slice(0, 15);
+    const port = this.switchPort(name);
     this.ip(sw, 'link', 'add', port, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', this.ns(name));
     this.ip(sw, 'link', 'set', port, 'master', 'br0');
     this.ip(sw, 'link', 'set', port, 'up');
@@ -76,6 +76,23 @@ export class Lab {
     this.ip(name, 'link', 'set', 'eth0', 'up');
     const mac = (JSON.parse(this.ip(name, '-j', 'link', 'show', 'eth0')) as { address: string }[])[0]?.address ?? '';
     return { mac };
+  }
+
+  /** Name of a host's port on the switch (see {@link addHost}): `ip -n SW link set PORT down` cuts the host's cable. */
+  switchPort(host: string): string {
+    return `p-${host}`.slice(0, 15);
+  }
+
+  /** A point-to-point veth between two namespaces of this lab (`ifA` in `a`, `ifB` in `b`), both ends up, no addresses. */
+  addLink(a: string, ifA: string, b: string, ifB: string): void {
+    this.ip(a, 'link', 'add', ifA, 'type', 'veth', 'peer', 'name', ifB, 'netns', this.ns(b));
+    this.ip(a, 'link', 'set', ifA, 'up');
+    this.ip(b, 'link', 'set', ifB, 'up');
+  }
+
+  /** Runs a command inside a namespace synchronously (optional stdin) and returns its stdout; throws on failure. */
+  exec(name: string, cmd: string, args: string[], input?: string): string {
+    return execFileSync('ip', ['netns', 'exec', this.ns(name), cmd, ...args], { encoding: 'utf8', ...(input !== undefined && { input }), stdio: ['pipe', 'pipe', 'pipe'] });
   }
 
   /** Runs a command inside a namespace and collects its output (never throws on a non-zero exit). */
