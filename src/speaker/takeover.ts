@@ -21,6 +21,7 @@
  */
 import type { Clock, Timer } from '../clock.ts';
 import type { Logger } from '../log.ts';
+import { duelWinner as rankDuelWinner } from './rank.ts';
 import type { L2Claim, L2Owner, MemberView } from './types.ts';
 
 /** What a probe found: H4's `L2Link.probe()` result, combined over the claim's interfaces by the daemon. */
@@ -67,9 +68,9 @@ export interface TakeoverOptions {
   readonly ports: TakeoverPorts;
   /**
    * Which of two speakers keeps `ip` when both answer: must give the same answer on every speaker and for both
-   * argument orders (H2's `rank.duelWinner`).
+   * argument orders. Defaults to `rank.ts`'s `duelWinner` (the planner's own rank); injectable for tests.
    */
-  readonly duelWinner: (ip: string, a: string, b: string) => string;
+  readonly duelWinner?: (ip: string, a: string, b: string) => string;
   readonly clock: Clock;
   readonly log: Logger;
   /** Probe window for a normal takeover (default {@link TAKEOVER_DEFAULTS}.probeWindowMs). */
@@ -211,8 +212,10 @@ export class Takeover {
   private readonly warned = new Map<string, { at: number; suppressed: number }>();
   private handover: { promise: Promise<void>; resolve: () => void; timer: Timer | undefined } | undefined;
   private readonly o: Required<Omit<TakeoverOptions, 'ports' | 'duelWinner' | 'clock' | 'log' | 'node'>>;
+  private readonly duelWinner: (ip: string, a: string, b: string) => string;
 
   constructor(private readonly opts: TakeoverOptions) {
+    this.duelWinner = opts.duelWinner ?? rankDuelWinner;
     this.o = {
       probeWindowMs: opts.probeWindowMs ?? TAKEOVER_DEFAULTS.probeWindowMs,
       leavingProbeWindowMs: opts.leavingProbeWindowMs ?? TAKEOVER_DEFAULTS.leavingProbeWindowMs,
@@ -303,7 +306,7 @@ export class Takeover {
       }
       if (them === undefined) { this.foreign(e, mac); return; }
       if (this.memberState(them) === 'leaving') return; // it is handing over to us
-      const winner = this.opts.duelWinner(ip, this.opts.node, them);
+      const winner = this.duelWinner(ip, this.opts.node, them);
       if (winner === them) {
         this.stats.duelsLost++;
         this.opts.log.info({ event: 'l2-duel-lost', ip, winner: them }, 'another speaker answers and outranks us: releasing');
