@@ -40,8 +40,8 @@ const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !
 const asArray = (v: unknown): readonly unknown[] => (Array.isArray(v) ? v : []);
 const show = (v: unknown): string => {
   try {
-    const j: string | undefined = JSON.stringify(v);
-    return j ?? String(v);
+    const j: unknown = JSON.stringify(v);
+    return typeof j === 'string' ? j : String(v);
   } catch { return String(v); }
 };
 const byName = <T extends { name: string }>(a: T, b: T): number => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
