@@ -7,8 +7,11 @@ import { canonicalIP } from '../net/ip.ts';
 import type { BpfInstruction, Icmp6Socket, PacketSocket } from '../native/index.ts';
 import { DEFAULT_SCHEDULE } from './announcer.ts';
 import { decodeTable } from '../wire/bytetable.ts';
-import { ARP, BROADCAST_MAC, ETHERNET, EtherType, buildArpFrame, buildNsFrame, solicitedNode } from './frames.ts';
-import { L2Link, type LinkIo, type LinkOptions } from './link.ts';
+import {
+  ARP, BROADCAST_MAC, ETHERNET, EtherType, buildArpFrame, buildNsFrame, gratuitousArp, parseArpFrame, parseNsFrame, solicitedNode,
+  unsolicitedNa,
+} from './frames.ts';
+import { CLAIM_REPORT_INTERVAL_MS, L2Link, type LinkIo, type LinkOptions, type ProbeResult } from './link.ts';
 import { DEFAULT_REPLY_LIMITS } from './ratelimit.ts';
 
 const OUR_MAC = '00:00:5e:00:53:0a'; // RFC 7042 documentation MACs
@@ -22,13 +25,15 @@ class FakePacketSocket implements PacketSocket {
   readonly sent: Buffer[] = [];
   closed = false;
   failSend: Error | undefined;
-  constructor(readonly ethertype: number, readonly deliver: (f: Buffer) => void, readonly fail: (e: Error) => void, fd: number) {
+  constructor(readonly ethertype: number, readonly deliver: (f: Buffer) => void, readonly fail: (e: Error) => void, fd: number,
+    private readonly onSend?: (s: FakePacketSocket, f: Buffer) => void) {
     this.fd = fd;
   }
   send(frame: Buffer): void {
     if (this.closed) throw new Error('send on a closed socket');
     if (this.failSend) throw this.failSend;
     this.sent.push(frame);
+    this.onSend?.(this, frame);
   }
   close(): void { this.closed = true; }
 }
@@ -49,10 +54,12 @@ class FakeIo implements LinkIo {
   mac = OUR_MAC;
   readonly packets: FakePacketSocket[] = [];
   readonly icmps: FakeIcmp6Socket[] = [];
+  /** Called with every frame sent (a {@link Wire} delivers it to the other links). */
+  onSend: ((s: FakePacketSocket, f: Buffer) => void) | undefined;
   openPacketSocket(_ifname: string, ethertype: number, onFrame: (f: Buffer) => void, onError: (e: Error) => void, filter: readonly BpfInstruction[]): PacketSocket {
     assert.ok(filter.length > 0, 'every packet socket is filtered');
     if (!this.present) throw new Error('bind(eth0): Network is down');
-    const s = new FakePacketSocket(ethertype, onFrame, onError, this.packets.length + 10);
+    const s = new FakePacketSocket(ethertype, onFrame, onError, this.packets.length + 10, (sock, f) => this.onSend?.(sock, f));
     this.packets.push(s);
     return s;
   }
@@ -377,5 +384,356 @@ describe('L2Link: property over random operation sequences', () => {
       link.close();
       assert.equal(clock.pending(), 0, 'no timer survives close()');
     }), { numRuns: 300, seed });
+  });
+});
+
+/** A shared segment: a frame one link sends reaches every other link's open socket of the same ethertype. */
+class Wire {
+  readonly ios: FakeIo[] = [];
+  /** Frames sent on the wire, with the MAC of the sender. */
+  readonly log: { from: string; frame: Buffer }[] = [];
+  plug(io: FakeIo): FakeIo {
+    this.ios.push(io);
+    io.onSend = (from, frame) => {
+      this.log.push({ from: io.mac, frame });
+      for (const other of this.ios) {
+        if (other === io) continue; // PACKET_OUTGOING frames are not delivered back to the sender
+        for (const s of other.packets) if (!s.closed && s.ethertype === from.ethertype) s.deliver(frame);
+      }
+    };
+    return io;
+  }
+}
+
+/** Tracks a probe's promise so tests can tell "not yet" from "resolved", on a FakeClock. */
+function track(p: Promise<ProbeResult>): { result: ProbeResult | undefined; settled: Promise<ProbeResult> } {
+  const t: { result: ProbeResult | undefined; settled: Promise<ProbeResult> } = { result: undefined, settled: p };
+  void p.then((r) => { t.result = r; });
+  return t;
+}
+const tick = (): Promise<void> => new Promise((r) => { setImmediate(r); });
+
+const arpReply = (spa: string, sha: string, tpa = '0.0.0.0', dst = BROADCAST_MAC): Buffer =>
+  buildArpFrame({ dst, src: sha }, { oper: 2, sha, spa, tha: OUR_MAC, tpa });
+
+describe('L2Link.probe', () => {
+  test('nobody answering: two ARP probes (0.0.0.0 sender, broadcast), at 0 and window/3; free at the end of the window', async () => {
+    const { link, io, clock } = setup({ schedule: [] });
+    const t = track(link.probe('192.0.2.50', 150));
+    const sock = io.sock(EtherType.ARP);
+    assert.equal(sock.sent.length, 1, 'first probe at once');
+    const p = parseArpFrame(sock.sent[0]!);
+    assert.ok(!('drop' in p));
+    assert.deepEqual({ dst: p.eth.dst, src: p.eth.src, oper: p.arp.oper, sha: p.arp.sha, spa: p.arp.spa, tha: p.arp.tha, tpa: p.arp.tpa },
+      { dst: BROADCAST_MAC, src: OUR_MAC, oper: 1, sha: OUR_MAC, spa: '0.0.0.0', tha: ZERO_MAC, tpa: '192.0.2.50' });
+    clock.advance(49);
+    assert.equal(sock.sent.length, 1);
+    clock.advance(1);
+    assert.equal(sock.sent.length, 2, 'second probe a third of the window later');
+    assert.deepEqual(sock.sent[1], sock.sent[0]);
+    clock.advance(99);
+    await tick();
+    assert.equal(t.result, undefined, 'not before the window ends');
+    clock.advance(1);
+    assert.deepEqual(await t.settled, { free: true, macs: [] });
+    assert.equal(clock.pending(), 0);
+    assert.equal(link.stats.probes, 1);
+    assert.equal(link.stats.probeConflicts, 0);
+  });
+
+  test('IPv6: a DAD solicitation from :: to the solicited-node group, twice; free when nobody advertises', async () => {
+    const { link, io, clock } = setup({ schedule: [] });
+    const t = track(link.probe('2001:DB8::50'));
+    clock.advance(150);
+    assert.deepEqual(await t.settled, { free: true, macs: [] }, 'default window 150 ms');
+    const sent = io.sock(EtherType.IPv6).sent;
+    assert.equal(sent.length, 2);
+    const ns = parseNsFrame(sent[0]!);
+    assert.ok(!('drop' in ns), 'a valid NS (checksum, DAD rules)');
+    assert.deepEqual({ src: ns.ip.src, dst: ns.ip.dst, target: ns.target, option: ns.sourceMac, ethSrc: ns.eth.src },
+      { src: '::', dst: solicitedNode('2001:db8::50'), target: '2001:db8::50', option: undefined, ethSrc: OUR_MAC });
+  });
+
+  test('claims within the window make it not free: MACs in first-seen order, deduplicated; firstReplyMs', async () => {
+    const { link, io, clock } = setup({ schedule: [] });
+    const t = track(link.probe('192.0.2.50', 300));
+    const sock = io.sock(EtherType.ARP);
+    clock.advance(20);
+    sock.deliver(arpReply('192.0.2.50', OTHER_MAC));
+    clock.advance(10);
+    for (const f of gratuitousArp('192.0.2.50', CLIENT_MAC)) sock.deliver(f);
+    sock.deliver(arpReply('192.0.2.51', '00:00:5e:00:53:03'), ); // another IP: not ours to count
+    sock.deliver(arpReply('192.0.2.50', OTHER_MAC));
+    clock.advance(270);
+    assert.deepEqual(await t.settled, { free: false, macs: [OTHER_MAC, CLIENT_MAC], firstReplyMs: 20 });
+    assert.equal(link.stats.probeConflicts, 1);
+  });
+
+  test('NA for the target within the window (v6); answers after the window do not count', async () => {
+    const { link, io, clock } = setup({ schedule: [] });
+    const t1 = track(link.probe('2001:db8::50', 150));
+    clock.advance(80);
+    io.sock(EtherType.IPv6).deliver(unsolicitedNa('2001:db8::50', OTHER_MAC));
+    clock.advance(70);
+    assert.deepEqual(await t1.settled, { free: false, macs: [OTHER_MAC], firstReplyMs: 80 });
+    const t2 = track(link.probe('192.0.2.50', 150));
+    clock.advance(150);
+    io.sock(EtherType.ARP).deliver(arpReply('192.0.2.50', OTHER_MAC));
+    assert.deepEqual(await t2.settled, { free: true, macs: [] });
+  });
+
+  test('our own frames never count: our probe echoed back, our own announcements for the IP', async () => {
+    const { link, io, clock } = setup({ schedule: [0] });
+    link.add('192.0.2.50');
+    link.add('2001:db8::50');
+    const t4 = track(link.probe('192.0.2.50'));
+    const t6 = track(link.probe('2001:db8::50'));
+    const arp = io.sock(EtherType.ARP), nd = io.sock(EtherType.IPv6);
+    for (const f of [...arp.sent]) arp.deliver(f);
+    for (const f of [...nd.sent]) nd.deliver(f);
+    for (const f of gratuitousArp('192.0.2.50', OUR_MAC)) arp.deliver(f);
+    nd.deliver(unsolicitedNa('2001:db8::50', OUR_MAC));
+    clock.advance(150);
+    assert.deepEqual(await t4.settled, { free: true, macs: [] }, 'probing an IP we hold finds only the others');
+    assert.deepEqual(await t6.settled, { free: true, macs: [] });
+  });
+
+  test('could not probe: not an IP, link down, no carrier, closed: free false with an error, never a rejection', async () => {
+    const { link, io, clock } = setup({ schedule: [], reopenMs: 1000 });
+    assert.deepEqual(await link.probe('192.0.2.300'), { free: false, macs: [], error: 'not an IP address: 192.0.2.300' });
+    link.setCarrier(false);
+    assert.deepEqual(await link.probe('192.0.2.50'), { free: false, macs: [], error: 'no carrier' });
+    link.setCarrier(true);
+    io.down();
+    assert.deepEqual(await link.probe('192.0.2.50'), { free: false, macs: [], error: 'link down' });
+    io.present = true;
+    clock.advance(1000);
+    assert.equal(link.up, true);
+    link.close();
+    assert.deepEqual(await link.probe('192.0.2.50'), { free: false, macs: [], error: 'link closed' });
+    assert.equal(clock.pending(), 0);
+  });
+
+  test('the link going down, carrier lost or close() during a probe end it at once with an error, keeping what was seen', async () => {
+    const { link, io, clock } = setup({ schedule: [], reopenMs: 1000 });
+    const t1 = track(link.probe('192.0.2.50'));
+    clock.advance(10);
+    io.sock(EtherType.ARP).deliver(arpReply('192.0.2.50', OTHER_MAC));
+    io.down();
+    assert.deepEqual(await t1.settled, { free: false, macs: [OTHER_MAC], firstReplyMs: 10, error: 'link down during the probe' });
+    io.present = true;
+    clock.advance(1000);
+    const t2 = track(link.probe('192.0.2.50'));
+    link.setCarrier(false);
+    assert.deepEqual(await t2.settled, { free: false, macs: [], error: 'carrier lost during the probe' });
+    link.setCarrier(true);
+    const t3 = track(link.probe('2001:db8::50'));
+    link.close();
+    assert.deepEqual(await t3.settled, { free: false, macs: [], error: 'link closed' });
+    assert.equal(clock.pending(), 0, 'no probe timer survives');
+  });
+
+  test('a failing send ends the probe with an error (first or second probe)', async () => {
+    const { link, io, clock } = setup({ schedule: [] });
+    io.sock(EtherType.ARP).failSend = new Error('sendto(eth0): No buffer space available');
+    const r1 = await link.probe('192.0.2.50');
+    assert.equal(r1.free, false);
+    assert.match(r1.error ?? '', /probe send failed.*No buffer space/);
+    io.sock(EtherType.ARP).failSend = undefined;
+    const t2 = track(link.probe('192.0.2.50', 90));
+    io.sock(EtherType.ARP).failSend = new Error('ENOBUFS');
+    clock.advance(30);
+    const r2 = await t2.settled;
+    assert.equal(r2.free, false);
+    assert.match(r2.error ?? '', /ENOBUFS/);
+    assert.equal(clock.pending(), 0);
+    assert.equal(link.stats.errors, 0, 'a send failure is an I/O condition, not a bug');
+  });
+
+  test('concurrent probes of one IP each get the full answer; a bad window falls back to the default', async () => {
+    const { link, io, clock } = setup({ schedule: [] });
+    const a = track(link.probe('192.0.2.50', 100));
+    const b = track(link.probe('192.0.2.50', Number.NaN));
+    clock.advance(60);
+    io.sock(EtherType.ARP).deliver(arpReply('192.0.2.50', OTHER_MAC));
+    clock.advance(40);
+    assert.deepEqual(await a.settled, { free: false, macs: [OTHER_MAC], firstReplyMs: 60 });
+    await tick();
+    assert.equal(b.result, undefined, 'NaN window: the default 150 ms');
+    clock.advance(50);
+    assert.deepEqual(await b.settled, { free: false, macs: [OTHER_MAC], firstReplyMs: 60 });
+  });
+});
+
+describe('L2Link: two links on one segment (owner answers probes; claims by others)', () => {
+  function pair(o: Partial<LinkOptions> = {}) {
+    const clock = new FakeClock();
+    const wire = new Wire();
+    const log = pino({ level: 'silent' });
+    const claims = { a: [] as [string, string][], b: [] as [string, string][] };
+    const ioA = wire.plug(Object.assign(new FakeIo(), { mac: OUR_MAC }));
+    const ioB = wire.plug(Object.assign(new FakeIo(), { mac: OTHER_MAC }));
+    const a = new L2Link({ ifname: 'eth0', log, io: ioA, clock, onClaim: (ip, mac) => { claims.a.push([ip, mac]); }, ...o });
+    const b = new L2Link({ ifname: 'eth0', log, io: ioB, clock, onClaim: (ip, mac) => { claims.b.push([ip, mac]); }, ...o });
+    return { clock, wire, a, b, claims };
+  }
+
+  test("the owner answers the other's ARP probe and DAD solicitation; the prober sees the owner's MAC; free once it drops the IP", async () => {
+    const { clock, a, b, claims } = pair({ schedule: [0] });
+    a.add('192.0.2.50');
+    a.add('2001:db8::50');
+    for (const ip of ['192.0.2.50', '2001:db8::50']) {
+      const t = track(b.probe(ip));
+      clock.advance(150);
+      assert.deepEqual(await t.settled, { free: false, macs: [OUR_MAC], firstReplyMs: 0 }, `${ip}: answered at once`);
+    }
+    assert.equal(a.stats.replies, 4, 'each of the two probes per family answered');
+    assert.deepEqual(claims, { a: [], b: [] }, "probes are not claims, and B owns nothing to be claimed");
+    a.remove('192.0.2.50');
+    a.remove('2001:db8::50');
+    for (const ip of ['192.0.2.50', '2001:db8::50']) {
+      const t = track(b.probe(ip));
+      clock.advance(150);
+      assert.deepEqual(await t.settled, { free: true, macs: [] }, ip);
+    }
+  });
+
+  test("two owners of one IP see each other's announcements: onClaim on both, IPv4 and IPv6; nobody claims against itself", () => {
+    const { clock, a, b, claims } = pair({ schedule: [0, 250] });
+    a.add('192.0.2.50');
+    a.add('2001:db8::50');
+    assert.deepEqual(claims, { a: [], b: [] }, 'A alone: its own announcements are not claims, B owns nothing');
+    b.add('192.0.2.50');
+    b.add('2001:db8::50');
+    assert.deepEqual(claims.a, [['192.0.2.50', OTHER_MAC], ['2001:db8::50', OTHER_MAC]], "B's first announcements reach A");
+    assert.deepEqual(claims.b, []);
+    clock.advance(250);
+    assert.deepEqual(claims.b, [['192.0.2.50', OUR_MAC], ['2001:db8::50', OUR_MAC]], "A's repeat reaches B");
+    assert.equal(a.stats.claims, 4, 'A saw B at 0 and at B’s repeat (250 ms after its gain)');
+    assert.equal(b.stats.claims, 2);
+  });
+
+  test('a duel stops when one side drops the IP: no further claims reported', () => {
+    const { clock, a, b, claims } = pair({ schedule: [0, 250, 1000] });
+    a.add('192.0.2.50');
+    b.add('192.0.2.50');
+    b.remove('192.0.2.50');
+    const before = claims.a.length;
+    clock.advance(5000);
+    assert.equal(claims.a.length, before, 'B gone quiet');
+    assert.deepEqual(claims.b, [], 'B no longer owns it: A’s repeats are not claims for B');
+  });
+});
+
+describe('L2Link onClaim', () => {
+  test('rate-limited per IP to once per 100 ms; other IPs independent; a non-owned IP never reported', () => {
+    const got: [string, string][] = [];
+    const { link, io, clock } = setup({ schedule: [], onClaim: (ip, mac) => { got.push([ip, mac]); } });
+    link.add('192.0.2.50');
+    link.add('192.0.2.51');
+    const sock = io.sock(EtherType.ARP);
+    for (let i = 0; i < 50; i++) for (const f of gratuitousArp('192.0.2.50', OTHER_MAC)) sock.deliver(f);
+    sock.deliver(arpReply('192.0.2.51', CLIENT_MAC, '192.0.2.1', OUR_MAC));
+    sock.deliver(arpReply('192.0.2.99', CLIENT_MAC));
+    assert.deepEqual(got, [['192.0.2.50', OTHER_MAC], ['192.0.2.51', CLIENT_MAC]]);
+    clock.advance(CLAIM_REPORT_INTERVAL_MS - 1);
+    sock.deliver(arpReply('192.0.2.50', OTHER_MAC));
+    assert.equal(got.length, 2, 'within 100 ms: suppressed');
+    clock.advance(1);
+    sock.deliver(arpReply('192.0.2.50', OTHER_MAC));
+    assert.equal(got.length, 3, 'after 100 ms: reported again');
+    assert.equal(link.stats.claims, 3);
+  });
+
+  test('an ARP request using our IP as sender is a claim; the request is still answered for an owned target', () => {
+    const got: string[] = [];
+    const { link, io } = setup({ schedule: [], onClaim: (ip, mac) => { got.push(`${ip}@${mac}`); } });
+    link.add('192.0.2.50');
+    link.add('192.0.2.51');
+    io.sock(EtherType.ARP).deliver(arpRequest('192.0.2.51', OTHER_MAC, '192.0.2.50'));
+    assert.deepEqual(got, [`192.0.2.50@${OTHER_MAC}`]);
+    assert.equal(link.stats.replies, 1);
+  });
+
+  test('a re-gained IP is reported again at once (the rate limit is per ownership)', () => {
+    const got: string[] = [];
+    const { link, io } = setup({ schedule: [], onClaim: (ip) => { got.push(ip); } });
+    link.add('2001:db8::50');
+    const nd = io.sock(EtherType.IPv6);
+    nd.deliver(unsolicitedNa('2001:db8::50', OTHER_MAC));
+    link.remove('2001:db8::50');
+    link.add('2001:db8::50');
+    nd.deliver(unsolicitedNa('2001:db8::50', OTHER_MAC));
+    assert.deepEqual(got, ['2001:db8::50', '2001:db8::50']);
+  });
+
+  test('an onClaim that throws is caught and counted; the frame path goes on', () => {
+    const { link, io, errors } = setup({ schedule: [], onClaim: () => { throw new Error('engine bug'); } });
+    link.add('192.0.2.50');
+    const sock = io.sock(EtherType.ARP);
+    assert.doesNotThrow(() => { sock.deliver(arpRequest('192.0.2.99', OTHER_MAC, '192.0.2.50')); });
+    assert.equal(link.stats.errors, 1);
+    assert.equal(errors()[0]?.where, 'frame');
+    sock.deliver(arpRequest('192.0.2.50'));
+    assert.equal(link.stats.replies, 1, 'still answering');
+  });
+
+  test('the responder still answers only requests with the wider filters: replies and NAs are counted, not answered', () => {
+    const { link, io } = setup({ schedule: [] });
+    link.add('192.0.2.50');
+    link.add('2001:db8::50');
+    io.sock(EtherType.ARP).deliver(arpReply('192.0.2.50', OTHER_MAC));
+    io.sock(EtherType.IPv6).deliver(unsolicitedNa('2001:db8::50', OTHER_MAC));
+    assert.equal(link.stats.replies, 0);
+    assert.equal(link.stats.drops['not-request'], 1);
+    assert.equal(link.stats.drops['not-ns'], 1);
+  });
+});
+
+describe('L2Link carrier', () => {
+  test('carrier lost: nothing answered or announced, IPs kept; carrier back: every owned IP announced at once and on the schedule', () => {
+    const { link, io, clock, warns } = setup({ schedule: [0, 250] });
+    link.add('192.0.2.50');
+    link.add('2001:db8::50');
+    const arp = io.sock(EtherType.ARP), nd = io.sock(EtherType.IPv6);
+    assert.equal(link.carrier, true);
+    link.setCarrier(false);
+    assert.equal(link.carrier, false);
+    assert.equal(link.stats.carrierLosses, 1);
+    assert.ok(warns().some((l) => l.event === 'carrier_down'));
+    const sent = arp.sent.length + nd.sent.length;
+    clock.advance(5000);
+    assert.equal(arp.sent.length + nd.sent.length, sent, 'the pending repeat was cancelled');
+    arp.deliver(arpRequest('192.0.2.50'));
+    nd.deliver(buildNsFrame({ target: '2001:db8::50', mac: CLIENT_MAC, srcIp: '2001:db8::1' }));
+    assert.equal(link.stats.replies, 0, 'not answering without carrier');
+    assert.equal(link.stats.drops['no-carrier'], 2);
+    link.add('192.0.2.51');
+    assert.equal(arp.sent.length + nd.sent.length, sent, 'a gain without carrier is not announced either');
+    assert.deepEqual(new Set(link.ownedIPs()), new Set(['192.0.2.50', '2001:db8::50', '192.0.2.51']), 'still owned');
+    link.setCarrier(false);
+    assert.equal(link.stats.carrierLosses, 1, 'no change, nothing counted');
+    const [arp0, nd0] = [arp.sent.length, nd.sent.length];
+    link.setCarrier(true);
+    assert.equal(arp.sent.length - arp0, 4, 'two IPv4 IPs: two gratuitous frames each, at once');
+    assert.equal(nd.sent.length - nd0, 1, 'one unsolicited NA');
+    const afterUp = arp.sent.length + nd.sent.length;
+    clock.advance(250);
+    assert.equal(arp.sent.length + nd.sent.length - afterUp, 5, 'the schedule runs again');
+    arp.deliver(arpRequest('192.0.2.50'));
+    assert.equal(link.stats.replies, 1, 'answering again');
+  });
+
+  test('sockets reopened while the carrier is down announce nothing until it is back', () => {
+    const { link, io, clock } = setup({ schedule: [0], reopenMs: 100 });
+    link.add('192.0.2.50');
+    io.down();
+    link.setCarrier(false);
+    io.present = true;
+    clock.advance(100);
+    assert.equal(link.up, true);
+    assert.equal(io.sock(EtherType.ARP).sent.length, 0);
+    link.setCarrier(true);
+    assert.equal(io.sock(EtherType.ARP).sent.length, 2);
   });
 });

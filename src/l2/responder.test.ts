@@ -3,7 +3,8 @@ import { describe, test } from 'node:test';
 import fc from 'fast-check';
 import { decodeTable, encodeTable, macToString, parseMac } from '../wire/bytetable.ts';
 import {
-  ARP, ETHERNET, IPV6, ND_MESSAGE, buildArpFrame, gratuitousArp, icmp6Checksum, multicastMac, solicitedNode, unsolicitedNa,
+  ARP, ETHERNET, IPV6, ND_MESSAGE, arpProbe, buildArpFrame, buildNsFrame, gratuitousArp, icmp6Checksum, multicastMac, solicitedNode,
+  unsolicitedNa,
 } from './frames.ts';
 import { handleArp, handleFrame, handleNs, type Decision, type ResponderContext } from './responder.ts';
 
@@ -338,5 +339,30 @@ describe('property: a reply iff the target is owned, for every kind of sender', 
       'v6/unspecified/reply', 'v6/self/reply', 'v6/host/reply', 'v6/other-target/reply', 'v6/self/not-owned', 'v4/host/own-frame']) {
       assert.ok((seen.get(k) ?? 0) > 0, `case ${k} generated (seed ${seed})`);
     }
+  });
+});
+
+describe('probes from another node (issue 9: the owner must answer them so the prober sees it)', () => {
+  test("the frames L2Link.probe sends are answered by the owner: ARP probe by broadcast, DAD NS by an NA to all-nodes", () => {
+    const a = reply(handleFrame(arpProbe(OWNED_V4, OTHER_MAC), ctx));
+    const eth = decodeTable(ETHERNET, a.reply)!;
+    const p = decodeTable(ARP, a.reply, 14)!;
+    assert.equal(eth.dst, BROADCAST);
+    assert.deepEqual({ oper: p.oper, sha: p.sha, spa: p.spa, tpa: p.tpa }, { oper: 2, sha: OUR_MAC, spa: OWNED_V4, tpa: '0.0.0.0' });
+    const na = parseNa(reply(handleFrame(buildNsFrame({ target: OWNED_V6, mac: OTHER_MAC, srcIp: '::' }), ctx)).reply);
+    assert.deepEqual({ dst: na.ip.dst, mac: na.eth.dst, flags: na.nd.flags, tlla: na.tlla }, { dst: 'ff02::1', mac: '33:33:00:00:00:01', flags: 0x20000000, tlla: OUR_MAC });
+    assert.ok(na.checksumOk);
+  });
+
+  test('probes for an IP we do not own are not answered; our own probes are never answered', () => {
+    assert.equal(drop(handleFrame(arpProbe(OTHER_SERVICE_V4, OTHER_MAC), ctx)), 'not-owned');
+    assert.equal(drop(handleFrame(buildNsFrame({ target: OTHER_SERVICE_V6, mac: OTHER_MAC, srcIp: '::' }), ctx)), 'not-owned');
+    assert.equal(drop(handleFrame(arpProbe(OWNED_V4, OUR_MAC), ctx)), 'own-frame');
+    assert.equal(drop(handleFrame(buildNsFrame({ target: OWNED_V6, mac: OUR_MAC, srcIp: '::' }), ctx)), 'own-frame');
+  });
+
+  test('claims seen on the widened filters are never answered: ARP replies, NAs', () => {
+    assert.equal(drop(handleFrame(gratuitousArp(OWNED_V4, OTHER_MAC)[1]!, ctx)), 'not-request');
+    assert.equal(drop(handleFrame(unsolicitedNa(OWNED_V6, OTHER_MAC), ctx)), 'not-ns');
   });
 });
