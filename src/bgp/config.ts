@@ -4,6 +4,7 @@
  */
 import { parseIP, parsePrefix } from '../net/ip.ts';
 import { BaregateError, ErrorCodes } from '../api/errors.ts';
+import type { BGPPeerConfig } from '../config/types.ts';
 import { Afi } from './message.ts';
 import { MAX_NLRI_BYTES, announceRoom } from './packing.ts';
 import { parseCommunity, parseLargeCommunity, routeAttributes } from './routeattrs.ts';
@@ -226,4 +227,69 @@ function prefixProblem(prefix: string): string | undefined {
 export function checkPrefix(where: string, prefix: string): void {
   const bad = prefixProblem(prefix);
   if (bad !== undefined) throw new SpeakerConfigError([{ field: where, message: bad }]);
+}
+
+/** The fields of a validated BGPPeer (config/types.ts) that become a session's settings. */
+export type BGPPeerFields = Pick<BGPPeerConfig,
+  'name' | 'peerAddress' | 'peerASN' | 'dynamicASN' | 'peerPort' | 'sourceAddress' | 'holdTime' | 'keepaliveTime' |
+  'connectTime' | 'ebgpMultiHop' | 'passive' | 'gracefulRestart' | 'password'>;
+
+/** What a BGPPeer does not say and the node knows: its addresses, and speaker-wide session settings. */
+export interface NodePeerDefaults {
+  /** The node's IPv4 address: the next hop of IPv4 routes sent over an IPv6 session. */
+  readonly nodeIPv4?: string | undefined;
+  /** The node's IPv6 address: the next hop of IPv6 routes sent over an IPv4 session. */
+  readonly nodeIPv6?: string | undefined;
+  /**
+   * Listen on the node's address of the peer's family for a passive peer that names no sourceAddress
+   * (default true): a passive session needs a listener, and never one on every address.
+   */
+  readonly passiveSourceFromNode?: boolean | undefined;
+  /** Smallest hold time accepted from the peer (default 3, or 0 when the peer's holdTime is 0). */
+  readonly minHoldTime?: number | undefined;
+  /** RFC 9687 send hold time, seconds (default max(480, 2 × hold time)). */
+  readonly sendHoldTime?: number | undefined;
+  /** GTSM hops for every peer (default off). */
+  readonly ttlSecurityHops?: number | undefined;
+}
+
+/**
+ * A BGPPeer as the speaker runs it. `myASN` and `routerID` are not per session here: they are the
+ * Speaker's, fixed for its life (see {@link speakerIdentity}); a change of either means a new Speaker.
+ * The next hop for the session's own family is always the session's local address, so only the other
+ * family's next hop comes from the node. The input is already validated (parseConfig), so this only maps.
+ */
+export function peerFromConfig(p: BGPPeerFields, d: NodePeerDefaults = {}): PeerConfig {
+  const family = parseIP(p.peerAddress)?.family;
+  const source = p.sourceAddress ?? (p.passive && d.passiveSourceFromNode !== false ? (family === 'IPv6' ? d.nodeIPv6 : d.nodeIPv4) : undefined);
+  return {
+    name: p.name, peerAddress: p.peerAddress, peerASN: p.peerASN, dynamicASN: p.dynamicASN,
+    peerPort: p.peerPort, sourceAddress: source, holdTime: p.holdTime, keepaliveTime: p.keepaliveTime, connectTime: p.connectTime,
+    ebgpMultiHop: p.ebgpMultiHop, password: p.password, passive: p.passive, gracefulRestart: p.gracefulRestart,
+    nextHopIPv4: family === 'IPv6' ? d.nodeIPv4 : undefined, nextHopIPv6: family === 'IPv4' ? d.nodeIPv6 : undefined,
+    minHoldTime: d.minHoldTime ?? (p.holdTime === 0 ? 0 : Math.min(3, p.holdTime)), sendHoldTime: d.sendHoldTime, ttlSecurityHops: d.ttlSecurityHops,
+  };
+}
+
+/** The speaker-wide identity chosen from a node's peers, and the peers that cannot share it. */
+export interface SpeakerIdentity {
+  /** undefined when there are no peers. */
+  readonly myASN: number | undefined;
+  /** The first peer's routerID, else the node's IPv4 address; undefined when neither exists. */
+  readonly routerID: string | undefined;
+  /** Peers (by name) whose myASN or routerID differs from the chosen one: one Speaker cannot serve them. */
+  readonly conflicting: readonly string[];
+}
+
+/**
+ * One Speaker has one local AS and one router ID, while each BGPPeer names its own. The first peer (in
+ * the order given: parseConfig's is by name) decides; peers that disagree are listed so the caller can
+ * leave them out and say why. A change of the result means the Speaker must be recreated.
+ */
+export function speakerIdentity(peers: readonly Pick<BGPPeerConfig, 'name' | 'myASN' | 'routerID'>[], nodeIPv4: string | undefined): SpeakerIdentity {
+  const first = peers[0];
+  if (!first) return { myASN: undefined, routerID: nodeIPv4, conflicting: [] };
+  const routerID = first.routerID ?? nodeIPv4;
+  const conflicting = peers.filter((p) => p.myASN !== first.myASN || (p.routerID ?? nodeIPv4) !== routerID).map((p) => p.name);
+  return { myASN: first.myASN, routerID, conflicting };
 }
