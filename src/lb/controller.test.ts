@@ -13,7 +13,7 @@ import { objectKey } from '../k8s/informer.ts';
 import type { CacheSource, EventRecorder, EventTarget, EventType, Health, IngressEntry, StatusWriter, WriteResult } from '../k8s/ports.ts';
 import { rootLogger } from '../log.ts';
 import { allocations, poolAddresses } from '../metrics/metrics.ts';
-import { AddressController, type NamespaceObject } from './controller.ts';
+import { AddressController, type AnnounceSources, type ConfigObject, type NamespaceObject } from './controller.ts';
 import type { Service } from './service.ts';
 
 const log = rootLogger.child({ op: 'controller-test' });
@@ -372,7 +372,7 @@ describe('bookkeeping and metrics', () => {
     assert.equal(ctl.bookkeeping().pendingWhy, 1, 'the reason is kept while the write is retried');
     cl.deleteService('ns', 'a');
     await ctl.idle();
-    assert.deepEqual(ctl.bookkeeping(), { pendingWhy: 0, failed: 0, deprecated: 0 });
+    assert.deepEqual(ctl.bookkeeping(), { pendingWhy: 0, failed: 0, deprecated: 0, notAnnounced: 0 });
     assert.equal(ctl.allocator.serviceCount, 0);
   });
 
@@ -489,5 +489,169 @@ describe('classes and deprecated keys', () => {
     await settle(ctl, clock);
     assert.equal(events.of('bad', 'AllocationFailed').length, 1);
     assert.equal(events.of('bad', 'DeprecatedAnnotation').length, 1);
+  });
+});
+
+describe('NotAnnounced', () => {
+  /** The announcement config beside the fake cluster: advertisements and peers as watch events. */
+  class Announce {
+    private rv = 1_000_000;
+    readonly sources = { l2Advertisements: new FakeSource<ConfigObject>(), bgpAdvertisements: new FakeSource<ConfigObject>(), bgpPeers: new FakeSource<ConfigObject>() } satisfies AnnounceSources;
+    private readonly gens = new Map<string, number>();
+    put(kind: keyof AnnounceSources, name: string, spec: unknown): void {
+      const g = (this.gens.get(`${kind}/${name}`) ?? 0) + 1;
+      this.gens.set(`${kind}/${name}`, g);
+      this.sources[kind].apply({ metadata: { name, resourceVersion: String(++this.rv), generation: g }, spec });
+    }
+    /** A status-only change: new resourceVersion, same generation. */
+    touch(kind: keyof AnnounceSources, name: string): void {
+      const o = this.sources[kind].get(name);
+      if (o) this.sources[kind].apply({ ...o, metadata: { ...o.metadata, resourceVersion: String(++this.rv) } });
+    }
+    remove(kind: keyof AnnounceSources, name: string): void { this.sources[kind].remove(name); }
+  }
+
+  function announced(cl: FakeCluster, ann: Announce): { ctl: AddressController; events: FakeEvents; clock: FakeClock } {
+    const events = new FakeEvents();
+    const clock = new FakeClock();
+    const ctl = new AddressController({ log, clock, writer: cl, events, sources: { ...cl.sources, announce: ann.sources }, poolStatusDelayMs: 500 });
+    running.push(ctl);
+    return { ctl, events, clock };
+  }
+  const notAnnounced = (events: FakeEvents, name: string): RecordedEvent[] => events.of(name, 'NotAnnounced');
+
+  test('a Service from a pool no advertisement covers gets one Warning naming the pool; more reconciles do not repeat it', async () => {
+    const cl = new FakeCluster();
+    cl.namespace('ns');
+    cl.pool('lonely', { addresses: ['192.0.2.10/31'] });
+    cl.service('ns', 'a');
+    const ann = new Announce();
+    const { ctl, events, clock } = announced(cl, ann);
+    await ctl.start();
+    await settle(ctl, clock);
+    const ev = notAnnounced(events, 'a');
+    assert.equal(ev.length, 1);
+    assert.match(ev[0]?.message ?? '', /192\.0\.2\.10 from pool "lonely".*L2Advertisement or BGPAdvertisement/);
+    assert.equal(ev[0]?.type, 'Warning');
+    for (let i = 0; i < 3; i++) { cl.service('ns', 'a', { labels: { n: String(i) } }); await settle(ctl, clock); }
+    assert.equal(notAnnounced(events, 'a').length, 1);
+  });
+
+  test('advertisement changes: no reconcile, no Service write; covered -> not covered warns again, once', async () => {
+    const cl = new FakeCluster();
+    cl.namespace('ns');
+    cl.pool('p', { addresses: ['192.0.2.10/31'] });
+    cl.pool('q', { addresses: ['198.51.100.0/30'] });
+    const ann = new Announce();
+    ann.put('l2Advertisements', 'for-p', { ipAddressPools: ['p'] });
+    cl.service('ns', 'a', { annotations: { 'baregate.io/address-pool': 'p' } });
+    const { ctl, events, clock } = announced(cl, ann);
+    await ctl.start();
+    await settle(ctl, clock);
+    assert.deepEqual(notAnnounced(events, 'a'), [], 'covered from the start');
+    const writes = cl.writes.length;
+    const reconciles = ctl.reconciles;
+    ann.touch('l2Advertisements', 'for-p');
+    ann.put('l2Advertisements', 'for-q', { ipAddressPools: ['q'] });
+    await settle(ctl, clock);
+    assert.deepEqual(notAnnounced(events, 'a'), []);
+    ann.remove('l2Advertisements', 'for-p');
+    await settle(ctl, clock);
+    assert.equal(notAnnounced(events, 'a').length, 1, 'lost its advertisement');
+    assert.match(notAnnounced(events, 'a')[0]?.message ?? '', /pool "p"/);
+    ann.put('bgpAdvertisements', 'all', {});
+    await settle(ctl, clock);
+    ann.put('bgpAdvertisements', 'all', { ipAddressPools: ['q'] });
+    await settle(ctl, clock);
+    assert.equal(notAnnounced(events, 'a').length, 2, 'covered again, then not: a second warning');
+    ann.put('bgpAdvertisements', 'all', { ipAddressPools: ['q'], localPref: 7 });
+    await settle(ctl, clock);
+    assert.equal(notAnnounced(events, 'a').length, 2, 'still not covered: no repeat');
+    assert.deepEqual(cl.writes.slice(writes), [], 'advertisement changes write nothing to Services or pools');
+    assert.equal(ctl.reconciles, reconciles, 'and reconcile no Service');
+  });
+
+  test('an advertisement that is unusable (unknown pool, bad selector, only unknown peers) covers nothing', async () => {
+    for (const [kind, spec] of [
+      ['l2Advertisements', { ipAddressPools: ['p', 'ghost'] }],
+      ['l2Advertisements', { ipAddressPoolSelectors: [{ matchExpressions: [{ key: 'k', operator: 'In' }] }] }],
+      ['bgpAdvertisements', { peers: ['ghost'] }],
+    ] as const) {
+      const cl = new FakeCluster();
+      cl.namespace('ns');
+      cl.pool('p', { addresses: ['192.0.2.10/31'] });
+      const ann = new Announce();
+      ann.put(kind, 'x', spec);
+      cl.service('ns', 'a');
+      const { ctl, events, clock } = announced(cl, ann);
+      await ctl.start();
+      await settle(ctl, clock);
+      assert.equal(notAnnounced(events, 'a').length, 1, JSON.stringify(spec));
+      ctl.stop();
+    }
+  });
+
+  test('pool selectors follow pool labels; a BGPAdvertisement naming an existing peer covers', async () => {
+    const cl = new FakeCluster();
+    cl.namespace('ns');
+    const p = cl.pool('p', { addresses: ['192.0.2.10/31'] });
+    cl.sources.pools.apply({ ...p, metadata: { ...p.metadata, labels: { announce: 'yes' }, resourceVersion: '5000' } });
+    const ann = new Announce();
+    ann.put('l2Advertisements', 'by-label', { ipAddressPoolSelectors: [{ matchLabels: { announce: 'yes' } }] });
+    cl.service('ns', 'a');
+    const { ctl, events, clock } = announced(cl, ann);
+    await ctl.start();
+    await settle(ctl, clock);
+    assert.deepEqual(notAnnounced(events, 'a'), []);
+    const reconciles = ctl.reconciles;
+    const cur = cl.sources.pools.get('p');
+    assert.ok(cur);
+    cl.sources.pools.apply({ ...cur, metadata: { ...cur.metadata, labels: {}, resourceVersion: '5001' } });
+    await settle(ctl, clock);
+    assert.equal(notAnnounced(events, 'a').length, 1, 'the label went: not covered');
+    assert.equal(ctl.reconciles, reconciles, 'a label change is not an allocation change');
+    ann.put('bgpPeers', 'r1', { myASN: 64512, peerASN: 64513, peerAddress: '192.0.2.1' });
+    ann.put('bgpAdvertisements', 'to-r1', { peers: ['r1'] });
+    await settle(ctl, clock);
+    ann.remove('bgpPeers', 'r1');
+    await settle(ctl, clock);
+    assert.equal(notAnnounced(events, 'a').length, 2, 'its only peer went: the advertisement is unusable');
+  });
+
+  test('restart with an unchanged uncovered Service: no event; deleting the Service forgets it', async () => {
+    const cl = new FakeCluster();
+    cl.namespace('ns');
+    cl.pool('p', { addresses: ['192.0.2.10/31'] });
+    cl.service('ns', 'a');
+    const ann = new Announce();
+    const first = announced(cl, ann);
+    await first.ctl.start();
+    await settle(first.ctl, first.clock);
+    assert.equal(notAnnounced(first.events, 'a').length, 1);
+    first.ctl.stop();
+    cl.deliver();
+    cl.sources = cl.newSources();
+    const ann2 = new Announce();
+    const second = announced(cl, ann2);
+    await second.ctl.start();
+    await settle(second.ctl, second.clock);
+    assert.deepEqual(second.events.recorded, [], 'a restart tells nothing again');
+    assert.equal(second.ctl.writes, 0);
+    assert.equal(second.ctl.bookkeeping().notAnnounced, 1);
+    cl.deleteService('ns', 'a');
+    await settle(second.ctl, second.clock);
+    assert.equal(second.ctl.bookkeeping().notAnnounced, 0);
+  });
+
+  test('without announcement sources the check is off', async () => {
+    const cl = new FakeCluster();
+    cl.namespace('ns');
+    cl.pool('p', { addresses: ['192.0.2.10/31'] });
+    cl.service('ns', 'a');
+    const { ctl, events, clock } = controller(cl);
+    await ctl.start();
+    await settle(ctl, clock);
+    assert.deepEqual(notAnnounced(events, 'a'), []);
+    assert.equal(ctl.announce, undefined);
   });
 });

@@ -4,6 +4,11 @@
  * lives in the cluster: on start the allocator is rebuilt from Service statuses, oldest first, before
  * anything new is allocated, so a restart changes no address and writes nothing.
  *
+ * Announcement coverage: the controller also watches L2Advertisements, BGPAdvertisements and BGPPeers,
+ * parses them with the speaker's parseConfig(), and tells a Service holding addresses from a pool that
+ * no usable advertisement covers so (one `NotAnnounced` Warning per change from covered to not
+ * covered). Those objects never re-run allocation: an advertisement change costs events only.
+ *
  * Effects go through ports (a status writer, an event recorder; src/k8s/ports.ts) and state comes in
  * through cache sources, all injectable with a clock, so the logic here is unit-tested with recording
  * fakes and no API server.
@@ -13,6 +18,7 @@ import { PoolConditions, type IPAddressPool } from '../api/ipaddresspool.ts';
 import type { Condition } from '../api/types.ts';
 import { realClock, type Clock, type Timer } from '../clock.ts';
 import type { KubeClient } from '../k8s/client.ts';
+import { announcedPools, parseConfig } from '../config/config.ts';
 import { ApiEventRecorder } from '../k8s/events.ts';
 import { Informer, type KObject } from '../k8s/informer.ts';
 import { RestStatusWriter, type CacheSource, type EventRecorder, type EventType, type Health, type StatusWriter } from '../k8s/ports.ts';
@@ -30,11 +36,29 @@ export interface NamespaceObject {
   metadata: { name: string; labels?: Record<string, string>; resourceVersion?: string };
 }
 
+/** Any object of ours as the controller caches it for parseConfig (read as unvalidated JSON). */
+export interface ConfigObject {
+  metadata: { name: string; resourceVersion?: string; generation?: number; labels?: Record<string, string> };
+  spec?: unknown;
+}
+
 /** Where the controller reads cluster state from; informers on the client by default. */
 export interface ControllerSources {
   services: CacheSource<Service>;
   pools: CacheSource<IPAddressPool>;
   namespaces: CacheSource<NamespaceObject>;
+  /**
+   * The announcement config. Given sources without these (tests about allocation alone) turn the
+   * `NotAnnounced` check off; informers always have them.
+   */
+  announce?: AnnounceSources;
+}
+
+/** The objects that decide whether a pool is announced at all. */
+export interface AnnounceSources {
+  l2Advertisements: CacheSource<ConfigObject>;
+  bgpAdvertisements: CacheSource<ConfigObject>;
+  bgpPeers: CacheSource<ConfigObject>;
 }
 
 /** Controller settings. */
@@ -62,10 +86,14 @@ export interface ControllerBookkeeping {
   readonly pendingWhy: number;
   readonly failed: number;
   readonly deprecated: number;
+  readonly notAnnounced: number;
 }
 
 const POOL_KEY = '\0pools';
-const poolPath = `/apis/${GROUP}/${VERSION}/${Kinds.IPAddressPool.plural}`;
+/** Queue key of "the announcement config changed": coverage is recomputed, no allocation runs. */
+const ANNOUNCE_KEY = '\0announce';
+const apiPath = (k: keyof typeof Kinds): string => `/apis/${GROUP}/${VERSION}/${Kinds[k].plural}`;
+const poolPath = apiPath('IPAddressPool');
 const FAMILIES = ['IPv4', 'IPv6'] as const;
 const STATES = ['assigned', 'available'] as const;
 
@@ -87,6 +115,8 @@ export class AddressController {
   readonly services: CacheSource<Service>;
   readonly pools: CacheSource<IPAddressPool>;
   readonly namespaces: CacheSource<NamespaceObject>;
+  /** Undefined when the NotAnnounced check is off (see {@link ControllerSources.announce}). */
+  readonly announce: AnnounceSources | undefined;
   readonly events: EventRecorder;
   private readonly writer: StatusWriter<Service, IPAddressPool>;
   private readonly clock: Clock;
@@ -98,6 +128,13 @@ export class AddressController {
   private readonly pendingWhy = new Map<string, string>();
   /** Deprecated annotation keys of each Service, as last seen (see {@link noteDeprecated}). */
   private readonly deprecated = new Map<string, string>();
+  /**
+   * Per Service holding addresses: the pools (sorted, comma-joined) it holds addresses from that no
+   * advertisement covers, as last seen ('' = all covered). See {@link noteAnnounced}.
+   */
+  private readonly notAnnounced = new Map<string, string>();
+  /** Pools some usable advertisement covers, from the last parse of the announcement config. */
+  private covered = new Set<string>();
   private readonly dirtyPools = new Set<string>();
   private poolTimer: Timer | undefined;
   private flushing: Promise<void> | undefined;
@@ -131,11 +168,29 @@ export class AddressController {
     this.services = o.sources ? source('services', o.sources.services) : informer<Service>('services', '/api/v1/services', trimService);
     this.pools = o.sources ? source('pools', o.sources.pools) : informer<IPAddressPool>('pools', poolPath);
     this.namespaces = o.sources ? source('namespaces', o.sources.namespaces) : informer<NamespaceObject>('namespaces', '/api/v1/namespaces');
+    const ann = o.sources ? o.sources.announce : undefined;
+    this.announce = o.sources
+      ? (ann ? { l2Advertisements: source('l2advertisements', ann.l2Advertisements), bgpAdvertisements: source('bgpadvertisements', ann.bgpAdvertisements), bgpPeers: source('bgppeers', ann.bgpPeers) } : undefined)
+      : {
+          l2Advertisements: informer<ConfigObject>('l2advertisements', apiPath('L2Advertisement')),
+          bgpAdvertisements: informer<ConfigObject>('bgpadvertisements', apiPath('BGPAdvertisement')),
+          bgpPeers: informer<ConfigObject>('bgppeers', apiPath('BGPPeer')),
+        };
     this.writer = o.writer ?? new RestStatusWriter<Service, IPAddressPool>(client());
     this.events = o.events ?? new ApiEventRecorder({ client: client(), component: CONTROLLER_NAME, log, clock: this.clock, onWrite: (kind) => { apiWrites.inc({ kind }); } });
     this.queue = new WorkQueue((k) => this.process(k), { log, concurrency: o.concurrency ?? 16, minRetryMs: 200, maxRetryMs: 30_000 });
     this.services.onChange((key, obj, old) => { if (this.serviceNeedsReconcile(key, obj, old)) this.queue.add(key); });
-    this.pools.onChange((_key, obj, old) => { if (poolSpecChanged(obj, old)) this.queue.add(POOL_KEY, true); });
+    this.pools.onChange((_key, obj, old) => {
+      if (poolSpecChanged(obj, old)) this.queue.add(POOL_KEY, true);
+      // labels decide ipAddressPoolSelectors: coverage only, no allocation
+      else if (!semanticEqual(obj?.metadata.labels ?? {}, old?.metadata.labels ?? {})) this.queue.add(ANNOUNCE_KEY, true);
+    });
+    if (this.announce) {
+      for (const src of [this.announce.l2Advertisements, this.announce.bgpAdvertisements, this.announce.bgpPeers]) {
+        // status-only changes (generation unchanged) cannot change coverage
+        src.onChange((_key, obj, old) => { if (configSpecChanged(obj, old)) this.queue.add(ANNOUNCE_KEY, true); });
+      }
+    }
     this.namespaces.onChange((ns, obj, old) => {
       if (semanticEqual(obj?.metadata.labels ?? {}, old?.metadata.labels ?? {})) return;
       for (const s of this.services.list()) if (s.metadata.namespace === ns) this.queue.add(serviceKey(s));
@@ -169,9 +224,12 @@ export class AddressController {
     this.services.start();
     this.pools.start();
     this.namespaces.start();
-    await Promise.all([this.services.synced, this.pools.synced, this.namespaces.synced]);
+    const ann = this.announce ? [this.announce.l2Advertisements, this.announce.bgpAdvertisements, this.announce.bgpPeers] : [];
+    for (const src of ann) src.start();
+    await Promise.all([this.services.synced, this.pools.synced, this.namespaces.synced, ...ann.map((src) => src.synced)]);
     if (!this.isRunning()) return;
     this.applyPools();
+    this.covered = this.coveredPools();
     const restored = this.restore();
     this.o.log.info({ event: 'restored', services: restored, pools: this.allocator.poolNames().length }, 'rebuilt allocations from Service status');
     for (const s of this.services.list()) this.queue.add(serviceKey(s));
@@ -190,6 +248,7 @@ export class AddressController {
     this.services.stop();
     this.pools.stop();
     this.namespaces.stop();
+    if (this.announce) for (const src of [this.announce.l2Advertisements, this.announce.bgpAdvertisements, this.announce.bgpPeers]) src.stop();
     this.poolTimer?.cancel();
     this.poolTimer = undefined;
     for (const name of this.poolObjects.keys()) removePoolSeries(name);
@@ -220,7 +279,7 @@ export class AddressController {
 
   /** Sizes of the per-Service bookkeeping (tests). */
   bookkeeping(): ControllerBookkeeping {
-    return { pendingWhy: this.pendingWhy.size, failed: this.failed.size, deprecated: this.deprecated.size };
+    return { pendingWhy: this.pendingWhy.size, failed: this.failed.size, deprecated: this.deprecated.size, notAnnounced: this.notAnnounced.size };
   }
 
   private ours(s: Service): boolean {
@@ -276,7 +335,12 @@ export class AddressController {
     if (!this.running) return 'ok';
     if (key === POOL_KEY) {
       this.applyPools();
+      this.covered = this.coveredPools();
       for (const s of this.services.list()) this.queue.add(serviceKey(s));
+      return 'ok';
+    }
+    if (key === ANNOUNCE_KEY) {
+      this.applyAnnounce();
       return 'ok';
     }
     return this.reconcile(key);
@@ -296,7 +360,10 @@ export class AddressController {
       const kept = this.allocator.assignedTo(key);
       this.fail(svc, req.reason + (kept.length > 0 ? `; keeping ${kept.map((a) => a.ip).join(', ')}` : ''));
       this.noteDeprecated(svc, true);
-      return this.write(svc, kept);
+      const shownBefore = statusIPs(svc).length > 0;
+      const out = await this.write(svc, kept);
+      if (out === 'ok') this.noteAnnounced(svc, kept, shownBefore);
+      return out;
     }
     const res = this.allocator.assign(req, tracked ? [] : statusIPs(svc));
     const want = res.status === 'ok' ? res.ips : res.kept;
@@ -322,7 +389,58 @@ export class AddressController {
       this.fail(svc, res.reason + (res.kept.length > 0 ? `; keeping ${res.kept.map((a) => a.ip).join(', ')}` : ''));
     }
     this.noteDeprecated(svc, changed || res.status !== 'ok');
+    this.noteAnnounced(svc, want, shown.length > 0);
     return 'ok';
+  }
+
+  /** Pools covered by some usable advertisement, by the same parser the speakers use. */
+  private coveredPools(): Set<string> {
+    if (!this.announce) return new Set();
+    const { config } = parseConfig({
+      pools: this.pools.list().filter((p) => !p.metadata.deletionTimestamp),
+      l2Advertisements: this.announce.l2Advertisements.list(),
+      bgpAdvertisements: this.announce.bgpAdvertisements.list(),
+      bgpPeers: this.announce.bgpPeers.list(),
+      // passwords do not decide coverage: a peer without its Secret is still a peer name
+      secrets: [],
+    });
+    return announcedPools(config);
+  }
+
+  /** The announcement config changed: recompute coverage and tell the Services that lost it. No allocation, no write but events. */
+  private applyAnnounce(): void {
+    const before = this.covered;
+    this.covered = this.coveredPools();
+    if (semanticEqual([...before].sort(), [...this.covered].sort())) return;
+    for (const key of [...this.notAnnounced.keys()]) {
+      const svc = this.services.get(key);
+      if (svc) this.noteAnnounced(svc, this.allocator.assignedTo(key), false);
+    }
+  }
+
+  /**
+   * One `NotAnnounced` Warning when a Service's addresses come to include a pool no advertisement
+   * covers (new allocation, pool change, advertisement deleted or narrowed), none while that stays so.
+   * Remembered per Service in memory: a Service that already showed its addresses when this replica
+   * first saw it (`settled`: a restart or a leader change) is recorded silently, so a restart writes no
+   * event for an unchanged state; the replica that allocated it told the user. A Service whose pool
+   * lost its advertisement while no controller ran is therefore not told until the next change.
+   */
+  private noteAnnounced(svc: Service, held: readonly Assigned[], settled: boolean): void {
+    if (!this.announce) return;
+    const key = serviceKey(svc);
+    if (held.length === 0) { this.notAnnounced.delete(key); return; }
+    const pools = [...new Set(held.map((a) => a.pool).filter((p) => p !== '' && !this.covered.has(p)))].sort();
+    const prev = this.notAnnounced.get(key);
+    this.notAnnounced.set(key, pools.join(','));
+    if (pools.length === 0 || (prev === undefined && settled)) return;
+    const before = new Set((prev ?? '').split(',').filter((p) => p !== ''));
+    const lost = pools.filter((p) => !before.has(p));
+    if (lost.length === 0) return;
+    const ips = held.filter((a) => lost.includes(a.pool)).map((a) => a.ip).join(', ');
+    const what = lost.length === 1 ? `pool "${lost[0] ?? ''}"` : `pools ${lost.map((p) => `"${p}"`).join(', ')}`;
+    this.event(svc, 'Warning', EventReasons.NotAnnounced,
+      `${ips} from ${what} is announced by no node: no L2Advertisement or BGPAdvertisement selects ${what} (set ipAddressPools or ipAddressPoolSelectors, or leave both out to cover every pool)`);
   }
 
   /**
@@ -360,6 +478,7 @@ export class AddressController {
     this.pendingWhy.delete(key);
     this.failed.delete(key);
     this.deprecated.delete(key);
+    this.notAnnounced.delete(key);
     const released = this.allocator.release(key);
     if (released.length === 0) return 'ok';
     allocations.inc({ result: 'released' });
@@ -500,6 +619,16 @@ function serviceInputs(s: Service): unknown {
   const annotations = { ...s.metadata.annotations };
   Reflect.deleteProperty(annotations, ALLOCATED_FROM_POOL);
   return { uid: s.metadata.uid, deletion: s.metadata.deletionTimestamp, labels: s.metadata.labels, annotations, spec: s.spec };
+}
+
+/**
+ * Whether an advertisement or peer change can change coverage: created, deleted, or a new generation
+ * (spec change; status writes keep the generation). Without generations (fakes) the spec is compared.
+ */
+function configSpecChanged(obj: ConfigObject | undefined, old: ConfigObject | undefined): boolean {
+  if (!obj || !old) return true;
+  if (obj.metadata.generation !== undefined && old.metadata.generation !== undefined) return obj.metadata.generation !== old.metadata.generation;
+  return !semanticEqual(obj.spec, old.spec);
 }
 
 /** Whether a condition differs from what the pool's status shows (status or message). */
