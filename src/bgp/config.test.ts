@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
-import { test } from 'node:test';
+import { describe, test } from 'node:test';
 import { BaregateError } from '../api/errors.ts';
-import { SpeakerConfigError, checkPrefix, parseCommunity, parseLargeCommunity, parseSpeakerConfig } from './config.ts';
+import { SpeakerConfigError, checkPrefix, parseCommunity, parseLargeCommunity, parseSpeakerConfig, peerFromConfig, speakerIdentity } from './config.ts';
 
 const base = { routerID: '192.0.2.1', myASN: 64512, peers: [{ name: 'r1', peerAddress: '192.0.2.2', peerASN: 64513 }], prefixes: [{ prefix: '198.51.100.1/32' }] };
 
@@ -68,4 +68,45 @@ test('checkPrefix: host routes and CIDRs without host bits; nothing after the le
   for (const bad of ['192.0.2.0/24/99', '192.0.2.0/24/', '192.0.2.0//24', '192.0.2.0/024x', '192.0.2.0/33', '2001:db8::/129', '192.0.2.1/24', '', '/24', '192.0.2.0/ 24']) {
     assert.throws(() => { checkPrefix('p', bad); }, SpeakerConfigError, bad);
   }
+});
+
+describe('peerFromConfig: a validated BGPPeer as the speaker runs it', () => {
+  const bgpPeer = {
+    name: 'tor', myASN: 64512, peerASN: 64513, peerAddress: '192.0.2.2', peerPort: 179, holdTime: 90, keepaliveTime: 30,
+    connectTime: 10, ebgpMultiHop: false, passive: false, gracefulRestart: false, password: 'pw', nodeSelectors: [],
+  } as const;
+
+  test('fields carried over; the other family\'s next hop is the node\'s address, the own family\'s is left to the session', () => {
+    const p = peerFromConfig(bgpPeer, { nodeIPv4: '192.0.2.1', nodeIPv6: '2001:db8::1' });
+    assert.deepEqual({ ...p }, {
+      name: 'tor', peerAddress: '192.0.2.2', peerASN: 64513, dynamicASN: undefined, peerPort: 179, sourceAddress: undefined, holdTime: 90,
+      keepaliveTime: 30, connectTime: 10, ebgpMultiHop: false, password: 'pw', passive: false, gracefulRestart: false,
+      nextHopIPv4: undefined, nextHopIPv6: '2001:db8::1', minHoldTime: 3, sendHoldTime: undefined, ttlSecurityHops: undefined,
+    });
+    const v6 = peerFromConfig({ ...bgpPeer, peerAddress: '2001:db8::2', peerASN: undefined, dynamicASN: 'internal' }, { nodeIPv4: '192.0.2.1', nodeIPv6: '2001:db8::1' });
+    assert.equal(v6.nextHopIPv4, '192.0.2.1');
+    assert.equal(v6.nextHopIPv6, undefined);
+    assert.equal(v6.dynamicASN, 'internal');
+  });
+
+  test('a passive peer with no sourceAddress listens on the node\'s address of its family (never on every address)', () => {
+    assert.equal(peerFromConfig({ ...bgpPeer, passive: true }, { nodeIPv4: '192.0.2.1', nodeIPv6: '2001:db8::1' }).sourceAddress, '192.0.2.1');
+    assert.equal(peerFromConfig({ ...bgpPeer, passive: true, peerAddress: '2001:db8::2' }, { nodeIPv4: '192.0.2.1', nodeIPv6: '2001:db8::1' }).sourceAddress, '2001:db8::1');
+    assert.equal(peerFromConfig({ ...bgpPeer, passive: true, sourceAddress: '192.0.2.7' }, { nodeIPv4: '192.0.2.1' }).sourceAddress, '192.0.2.7');
+    assert.equal(peerFromConfig({ ...bgpPeer, passive: true }, { nodeIPv4: '192.0.2.1', passiveSourceFromNode: false }).sourceAddress, undefined);
+    assert.equal(peerFromConfig(bgpPeer, { nodeIPv4: '192.0.2.1' }).sourceAddress, undefined, 'an active peer keeps the kernel\'s choice');
+  });
+
+  test('hold time 0 accepts a peer that wants no keepalives; the result passes the speaker config validation', () => {
+    assert.equal(peerFromConfig({ ...bgpPeer, holdTime: 0, keepaliveTime: undefined }).minHoldTime, 0);
+    const p = peerFromConfig(bgpPeer, { nodeIPv6: '2001:db8::1' });
+    const c = parseSpeakerConfig({ routerID: '192.0.2.1', myASN: 64512, peers: [p], prefixes: [] });
+    assert.deepEqual({ ...c.peers[0] }, { ...p });
+  });
+
+  test('speakerIdentity: the first peer decides myASN and routerID (default the node\'s IPv4); peers that differ are listed', () => {
+    assert.deepEqual(speakerIdentity([], '192.0.2.1'), { myASN: undefined, routerID: '192.0.2.1', conflicting: [] });
+    assert.deepEqual(speakerIdentity([{ name: 'a', myASN: 1 }, { name: 'b', myASN: 1, routerID: '192.0.2.1' }], '192.0.2.1'), { myASN: 1, routerID: '192.0.2.1', conflicting: [] });
+    assert.deepEqual(speakerIdentity([{ name: 'a', myASN: 1 }, { name: 'b', myASN: 2 }, { name: 'c', myASN: 1, routerID: '192.0.2.9' }], '192.0.2.1'), { myASN: 1, routerID: '192.0.2.1', conflicting: ['b', 'c'] });
+  });
 });
