@@ -23,13 +23,18 @@ import type { EventRecorder, Health } from '../k8s/ports.ts';
 import type { Logger } from '../log.ts';
 import type { NodeInterface } from '../l2/interfaces.ts';
 import { isVirtual } from '../l2/interfaces.ts';
-import type { Route } from '../bgp/speaker.ts';
+import { peerFromConfig, speakerIdentity } from '../bgp/config.ts';
+import type { PeerStats, Route, Speaker } from '../bgp/speaker.ts';
+import { State } from '../bgp/fsm.ts';
 import { isConfigKind, heartbeatKey, leaseNode, type ClusterSources, type LeaseObject, type SourceKind } from './sources.ts';
 import { SpeakerConditions, StatusPublisher, statusContent, type ConditionInput, type SessionInput, type StatusSink } from './status.ts';
-import type { InterfaceState, L2Claim, MemberView, Plan, PlanSnapshot } from './types.ts';
+import type { ProbeResult, Takeover, TakeoverPorts } from './takeover.ts';
+import type { InterfaceState, MemberView, Plan, PlanSnapshot } from './types.ts';
 
-/** The heartbeat side of liveness (H3's `Liveness`). */
+/** The heartbeat side of liveness: `Liveness` (liveness.ts) fits. */
 export interface LivenessPort {
+  start(): void;
+  stop(): void;
   /** Node → addresses to send heartbeats to (Node InternalIPs; self excluded). */
   setPeers(peers: ReadonlyMap<string, readonly string[]>): void;
   /** This node's interfaces with carrier state (sent in heartbeats). */
@@ -39,22 +44,21 @@ export interface LivenessPort {
   setLeases(fresh: ReadonlyMap<string, boolean>): void;
   setApiHealthy(ok: boolean): void;
   view(): ReadonlyMap<string, MemberView>;
-  onChange(cb: () => void): void;
-  /** Tells the others we are leaving. */
-  leave(): void;
-  close(): void;
-  /** Counters for metrics: heartbeat losses and rejected heartbeats by reason. */
-  counters(): { readonly losses: number; readonly rejected: Readonly<Record<string, number>> };
+  onChange(cb: (view: ReadonlyMap<string, MemberView>) => void): unknown;
+  /** Tells the others we are leaving; resolves after the last leaving heartbeat. */
+  leave(): Promise<void>;
+  /** Heartbeat losses and rejected heartbeats by reason, for metrics. */
+  readonly stats: { readonly losses: number; readonly rejected: Readonly<Record<string, number>> };
 }
 
-/** Freshness of the other speakers' Leases, judged on the observer's clock (H3's `LeaseWatch`). */
+/** Freshness of the speakers' Leases, judged on the observer's clock (lease.ts `LeaseWatch`, adapted by the CLI). */
 export interface LeaseTracker {
   observe(lease: LeaseObject | undefined, node: string): void;
   /** Node → fresh. */
   fresh(): ReadonlyMap<string, boolean>;
 }
 
-/** This speaker's own membership Lease (H3's `SpeakerLease`). */
+/** This speaker's own membership Lease (lease.ts `SpeakerLease`, adapted by the CLI). */
 export interface OwnLease {
   start(): void;
   /** The last renewal succeeded within the lease duration. */
@@ -64,18 +68,12 @@ export interface OwnLease {
   stop(): void;
 }
 
-/** What a probe saw: `free` only when the link could send and nobody answered. */
-export interface ProbeResult {
-  readonly free: boolean;
-  readonly macs: readonly string[];
-  readonly error?: string;
-}
-
-/** One interface in L2 mode (H4's `L2Link`). */
+/** One interface in L2 mode: `L2Link` (l2/link.ts) fits. */
 export interface LinkPort {
   add(ip: string): void;
   remove(ip: string): void;
   probe(ip: string, windowMs: number): Promise<ProbeResult>;
+  setCarrier(up: boolean): void;
   close(): void;
   readonly hwaddr: string;
   readonly ownedCount: number;
@@ -86,57 +84,21 @@ export interface LinkPort {
 /** Opens the link of one interface; `onClaim` is called when another MAC claims an IP the link answers. */
 export type LinkOpener = (ifname: string, onClaim: (ip: string, mac: string) => void) => LinkPort;
 
-/** The ports the takeover engine drives; the daemon maps them onto the links. */
-export interface TakeoverPorts {
-  answer(ip: string, interfaces: readonly string[]): void;
-  release(ip: string): void;
-  probe(ip: string, interfaces: readonly string[], windowMs: number): Promise<{ free: boolean; macs: string[] }>;
-  macOwner(mac: string): string | undefined;
-}
+/** The L2 takeover engine (takeover.ts). */
+export type TakeoverPort = Pick<Takeover, 'apply' | 'claimSeen' | 'carrier' | 'handOver' | 'state'>;
 
-/** The L2 takeover engine (H6's `Takeover`). */
-export interface TakeoverPort {
-  apply(claims: ReadonlyMap<string, L2Claim>, members: ReadonlyMap<string, MemberView>): void;
-  claimSeen(ip: string, mac: string): void;
-  carrier(ifname: string, up: boolean): void;
-  /** Resolves when every IP was handed over (or given up after its deadline). */
-  handOver(): Promise<void>;
-  /** IP → interfaces answered on now. */
-  answering(): ReadonlyMap<string, readonly string[]>;
-  /** Cancels every timer. */
-  close(): void;
-}
-
-/** Carrier state of interfaces (H4's `CarrierWatch`). */
+/** Carrier state of interfaces (l2/carrier.ts `CarrierWatch`, with its change callback registered here). */
 export interface CarrierPort {
   /** Interfaces to watch (replaces the set). */
-  watch(ifnames: readonly string[]): void;
-  isUp(ifname: string): boolean;
+  setInterfaces(ifnames: Iterable<string>): void;
+  /** Last state seen; undefined when not watched. */
+  isUp(ifname: string): boolean | undefined;
   onChange(cb: (ifname: string, up: boolean) => void): void;
-  close(): void;
-}
-
-/** A BGP session's state for status and metrics. */
-export interface BgpSessionStats {
-  readonly peer: string;
-  readonly state: string;
-  readonly established: boolean;
-  readonly establishedSince?: number | undefined;
-  readonly prefixesSent: number;
-  readonly updatesSent: number;
-  readonly lastError?: string | undefined;
-}
-
-/** One BGP speaker (H5's `Speaker`); myASN and routerID are fixed for its life. */
-export interface BgpPort {
-  start(): Promise<void>;
-  setPeers(peers: readonly BGPPeerConfig[]): void;
-  setRoutes(perPeer: ReadonlyMap<string, readonly Route[]>): void;
-  sessions(): readonly BgpSessionStats[];
-  /** GRACEFUL_SHUTDOWN re-advertisement, wait, withdraw, close. */
-  gracefulShutdown(waitMs: number): Promise<void>;
   stop(): void;
 }
+
+/** One BGP speaker: `Speaker` (bgp/speaker.ts) fits; myASN and routerID are fixed for its life. */
+export type BgpPort = Pick<Speaker, 'start' | 'setPeers' | 'setRoutes' | 'stats' | 'gracefulShutdown' | 'stop'>;
 
 /** Makes a BGP speaker for the speaker-wide settings. */
 export type BgpFactory = (cfg: { readonly myASN: number; readonly routerID: string }) => BgpPort;
@@ -193,7 +155,7 @@ export interface DaemonMetrics {
   readonly announcements: number;
   readonly heartbeatLosses: number;
   readonly heartbeatsRejected: Readonly<Record<string, number>>;
-  readonly sessions: readonly BgpSessionStats[];
+  readonly sessions: readonly { readonly peer: string; readonly established: boolean; readonly updatesSent: number; readonly prefixesSent: number }[];
 }
 
 /** Identity of a problem: an event is recorded when a problem appears (or comes back), never while it persists. */
@@ -238,6 +200,7 @@ export class SpeakerDaemon {
     this.takeover = deps.takeover({
       answer: (ip, ifaces) => { this.guard('answer', () => { this.answer(ip, ifaces); }); },
       release: (ip) => { this.guard('release', () => { this.release(ip); }); },
+      announce: (ip) => { this.guard('announce', () => { this.reannounce(ip); }); },
       probe: (ip, ifaces, windowMs) => this.probe(ip, ifaces, windowMs),
       macOwner: (mac) => this.macs.get(mac.toLowerCase()),
     });
@@ -245,7 +208,7 @@ export class SpeakerDaemon {
       node: deps.node, clock: deps.clock, log: deps.log, debounceMs: deps.statusDebounceMs ?? 500,
       sink: deps.status,
       content: (prev) => statusContent({
-        node: deps.node, answering: this.takeover.answering(), plan: this.lastPlan, services: deps.sources.services(),
+        node: deps.node, answering: this.answering(), plan: this.lastPlan, services: deps.sources.services(),
         sessions: this.sessionInputs(), members: this.members, conditions: this.conditionInputs(),
       }, prev, deps.clock.wall()),
     });
@@ -260,6 +223,7 @@ export class SpeakerDaemon {
     this.refreshInterfaces();
     this.d.sources.start();
     this.d.lease.start();
+    this.d.liveness.start();
     this.tick();
     await this.d.sources.synced;
     if (!this.isRunning()) return;
@@ -296,7 +260,7 @@ export class SpeakerDaemon {
 
   /** IPs answered now, with interfaces. */
   answering(): ReadonlyMap<string, readonly string[]> {
-    return this.takeover.answering();
+    return this.takeover.state().answering;
   }
 
   /** Status writes attempted so far. */
@@ -320,12 +284,12 @@ export class SpeakerDaemon {
       for (const routes of this.lastPlan.bgp.values()) for (const r of routes) prefixes.add(r.prefix);
       bgpIPs = prefixes.size;
     }
-    const hb = this.d.liveness.counters();
+    const hb = this.d.liveness.stats;
     return {
-      announced: { L2: this.takeover.answering().size, BGP: bgpIPs },
+      announced: { L2: this.answering().size, BGP: bgpIPs },
       gained: this.counters.gained, lost: this.counters.lost, replies, announcements,
       heartbeatLosses: hb.losses, heartbeatsRejected: hb.rejected,
-      sessions: this.bgp?.port.sessions() ?? [],
+      sessions: (this.bgp?.port.stats() ?? []).map((p) => ({ peer: p.name, established: p.state === State.Established, updatesSent: p.updatesSent, prefixesSent: p.prefixesAdvertised })),
     };
   }
 
@@ -344,19 +308,21 @@ export class SpeakerDaemon {
       this.shutdownSteps.push(name);
       try { await fn(); } catch (e) { this.counters.errors++; this.log.error({ event: 'shutdown_step_failed', step: name, err: String(e) }, 'shutdown step failed'); }
     };
-    this.log.info({ event: 'shutdown', answering: this.takeover.answering().size }, 'handing over and stopping');
-    await step('leave', () => { this.d.liveness.leave(); });
+    this.log.info({ event: 'shutdown', answering: this.answering().size }, 'handing over and stopping');
+    // the leaving heartbeats go out while the IPs are handed over: the others take over on the first one
+    let left: Promise<void> = Promise.resolve();
+    await step('leave', () => { left = this.d.liveness.leave(); });
     await step('handover', () => this.takeover.handOver());
     await step('bgp-shutdown', async () => { if (this.bgp) await this.bgp.port.gracefulShutdown(this.d.gshutWaitMs ?? 2000); });
     await step('status', () => this.publisher.flush());
     this.publisher.stop();
     await step('lease-delete', () => this.d.lease.delete());
+    await step('leave-sent', () => left);
     await step('close', () => {
-      this.takeover.close();
       for (const ifname of [...this.links.keys()]) this.closeLink(ifname);
       this.d.lease.stop();
-      this.d.liveness.close();
-      this.d.carrier.close();
+      this.d.liveness.stop();
+      this.d.carrier.stop();
       this.d.sources.stop();
     });
     this.stopping = false;
@@ -396,6 +362,7 @@ export class SpeakerDaemon {
   }
 
   private carrierChanged(ifname: string, up: boolean): void {
+    this.links.get(ifname)?.setCarrier(up);
     this.takeover.carrier(ifname, up);
     this.refreshInterfaces();
     this.schedule(0);
@@ -442,8 +409,8 @@ export class SpeakerDaemon {
     }
     const explicit = new Set((this.parsed?.config.l2 ?? []).flatMap((a) => a.interfaces));
     const watched = ifaces.filter((i) => explicit.has(i.name) || !isVirtual(i.name)).map((i) => i.name).sort();
-    this.d.carrier.watch(watched);
-    const states: InterfaceState[] = ifaces.map((i) => ({ ...i, up: this.d.carrier.isUp(i.name) })).sort((a, b) => (a.name < b.name ? -1 : 1));
+    this.d.carrier.setInterfaces(watched);
+    const states: InterfaceState[] = ifaces.map((i) => ({ ...i, up: this.d.carrier.isUp(i.name) ?? false })).sort((a, b) => (a.name < b.name ? -1 : 1));
     const text = JSON.stringify(states);
     if (text === this.localText) return false;
     this.localText = text;
@@ -510,7 +477,7 @@ export class SpeakerDaemon {
     const plan = this.d.plan(this.d.node, { config, nodes: s.nodes(), members: view, services: s.services(), readyNodes: s.readyNodes() });
     this.counters.plans++;
     this.lastPlan = plan;
-    this.takeover.apply(plan.l2, view);
+    this.takeover.apply(plan.l2, view, plan.l2Owners);
     this.gcLinks();
     this.applyBgp(config, plan);
     this.publisher.changed();
@@ -518,21 +485,22 @@ export class SpeakerDaemon {
 
   private applyBgp(config: Config, plan: Plan): void {
     const byName = new Map(config.peers.map((p) => [p.name, p]));
-    let peers = plan.peers.map((n) => byName.get(n)).filter((p): p is BGPPeerConfig => p !== undefined);
-    if (peers.length === 0) {
+    const planned = plan.peers.map((n) => byName.get(n)).filter((p): p is BGPPeerConfig => p !== undefined);
+    if (planned.length === 0) {
       if (this.bgp) { this.bgp.port.setPeers([]); this.bgp.port.setRoutes(new Map()); }
       this.bgpProblem = undefined;
       return;
     }
+    const own = this.d.sources.nodeAddresses().get(this.d.node) ?? [];
+    const nodeIPv4 = own.find((a) => !a.includes(':')) ?? this.interfaceIPv4();
+    const nodeIPv6 = own.find((a) => a.includes(':'));
     // myASN and routerID are speaker-wide: the first peer (by name) decides, peers that disagree are left out
-    const [first] = peers;
-    if (!first) return;
-    const myASN = first.myASN;
-    const dropped = peers.filter((p) => p.myASN !== myASN).map((p) => p.name);
-    peers = peers.filter((p) => p.myASN === myASN);
-    const routerID = peers.find((p) => p.routerID !== undefined)?.routerID ?? this.defaultRouterID();
-    this.bgpProblem = dropped.length > 0 ? `BGPPeers ${dropped.join(', ')} have a myASN other than ${myASN} (${first.name}): not peered with` : undefined;
-    if (routerID === undefined) {
+    const id = speakerIdentity(planned, nodeIPv4);
+    const conflicting = new Set(id.conflicting);
+    const peers = planned.filter((p) => !conflicting.has(p.name));
+    this.bgpProblem = conflicting.size > 0 ? `BGPPeers ${id.conflicting.join(', ')} have another myASN or routerID than ${planned[0]?.name ?? ''}: not peered with (one BGP speaker per node)` : undefined;
+    const { myASN, routerID } = id;
+    if (myASN === undefined || routerID === undefined) {
       this.bgpProblem = 'no router ID: the Node has no IPv4 InternalIP and no BGPPeer sets routerID';
       if (this.bgp) { this.bgp.port.stop(); this.bgp = undefined; }
       return;
@@ -547,7 +515,7 @@ export class SpeakerDaemon {
       this.bgp = { port, myASN, routerID };
       port.start().catch((e: unknown) => { this.log.error({ event: 'bgp_start_failed', err: String(e) }, 'BGP speaker did not start'); });
     }
-    this.bgp.port.setPeers(peers);
+    this.bgp.port.setPeers(peers.map((p) => peerFromConfig(p, { nodeIPv4, nodeIPv6 })));
     const routes = new Map<string, Route[]>();
     for (const p of peers) {
       routes.set(p.name, (plan.bgp.get(p.name) ?? []).map((r) => ({
@@ -558,10 +526,8 @@ export class SpeakerDaemon {
     this.bgp.port.setRoutes(routes);
   }
 
-  private defaultRouterID(): string | undefined {
-    const own = this.d.sources.nodeAddresses().get(this.d.node) ?? [];
-    const v4 = own.find((a) => !a.includes(':'));
-    if (v4 !== undefined) return v4;
+  /** The first IPv4 address of a non-virtual interface (router ID when the Node lists no IPv4 InternalIP). */
+  private interfaceIPv4(): string | undefined {
     for (const i of this.localIfaces) for (const a of i.addresses) if (a.family === 'IPv4' && !isVirtual(i.name)) return a.address;
     return undefined;
   }
@@ -571,6 +537,7 @@ export class SpeakerDaemon {
     if (!l) {
       l = this.d.openLink(ifname, (ip, mac) => { this.guard('claim_seen', () => { this.takeover.claimSeen(ip, mac); }); });
       this.links.set(ifname, l);
+      l.setCarrier(this.d.carrier.isUp(ifname) ?? true);
       this.log.info({ event: 'link_opened', ifname, mac: l.hwaddr }, 'L2 link opened');
     }
     return l;
@@ -583,6 +550,16 @@ export class SpeakerDaemon {
     this.counters.gained++;
     this.log.info({ event: 'ip_gained', ip, interfaces: ifaces }, 'answering');
     this.publisher.changed();
+  }
+
+  /** Announces an answered IP again (after a won duel, or defending it): remove and add in one tick, no gap. */
+  private reannounce(ip: string): void {
+    for (const ifname of this.answering().get(ip) ?? []) {
+      const l = this.links.get(ifname);
+      if (!l) continue;
+      l.remove(ip);
+      l.add(ip);
+    }
   }
 
   private release(ip: string): void {
@@ -609,7 +586,7 @@ export class SpeakerDaemon {
   private gcLinks(): void {
     const used = new Set<string>();
     for (const c of this.lastPlan?.l2.values() ?? []) for (const i of c.interfaces) used.add(i);
-    for (const ifs of this.takeover.answering().values()) for (const i of ifs) used.add(i);
+    for (const ifs of this.answering().values()) for (const i of ifs) used.add(i);
     for (const [name, l] of this.links) if (!used.has(name) && l.ownedCount === 0) this.closeLink(name);
   }
 
@@ -625,9 +602,9 @@ export class SpeakerDaemon {
 
   private sessionInputs(): SessionInput[] {
     const addr = new Map((this.parsed?.config.peers ?? []).map((p) => [p.name, p.peerAddress]));
-    return (this.bgp?.port.sessions() ?? []).map((s) => ({
-      peer: s.peer, address: addr.get(s.peer) ?? '', state: s.state, establishedSince: s.establishedSince, prefixesSent: s.prefixesSent,
-      ...(s.lastError !== undefined ? { lastError: s.lastError } : {}),
+    return (this.bgp?.port.stats() ?? []).map((s: PeerStats) => ({
+      peer: s.name, address: s.address !== '' ? s.address : addr.get(s.name) ?? '', state: s.state, establishedSince: s.establishedSince,
+      prefixesSent: s.prefixesAdvertised, ...(s.lastError !== '' ? { lastError: s.lastError } : {}),
     }));
   }
 
