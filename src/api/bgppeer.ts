@@ -89,7 +89,7 @@ export function bgpPeerCRD(): Record<string, unknown> {
           routerID: { type: 'string', maxLength: 15, description: 'BGP identifier sent to this peer; unset: the node\'s IPv4 address.', 'x-kubernetes-validations': [{ rule: "isIP(self) && ip(self).family() == 4 && self != '0.0.0.0'", message: 'must be a non-zero IPv4 address' }] },
           holdTime: durationSchema('Hold time offered (RFC 4271): 0, or 3s..65535s; default 90s.', 3, 65535, true),
           keepaliveTime: durationSchema('Keepalive interval; default a third of the hold time.', 1, 65535),
-          connectTime: durationSchema('Delay before a failed connection is retried; default 10s.', 1, 65535),
+          connectTime: durationSchema('Delay before a failed connection is retried; default 10s.', 1, 3600),
           ebgpMultiHop: { type: 'boolean', default: false, description: 'The peer is more than one hop away (eBGP multihop).' },
           passive: { type: 'boolean', default: false, description: 'Wait for the peer to connect; never dial.' },
           enableGracefulRestart: { type: 'boolean', description: 'Graceful restart (RFC 4724): MetalLB\'s name for gracefulRestart.' },

@@ -48,10 +48,10 @@ export const conditionsSchema = {
 } as const;
 
 /**
- * A Go duration text as MetalLB writes it (`90s`, `1m30s`, `500ms`). Whole units only below; the
- * parser in src/config/config.ts accepts the same language.
+ * A Go duration text as MetalLB writes it (`90s`, `1m30s`, `500ms`), as a CEL raw string. The parser in
+ * src/config/config.ts accepts the same language (and `µs`, which CEL's duration() does not know).
  */
-export const GO_DURATION_RE = '^([0-9]+(\\.[0-9]+)?(h|m|s|ms|us|µs|ns))+$';
+export const GO_DURATION_RE = '^([0-9]+(\\.[0-9]+)?(h|m|s|ms|us|ns))+$';
 
 /**
  * A duration field: a Go duration string or plain integer seconds (`x-kubernetes-int-or-string`), so
@@ -64,8 +64,8 @@ export function durationSchema(description: string, minSec: number, maxSec: numb
     'x-kubernetes-int-or-string': true,
     description,
     'x-kubernetes-validations': [
-      { rule: `type(self) == int || (size(self) <= 32 && self.matches('${GO_DURATION_RE}'))`, message: 'must be a duration such as 90s or 1m30s, or whole seconds' },
-      { rule: `type(self) == int ? ${inRange('self')} : (size(self) > 32 || !self.matches('${GO_DURATION_RE}') || ${inRange('duration(self).getSeconds()')})`, message: `must be ${zeroOk ? '0 or ' : ''}${minSec}..${maxSec} seconds` },
+      { rule: `type(self) == int || (size(self) <= 32 && self.matches(r'${GO_DURATION_RE}'))`, message: 'must be a duration such as 90s or 1m30s, or whole seconds' },
+      { rule: `type(self) == int ? ${inRange('self')} : (size(self) > 32 || !self.matches(r'${GO_DURATION_RE}') || ${inRange('duration(self).getSeconds()')})`, message: `must be ${zeroOk ? '0 or ' : ''}${minSec}..${maxSec} seconds` },
     ],
   };
 }
