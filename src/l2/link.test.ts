@@ -737,3 +737,86 @@ describe('L2Link carrier', () => {
     assert.equal(io.sock(EtherType.ARP).sent.length, 2);
   });
 });
+
+describe('L2Link: property over random sequences with rivals, probes, carrier and outages', () => {
+  const ips = ['192.0.2.10', '192.0.2.11', '2001:db8::10', '2001:db8::11'];
+  const ip = fc.constantFrom(...ips);
+  const op = fc.oneof(
+    fc.record({ op: fc.constant('add' as const), ip }),
+    fc.record({ op: fc.constant('remove' as const), ip }),
+    fc.record({ op: fc.constant('rival' as const), ip }),
+    fc.record({ op: fc.constant('probe' as const), ip }),
+    fc.record({ op: fc.constant('advance' as const), ms: fc.integer({ min: 0, max: 200 }) }),
+    fc.record({ op: fc.constant('carrier' as const), up: fc.boolean() }),
+    fc.record({ op: fc.constant('down' as const) }),
+    fc.record({ op: fc.constant('up' as const) }),
+  );
+  const rivalFrame = (x: string): Buffer => (x.includes(':') ? unsolicitedNa(x, OTHER_MAC) : gratuitousArp(x, OTHER_MAC)[1]!);
+
+  test('onClaim and probe results always match a model; probes never reject; no timer after close', async () => {
+    const seed = Date.now() ^ (process.pid << 8);
+    process.stdout.write(`link claims/probe property seed ${seed}\n`);
+    await fc.assert(fc.asyncProperty(fc.array(op, { maxLength: 50 }), async (ops) => {
+      const reported: string[] = [];
+      const { link, io, clock } = setup({ schedule: [0, 100], reopenMs: 100, replyLimits: false, onClaim: (x) => { reported.push(x); } });
+      const owned = new Set<string>();
+      const lastReport = new Map<string, number>();
+      const expectedReports: string[] = [];
+      let carrier = true;
+      interface Expect { ip: string; start: number; error: boolean; heard: boolean; done: boolean; result: Promise<ProbeResult> }
+      const probes: Expect[] = [];
+      const live = (): Expect[] => probes.filter((p) => !p.done);
+      const endAll = (): void => { for (const p of live()) { p.error = true; p.done = true; } };
+      for (const o of ops) {
+        // probes whose window is over by now finished on their timer
+        for (const p of live()) if (clock.now() >= p.start + 150) p.done = true;
+        switch (o.op) {
+          case 'add': link.add(o.ip); owned.add(o.ip); break;
+          case 'remove': link.remove(o.ip); owned.delete(o.ip); lastReport.delete(o.ip); break;
+          case 'rival': {
+            if (!link.up) break; // no socket to receive on
+            io.sock(o.ip.includes(':') ? EtherType.IPv6 : EtherType.ARP).deliver(rivalFrame(o.ip));
+            if (!carrier) break;
+            for (const p of live()) if (p.ip === o.ip) p.heard = true;
+            const last = lastReport.get(o.ip);
+            if (owned.has(o.ip) && (last === undefined || clock.now() - last >= CLAIM_REPORT_INTERVAL_MS)) {
+              lastReport.set(o.ip, clock.now());
+              expectedReports.push(o.ip);
+            }
+            break;
+          }
+          case 'probe': {
+            const unusable = !link.up || !carrier;
+            probes.push({ ip: o.ip, start: clock.now(), error: unusable, heard: false, done: unusable, result: link.probe(o.ip) });
+            break;
+          }
+          case 'advance': {
+            // a probe ends at its window unless the link went away first (handled by the ops below)
+            clock.advance(o.ms);
+            break;
+          }
+          case 'carrier': if (carrier && !o.up) endAll(); carrier = o.up; link.setCarrier(o.up); break;
+          case 'down': if (io.present) { io.down(); endAll(); } break;
+          case 'up': io.present = true; break;
+        }
+        assert.deepEqual(reported, expectedReports, 'onClaim calls');
+      }
+      for (const p of live()) if (clock.now() >= p.start + 150) p.done = true;
+      link.close();
+      endAll();
+      for (const p of probes) {
+        const r = await p.result;
+        if (p.error) {
+          assert.equal(r.free, false);
+          assert.ok(r.error !== undefined, `an error for a probe that could not complete: ${JSON.stringify(r)}`);
+        } else {
+          assert.equal(r.error, undefined, JSON.stringify(r));
+          assert.equal(r.free, !p.heard);
+          assert.deepEqual(r.macs, p.heard ? [OTHER_MAC] : []);
+        }
+      }
+      assert.equal(link.stats.errors, 0);
+      assert.equal(clock.pending(), 0, 'no timer survives close()');
+    }), { numRuns: 300, seed });
+  });
+});
