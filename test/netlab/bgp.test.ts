@@ -89,8 +89,8 @@ function routerPassword(s: Scenario, name: PeerName): { password?: string } {
   return pw !== undefined ? { password: pw } : {};
 }
 
-/** Restarts both routers with this scenario's sessions, then starts a fresh speaker with its config. */
-async function setup(s: Scenario): Promise<Speaker> {
+/** Restarts both routers with this scenario's sessions, then starts a fresh speaker with its config (run by `command`). */
+async function setup(s: Scenario, command: readonly string[] = SPEAKER_CMD): Promise<Speaker> {
   await speaker?.kill();
   speaker = undefined;
   const birdPeer = (name: string, local: string, neighbor: string, fam: 'ipv4' | 'ipv6', p: PeerName): BirdPeer => ({
@@ -110,7 +110,7 @@ async function setup(s: Scenario): Promise<Speaker> {
     await gobgp.start({ routerId: GOBGP.v4, as: s.gobgpASN, neighbors: [nb(BG.v4, GOBGP.v4, 'ipv4', 'gobgp4'), nb(BG.v6, GOBGP.v6, 'ipv6', 'gobgp6')] });
   }
   writeFileSync(configFile, JSON.stringify(speakerConfig(s), null, 2));
-  speaker = await Speaker.start(lab, 'bg', configFile, SPEAKER_CMD);
+  speaker = await Speaker.start(lab, 'bg', configFile, command);
   return speaker;
 }
 
@@ -647,4 +647,88 @@ bgpTest('connection collision: both sides connect, one session survives and stay
     assert.equal(st.establishedCount, 1, `${p} came up once and stayed up`);
   }
   assert.equal((await bird.session('bg4')).established, true, 'BIRD kept its session');
+});
+
+// ───────────────────────── a speaker driven by a changing config ─────────────────────────
+
+/**
+ * The Speaker class in-process in the lab host, driven like `bgp-announce --control` (it takes the same
+ * arguments, so routers.ts starts it): it starts with the config's first peer only; `set-peers NAME…`
+ * makes the peer set those of the config, `set-routes JSON` (peer → routes) replaces the per-peer routes.
+ */
+const DRIVER = `
+import { readFileSync } from 'node:fs';
+import { createInterface } from 'node:readline';
+import { parseSpeakerConfig } from '${ROOT}src/bgp/config.ts';
+import { Speaker } from '${ROOT}src/bgp/speaker.ts';
+import { logger } from '${ROOT}src/log.ts';
+const all = parseSpeakerConfig(JSON.parse(readFileSync(process.argv[process.argv.indexOf('--config') + 1], 'utf8')));
+const byName = new Map(all.peers.map((p) => [p.name, p]));
+const sp = new Speaker({ config: { ...all, peers: all.peers.slice(0, 1) }, log: logger('bgp-driver') });
+await sp.start();
+setInterval(() => undefined, 1 << 30);
+const reply = (o) => { process.stdout.write(JSON.stringify(o) + '\\n'); };
+reply({ ctl: 'ready', peers: sp.peers().map((p) => p.name) });
+createInterface({ input: process.stdin }).on('line', (line) => {
+  const [cmd, ...rest] = line.trim().split(' ');
+  try {
+    if (cmd === 'set-peers') { sp.setPeers(rest.map((n) => byName.get(n))); reply({ ctl: 'ok' }); }
+    else if (cmd === 'set-routes') { sp.setRoutes(new Map(Object.entries(JSON.parse(rest.join(' '))))); reply({ ctl: 'ok' }); }
+    else if (cmd === 'stats') reply({ ctl: 'stats', peers: sp.stats(), rssBytes: process.memoryUsage().rss });
+    else reply({ ctl: 'error', error: 'unknown command ' + cmd });
+  } catch (e) { reply({ ctl: 'error', error: String(e) }); }
+});
+`;
+
+bgpTest('setPeers/setRoutes at runtime: a second peer added, routes per peer with their own attributes, one changed, a peer removed goes down with Cease/Peer De-configured', async () => {
+  const driver = join(dir, 'driver.mts');
+  writeFileSync(driver, DRIVER);
+  const sp = await setup({ myASN: 64512, birdASN: 64513 }, ['--import', 'tsx', driver]);
+  await allEstablished(sp, ['bird4']);
+  assert.deepEqual((await sp.stats()).peers.map((p) => p.name), ['bird4'], 'started with one peer');
+  assert.equal((await bird.session('bg6')).established, false, 'no session for the peer not configured yet');
+
+  await sp.send('set-peers bird4 bird6');
+  await allEstablished(sp, BIRD_PEERS);
+  const routes = {
+    bird4: [{ prefix: '198.51.100.40/32', communities: ['64512:4'] }, { prefix: '198.51.100.41/32', communities: ['64512:41'], med: 5 }],
+    bird6: [{ prefix: '2001:db8:100::40/128', communities: ['64512:6'], largeCommunities: ['64512:6:6'] }],
+    gone: [{ prefix: '198.51.100.99/32' }], // no such peer: ignored
+  };
+  await sp.send(`set-routes ${JSON.stringify(routes)}`);
+  const at4 = await routesAt('bird4', ['198.51.100.40/32', '198.51.100.41/32'], ['198.51.100.99/32']);
+  assert.equal(at4.size, 2, 'bird4 holds exactly its two routes');
+  checkRoute('bird4', at4.get('198.51.100.40/32'), { nextHop: BG.v4, asPath: [64512], communities: ['64512:4'] });
+  checkRoute('bird4', at4.get('198.51.100.41/32'), { nextHop: BG.v4, asPath: [64512], communities: ['64512:41'], med: 5 });
+  const at6 = await routesAt('bird6', ['2001:db8:100::40/128']);
+  assert.equal(at6.size, 1, 'bird6 holds exactly its route');
+  checkRoute('bird6', at6.get('2001:db8:100::40/128'), { nextHop: BG.v6, asPath: [64512], communities: ['64512:6'], largeCommunities: ['64512:6:6'] });
+
+  // one route's attributes change: one UPDATE to that peer, none to the other
+  const before = await sp.stats();
+  await sp.send(`set-routes ${JSON.stringify({ ...routes, bird4: [{ prefix: '198.51.100.40/32', communities: ['64512:400'] }, routes.bird4[1]] })}`);
+  await until('bird4 holds the new community', async () => (await peerRoutes('bird4')).get('198.51.100.40/32')?.communities.includes('64512:400') === true ? true : undefined, WAIT, 100);
+  const afterChange = await sp.stats();
+  const sent = (st: typeof before, n: string): number => st.peers.find((p) => p.name === n)?.updatesSent ?? -1;
+  assert.equal(sent(afterChange, 'bird4') - sent(before, 'bird4'), 1, 'one UPDATE for the one changed route');
+  assert.equal(sent(afterChange, 'bird6') - sent(before, 'bird6'), 0, 'nothing to the other peer');
+
+  // bird6 removed: its session ends with Cease/Peer De-configured, bird4 is not touched
+  await sp.send('set-peers bird4');
+  let last = '';
+  await until(() => `BIRD's bg6 down after the Cease: ${last}`, async () => {
+    const st = await bird.session('bg6');
+    last = st.raw.slice(0, 1500);
+    return !st.established && /Peer de-configured/.test(st.raw + bird.log) ? true : undefined;
+  }, WAIT, 100);
+  const end = await sp.stats();
+  assert.deepEqual(end.peers.map((p) => p.name), ['bird4'], 'the removed peer is forgotten');
+  const b4 = end.peers.find((p) => p.name === 'bird4');
+  assert.equal(b4?.state, 'Established');
+  assert.equal(b4.establishedCount, 1, 'bird4 never flapped');
+  assert.equal(b4.address, BIRD.v4);
+  assert.equal(typeof b4.establishedSince, 'number');
+  assert.equal(b4.prefixesAdvertised, 2);
+  assert.equal((await bird.session('bg4')).established, true);
+  assertBirdClean();
 });
