@@ -5,32 +5,11 @@
  * leave room for NLRI in a 4096-byte UPDATE, so nothing can fail at send time).
  */
 import type { RouteAttributes } from './config.ts';
+import { parseCommunity, parseLargeCommunity } from '../config/communities.ts';
 import { WellKnownCommunity, type PathAttribute } from './message.ts';
 
-/** Well-known community names accepted in configs. */
-export const COMMUNITY_NAMES: Record<string, number> = {
-  'graceful-shutdown': 0xffff0000, 'no-export': 0xffffff01, 'no-advertise': 0xffffff02, 'no-export-subconfed': 0xffffff03, 'no-peer': 0xffffff04,
-};
-
-const isU32 = (n: unknown): n is number => typeof n === 'number' && Number.isInteger(n) && n >= 0 && n <= 0xffffffff;
-
-/** `ASN:value` (or a well-known name) to the 32-bit community value; undefined if malformed. */
-export function parseCommunity(s: string): number | undefined {
-  const named = COMMUNITY_NAMES[s];
-  if (named !== undefined) return named;
-  const m = /^(\d+):(\d+)$/.exec(s);
-  if (!m) return undefined;
-  const [a, b] = [Number(m[1]), Number(m[2])];
-  return a <= 0xffff && b <= 0xffff ? a * 0x10000 + b : undefined;
-}
-
-/** `global:local1:local2` to a large community; undefined if malformed. */
-export function parseLargeCommunity(s: string): { global: number; local1: number; local2: number } | undefined {
-  const m = /^(\d+):(\d+):(\d+)$/.exec(s);
-  if (!m) return undefined;
-  const [global, local1, local2] = [Number(m[1]), Number(m[2]), Number(m[3])];
-  return isU32(global) && isU32(local1) && isU32(local2) ? { global, local1, local2 } : undefined;
-}
+/** The community texts are parsed by src/config/communities.ts, which parseConfig validates with too. */
+export { COMMUNITY_NAMES, parseCommunity, parseLargeCommunity } from '../config/communities.ts';
 
 /** Which peer a route is rendered for: its kind, our AS, and whether graceful shutdown (RFC 8326) is on. */
 export interface AttributeContext {
