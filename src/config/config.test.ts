@@ -108,7 +108,7 @@ describe('parseConfig: advertisements', () => {
     assert.equal(agg!.aggregationLength, 24);
     assert.equal(agg!.aggregationLengthV6, 64);
     assert.equal(agg!.localPref, undefined);
-    for (const spec of [{ communities: ['65536:1'] }, { communities: ['no-such-name'] }, { largeCommunities: ['1:2'] }, { localPref: -1 }, { aggregationLength: 33 }, { aggregationLengthV6: 129 }, { aggregationLength: 24.5 }, { communities: 'no-export' }]) {
+    for (const spec of [{ communities: ['65536:1'] }, { communities: ['no-such-name'] }, { largeCommunities: ['1:2'] }, { localPref: -1 }, { aggregationLength: 33 }, { aggregationLengthV6: 129 }, { aggregationLength: 24.5 }, { communities: 'no-export' }, { communities: Array.from({ length: 65 }, (_, i) => `1:${i}`) }, { largeCommunities: Array.from({ length: 65 }, (_, i) => `1:2:${i}`) }]) {
       const bad = parseConfig(snap({ pools: [pool('p')], bgpAdvertisements: [bgpAdv('x', spec)] }));
       assert.deepEqual(codes(bad.problems), ['BGPAdvertisement/x error invalid'], JSON.stringify(spec));
       assert.deepEqual(bad.config.bgp, []);

@@ -195,6 +195,8 @@ function int(p: Problems, field: string, v: unknown, min: number, max: number): 
 }
 
 const IFNAME = /^[^/\s:]{1,15}$/;
+/** As the CRD's maxItems (communities and large communities each). */
+const MAX_COMMUNITIES = 64;
 
 /** The pool/node selection shared by both advertisement kinds. */
 interface Selection {
@@ -257,6 +259,9 @@ function bgpAdvertisement(out: ConfigProblem[], name: string, o: Obj, pools: rea
     if (!v) p.error('spec.largeCommunities', ProblemCodes.Invalid, `large community "${c}" is not global:local1:local2 (32-bit each)`);
     else if (!largeCommunities.includes(text)) largeCommunities.push(text);
   }
+  // the CRD's bounds: with at most 64 of each, the attributes of one route always fit in a 4096-byte UPDATE
+  if (communities.length > MAX_COMMUNITIES) p.error('spec.communities', ProblemCodes.Invalid, `at most ${MAX_COMMUNITIES} communities`);
+  if (largeCommunities.length > MAX_COMMUNITIES) p.error('spec.largeCommunities', ProblemCodes.Invalid, `at most ${MAX_COMMUNITIES} large communities`);
   const localPref = int(p, 'spec.localPref', spec.localPref, 0, 0xffffffff);
   const aggregationLength = int(p, 'spec.aggregationLength', spec.aggregationLength, 0, 32) ?? 32;
   const aggregationLengthV6 = int(p, 'spec.aggregationLengthV6', spec.aggregationLengthV6, 0, 128) ?? 128;
