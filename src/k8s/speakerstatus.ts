@@ -7,7 +7,7 @@
  * so one request replaces the content. The object is created only when the patch says it does not exist, so
  * a speaker that restarts costs no create.
  */
-import { API_VERSION, GROUP, Kinds, SPEAKER_NAME, VERSION } from '../api/keys.ts';
+import { API_VERSION, GROUP, Kinds, SPEAKER_LEASE_LABEL, SPEAKER_NAME, SYSTEM_NAMESPACE, VERSION } from '../api/keys.ts';
 import { statusMessage, type ApiResponse } from './client.ts';
 import type { Requester } from './ports.ts';
 
@@ -83,4 +83,38 @@ export class RestSpeakerStatus {
 
 function itemPath(node: string): string {
   return `${SPEAKER_STATUS_PATH}/${encodeURIComponent(node)}`;
+}
+
+/** Everything `baregate status` reads: Services, SpeakerStatus objects and the speakers' Leases. */
+export interface StatusInputs {
+  readonly services: readonly unknown[];
+  readonly statuses: readonly SpeakerStatusResource[];
+  readonly leases: readonly unknown[];
+}
+
+/** Lists a collection completely (pages of 500); throws with the apiserver's message on an error answer. */
+async function listAll(client: Requester, path: string, query = ''): Promise<unknown[]> {
+  const out: unknown[] = [];
+  let cont = '';
+  do {
+    const q = [query, 'limit=500', cont !== '' ? `continue=${encodeURIComponent(cont)}` : ''].filter((x) => x !== '').join('&');
+    const r = await client.request<{ items?: unknown[]; metadata?: { continue?: string } }>('GET', `${path}?${q}`, undefined, undefined, { timeoutMs: 30_000 });
+    if (r.status !== 200) throw new Error(`list ${path}: ${statusMessage(r)}`);
+    out.push(...(r.body.items ?? []));
+    cont = r.body.metadata?.continue ?? '';
+  } while (cont !== '');
+  return out;
+}
+
+/**
+ * Reads the inputs of `baregate status`. A cluster without the SpeakerStatus CRD (no speaker installed yet)
+ * gives no statuses rather than an error; anything else that fails throws.
+ */
+export async function readStatusInputs(client: Requester): Promise<StatusInputs> {
+  const [services, statuses, leases] = await Promise.all([
+    listAll(client, '/api/v1/services'),
+    listAll(client, SPEAKER_STATUS_PATH).catch((e: unknown) => { if (/404|not found/i.test(String(e))) return []; throw e; }),
+    listAll(client, `/apis/coordination.k8s.io/v1/namespaces/${SYSTEM_NAMESPACE}/leases`, `labelSelector=${encodeURIComponent(SPEAKER_LEASE_LABEL)}`),
+  ]);
+  return { services, statuses: statuses as SpeakerStatusResource[], leases };
 }

@@ -13,7 +13,7 @@
  */
 import {
   ALLOCATED_FROM_POOL, EXCLUDE_FROM_LB_LABEL, GROUP, HEARTBEAT_SECRET, HEARTBEAT_SECRET_KEY, Kinds, SERVICE_NAME_LABEL,
-  SPEAKER_LEASE_LABEL, SYSTEM_NAMESPACE, VERSION,
+  SPEAKER_LEASE_LABEL, SPEAKER_LEASE_PREFIX, SYSTEM_NAMESPACE, VERSION,
 } from '../api/keys.ts';
 import type { Clock } from '../clock.ts';
 import type { ConfigSnapshot, SecretObject } from '../config/types.ts';
@@ -256,10 +256,15 @@ export interface LeaseObject extends KObject {
   readonly spec?: { readonly holderIdentity?: string; readonly renewTime?: string; readonly leaseDurationSeconds?: number };
 }
 
-/** The node a speaker Lease belongs to (its label), or undefined for a Lease that is not a speaker's. */
+/**
+ * The node a speaker Lease belongs to: its name minus {@link SPEAKER_LEASE_PREFIX} (the label value may be empty
+ * for node names longer than a label allows), or undefined for a Lease that is not a speaker's.
+ */
 export function leaseNode(l: LeaseObject): string | undefined {
   const labels = (l.metadata as { labels?: Record<string, string> }).labels;
-  return labels?.[SPEAKER_LEASE_LABEL];
+  if (labels?.[SPEAKER_LEASE_LABEL] === undefined) return undefined;
+  const name = l.metadata.name;
+  return name.startsWith(SPEAKER_LEASE_PREFIX) ? name.slice(SPEAKER_LEASE_PREFIX.length) : undefined;
 }
 
 /** Change callback: which kind changed, and the object's key. */
