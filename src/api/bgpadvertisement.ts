@@ -13,7 +13,7 @@ export interface BGPAdvertisementSpec {
   nodeSelectors?: LabelSelector[];
   /** BGPPeer names to announce to; none: every peer of the node. */
   peers?: string[];
-  /** `ASN:value` (16-bit each) or a well-known name (`no-export`, …). */
+  /** `ASN:value` (16-bit each), a well-known name (`no-export`, …) or MetalLB's `large:a:b:c`. */
   communities?: string[];
   /** `global:local1:local2` (32-bit each). */
   largeCommunities?: string[];
@@ -35,14 +35,15 @@ export interface BGPAdvertisement {
 }
 
 /** The same language as the parser in src/config/communities.ts (which the speaker uses). */
+/** CEL: the text `s` is global:local1:local2, 32-bit each. */
+const large = (s: string): string =>
+  `${s}.matches('^[0-9]{1,10}:[0-9]{1,10}:[0-9]{1,10}$') && int(${s}.split(':')[0]) <= 4294967295 && int(${s}.split(':')[1]) <= 4294967295 && int(${s}.split(':')[2]) <= 4294967295`;
 const communityRule = {
-  rule: "self in ['graceful-shutdown', 'no-export', 'no-advertise', 'no-export-subconfed', 'no-peer'] || (self.matches('^[0-9]{1,5}:[0-9]{1,5}$') && int(self.split(':')[0]) <= 65535 && int(self.split(':')[1]) <= 65535)",
-  message: 'must be ASN:value (16-bit each) or a well-known community name (no-export, no-advertise, no-export-subconfed, no-peer, graceful-shutdown)',
+  rule: "self in ['graceful-shutdown', 'no-export', 'no-advertise', 'no-export-subconfed', 'no-peer'] || (self.matches('^[0-9]{1,5}:[0-9]{1,5}$') && int(self.split(':')[0]) <= 65535 && int(self.split(':')[1]) <= 65535)"
+    + ` || (self.startsWith('large:') && ${large('self.substring(6)')})`,
+  message: 'must be ASN:value (16-bit each), a well-known community name (no-export, no-advertise, no-export-subconfed, no-peer, graceful-shutdown) or large:global:local1:local2 (as MetalLB writes large communities)',
 };
-const largeCommunityRule = {
-  rule: "self.matches('^[0-9]{1,10}:[0-9]{1,10}:[0-9]{1,10}$') && int(self.split(':')[0]) <= 4294967295 && int(self.split(':')[1]) <= 4294967295 && int(self.split(':')[2]) <= 4294967295",
-  message: 'must be global:local1:local2, each 0..4294967295',
-};
+const largeCommunityRule = { rule: large('self'), message: 'must be global:local1:local2, each 0..4294967295' };
 
 /** The full CustomResourceDefinition for BGPAdvertisement. */
 export function bgpAdvertisementCRD(): Record<string, unknown> {
@@ -62,7 +63,7 @@ export function bgpAdvertisementCRD(): Record<string, unknown> {
         properties: {
           ...advertisementSelectionProperties,
           peers: { type: 'array', description: 'BGPPeer names to announce to; none: every peer of the node.', maxItems: 256, items: { type: 'string', minLength: 1, maxLength: 253 } },
-          communities: { type: 'array', description: 'BGP communities: ASN:value or a well-known name.', maxItems: 64, items: { type: 'string', maxLength: 32, 'x-kubernetes-validations': [communityRule] } },
+          communities: { type: 'array', description: 'BGP communities: ASN:value or a well-known name.', maxItems: 64, items: { type: 'string', maxLength: 40, 'x-kubernetes-validations': [communityRule] } },
           largeCommunities: { type: 'array', description: 'BGP large communities (RFC 8092): global:local1:local2.', maxItems: 64, items: { type: 'string', maxLength: 40, 'x-kubernetes-validations': [largeCommunityRule] } },
           localPref: { type: 'integer', format: 'int64', minimum: 0, maximum: 4294967295, description: 'LOCAL_PREF sent to iBGP peers.' },
           aggregationLength: { type: 'integer', minimum: 0, maximum: 32, default: 32, description: 'Prefix length announced for an IPv4 address (32: the address alone).' },

@@ -96,19 +96,19 @@ describe('parseConfig: advertisements', () => {
   test('BGPAdvertisement attributes: canonical communities, defaults and ranges', () => {
     const r = parseConfig(snap({
       pools: [pool('p')],
-      bgpAdvertisements: [bgpAdv('a', { communities: ['no-export', '65535:65281', '0100:7'], largeCommunities: ['4200000000:01:2'], localPref: 150 }), bgpAdv('agg', { aggregationLength: 24, aggregationLengthV6: 64 })],
+      bgpAdvertisements: [bgpAdv('a', { communities: ['no-export', '65535:65281', '0100:7', 'large:64512:1:2'], largeCommunities: ['4200000000:01:2', '64512:1:2'], localPref: 150 }), bgpAdv('agg', { aggregationLength: 24, aggregationLengthV6: 64 })],
     }));
     assert.deepEqual(r.problems, []);
     const [a, agg] = r.config.bgp;
     assert.deepEqual(a?.communities, ['65535:65281', '100:7']);
-    assert.deepEqual(a.largeCommunities, ['4200000000:1:2']);
+    assert.deepEqual(a.largeCommunities, ['4200000000:1:2', '64512:1:2'], "MetalLB's large:… in communities counts as a large community");
     assert.equal(a.localPref, 150);
     assert.equal(a.aggregationLength, 32);
     assert.equal(a.aggregationLengthV6, 128);
     assert.equal(agg!.aggregationLength, 24);
     assert.equal(agg!.aggregationLengthV6, 64);
     assert.equal(agg!.localPref, undefined);
-    for (const spec of [{ communities: ['65536:1'] }, { communities: ['no-such-name'] }, { largeCommunities: ['1:2'] }, { localPref: -1 }, { aggregationLength: 33 }, { aggregationLengthV6: 129 }, { aggregationLength: 24.5 }, { communities: 'no-export' }, { communities: Array.from({ length: 65 }, (_, i) => `1:${i}`) }, { largeCommunities: Array.from({ length: 65 }, (_, i) => `1:2:${i}`) }]) {
+    for (const spec of [{ communities: ['65536:1'] }, { communities: ['no-such-name'] }, { communities: ['large:1:2'] }, { largeCommunities: ['1:2'] }, { localPref: -1 }, { aggregationLength: 33 }, { aggregationLengthV6: 129 }, { aggregationLength: 24.5 }, { communities: 'no-export' }, { communities: Array.from({ length: 65 }, (_, i) => `1:${i}`) }, { largeCommunities: Array.from({ length: 65 }, (_, i) => `1:2:${i}`) }]) {
       const bad = parseConfig(snap({ pools: [pool('p')], bgpAdvertisements: [bgpAdv('x', spec)] }));
       assert.deepEqual(codes(bad.problems), ['BGPAdvertisement/x error invalid'], JSON.stringify(spec));
       assert.deepEqual(bad.config.bgp, []);

@@ -197,6 +197,8 @@ function int(p: Problems, field: string, v: unknown, min: number, max: number): 
 const IFNAME = /^[^/\s:]{1,15}$/;
 /** As the CRD's maxItems (communities and large communities each). */
 const MAX_COMMUNITIES = 64;
+/** MetalLB's spelling of a large community inside `communities`. */
+const LARGE_PREFIX = 'large:';
 
 /** The pool/node selection shared by both advertisement kinds. */
 interface Selection {
@@ -247,13 +249,16 @@ function bgpAdvertisement(out: ConfigProblem[], name: string, o: Obj, pools: rea
   // dropping every name would turn "these peers" into "every peer": announce to nobody instead
   if (named.length > 0 && peers.length === 0) p.error('spec.peers', ProblemCodes.UnknownPeer, 'none of the named BGPPeers exists: the advertisement is not used');
   const communities: string[] = [];
+  // MetalLB writes large communities into `communities` as `large:a:b:c`: accepted there too
+  const inCommunities: string[] = [];
   for (const c of stringList(p, 'spec.communities', spec.communities, 'communities') ?? []) {
+    if (c.startsWith(LARGE_PREFIX)) { inCommunities.push(c.slice(LARGE_PREFIX.length)); continue; }
     const v = parseCommunity(c);
-    if (v === undefined) p.error('spec.communities', ProblemCodes.Invalid, `community "${c}" is not ASN:value (16-bit each) or a well-known name`);
+    if (v === undefined) p.error('spec.communities', ProblemCodes.Invalid, `community "${c}" is not ASN:value (16-bit each), a well-known name or large:global:local1:local2`);
     else if (!communities.includes(formatCommunity(v))) communities.push(formatCommunity(v));
   }
   const largeCommunities: string[] = [];
-  for (const c of stringList(p, 'spec.largeCommunities', spec.largeCommunities, 'large communities') ?? []) {
+  for (const c of [...(stringList(p, 'spec.largeCommunities', spec.largeCommunities, 'large communities') ?? []), ...inCommunities]) {
     const v = parseLargeCommunity(c);
     const text = v ? `${v.global}:${v.local1}:${v.local2}` : '';
     if (!v) p.error('spec.largeCommunities', ProblemCodes.Invalid, `large community "${c}" is not global:local1:local2 (32-bit each)`);

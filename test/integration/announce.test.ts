@@ -60,10 +60,11 @@ describe('CRD validation (CEL)', () => {
   });
 
   test('advertisements: communities, aggregation and selectors are checked', async () => {
-    assert.equal((await create('bgpadvertisements', 'ok', { spec: { communities: ['no-export', '64512:100'], largeCommunities: ['4200000000:1:2'], aggregationLength: 24 } })).status, 201);
+    assert.equal((await create('bgpadvertisements', 'ok', { spec: { communities: ['no-export', '64512:100', 'large:64512:1:4294967295'], largeCommunities: ['4200000000:1:2'], aggregationLength: 24 } })).status, 201);
     assert.equal((await create('l2advertisements', 'ok', { spec: { ipAddressPools: ['x'], interfaces: ['eth0'], nodeSelectors: [{ matchLabels: { 'kubernetes.io/hostname': 'n1' } }] } })).status, 201);
     const bad: [string, Record<string, unknown>, RegExp][] = [
       ['bgpadvertisements', { communities: ['65536:1'] }, /ASN:value/],
+      ['bgpadvertisements', { communities: ['large:1:2'] }, /ASN:value/],
       ['bgpadvertisements', { largeCommunities: ['1:2'] }, /global:local1:local2/],
       ['bgpadvertisements', { aggregationLength: 33 }, /aggregationLength/],
       ['l2advertisements', { ipAddressPoolSelectors: [{ matchExpressions: [{ key: 'k', operator: 'In' }] }] }, /In and NotIn need values/],
