@@ -53,5 +53,5 @@ test('advertisement and peer fields are named as MetalLB names them (a MetalLB Y
   assert.deepEqual(specProps('bgppeers'), ['bfdProfile', 'connectTime', 'dynamicASN', 'ebgpMultiHop', 'enableGracefulRestart', 'gracefulRestart', 'holdTime', 'keepaliveTime', 'myASN',
     'nodeSelectors', 'passive', 'password', 'passwordSecret', 'peerASN', 'peerAddress', 'peerPort', 'routerID', 'sourceAddress']);
   assert.deepEqual(specProps('speakerstatuses'), [], 'SpeakerStatus has no spec');
-  assert.deepEqual(specProps('speakerstatuses', 'status'), ['announcements', 'conditions', 'members', 'node', 'sessions']);
+  assert.deepEqual(specProps('speakerstatuses', 'status'), ['announcements', 'conditions', 'members', 'node', 'sessions', 'summary']);
 });

@@ -44,10 +44,26 @@ export interface SpeakerMember {
   state: string;
 }
 
+/**
+ * Counts for `kubectl get speakerstatuses`: printer columns show one value per column (a JSONPath over a
+ * list shows its first element only), so the writer puts the numbers here, next to the lists they count.
+ */
+export interface SpeakerStatusSummary {
+  /** Addresses this node announces (L2 and BGP). */
+  announced: number;
+  /** BGP sessions in state Established, and all sessions of this node. */
+  sessionsEstablished: number;
+  sessions: number;
+  /** Speakers seen alive (this one included), and all known. */
+  membersAlive: number;
+  members: number;
+}
+
 /** `SpeakerStatus.status`. */
 export interface SpeakerStatusStatus {
   /** The node (the object's name, repeated for tools that read only status). */
   node: string;
+  summary?: SpeakerStatusSummary;
   announcements?: SpeakerAnnouncement[];
   sessions?: SpeakerSession[];
   members?: SpeakerMember[];
@@ -71,10 +87,11 @@ export function speakerStatusCRD(): Record<string, unknown> {
     description: 'What the speaker of one node (the object name) announces and how, its BGP sessions and its view of the other speakers. Written by that speaker only.',
     printerColumns: [
       { name: 'Node', type: 'string', jsonPath: '.status.node' },
-      { name: 'Announced', type: 'string', jsonPath: '.status.announcements[*].ip' },
-      { name: 'Sessions', type: 'string', jsonPath: '.status.sessions[*].state' },
-      { name: 'Peers', type: 'string', jsonPath: '.status.sessions[*].peer', priority: 1 },
-      { name: 'Members', type: 'string', jsonPath: '.status.members[*].node', priority: 1 },
+      { name: 'Announced', type: 'integer', jsonPath: '.status.summary.announced', description: 'Addresses this node announces' },
+      { name: 'Sessions Up', type: 'integer', jsonPath: '.status.summary.sessionsEstablished', description: 'BGP sessions Established' },
+      { name: 'Sessions', type: 'integer', jsonPath: '.status.summary.sessions' },
+      { name: 'Members Alive', type: 'integer', jsonPath: '.status.summary.membersAlive', priority: 1 },
+      { name: 'Members', type: 'integer', jsonPath: '.status.summary.members', priority: 1 },
     ],
     properties: {
       status: {
@@ -82,6 +99,11 @@ export function speakerStatusCRD(): Record<string, unknown> {
         required: ['node'],
         properties: {
           node: { type: 'string' },
+          summary: {
+            type: 'object',
+            description: 'Counts of the lists below, for kubectl get.',
+            properties: Object.fromEntries(['announced', 'sessionsEstablished', 'sessions', 'membersAlive', 'members'].map((k) => [k, { type: 'integer', minimum: 0 }])),
+          },
           announcements: {
             type: 'array',
             items: {

@@ -81,7 +81,7 @@ describe('CRD validation (CEL)', () => {
 
   test('SpeakerStatus: status only, written through the status subresource', async () => {
     assert.equal((await create('speakerstatuses', 'node-1', {})).status, 201);
-    const status = { node: 'node-1', announcements: [{ ip: '192.0.2.10', services: ['ns/a'], mode: 'L2', interfaces: ['eth0'] }], sessions: [{ peer: 'r1', address: '192.0.2.1', state: 'Established', establishedSince: '2026-01-01T00:00:00Z', prefixesSent: 1 }], members: [{ node: 'node-1', state: 'alive' }] };
+    const status = { node: 'node-1', announcements: [{ ip: '192.0.2.10', services: ['ns/a'], mode: 'L2', interfaces: ['eth0'] }], sessions: [{ peer: 'r1', address: '192.0.2.1', state: 'Established', establishedSince: '2026-01-01T00:00:00Z', prefixesSent: 1 }], members: [{ node: 'node-1', state: 'alive' }], summary: { announced: 1, sessionsEstablished: 1, sessions: 1, membersAlive: 1, members: 1 } };
     const r = await api.must<{ status?: typeof status }>('PATCH', `${base}/speakerstatuses/node-1/status`, { status }, 'application/merge-patch+json');
     assert.deepEqual(r.status, status);
     const bad = await api.c.request('PATCH', `${base}/speakerstatuses/node-1/status`, { status: { announcements: [{ ip: '192.0.2.10', services: [], mode: 'ARP' }] } }, 'application/merge-patch+json');
