@@ -41,6 +41,8 @@ export interface BGPPeerSpec {
   passwordSecret?: PasswordSecretRef;
   nodeSelectors?: LabelSelector[];
   bfdProfile?: string;
+  /** MetalLB's VRF name: not supported, must be empty (rejected, not silently dropped). */
+  vrf?: string;
 }
 
 /** The BGPPeer object (cluster-scoped). */
@@ -107,6 +109,8 @@ export function bgpPeerCRD(): Record<string, unknown> {
           },
           nodeSelectors: { type: 'array', description: 'Nodes that peer with it (any selector matching); none: every node.', maxItems: 64, items: labelSelectorSchema },
           bfdProfile: { type: 'string', maxLength: 253, description: 'Name of a BFDProfile for this session.' },
+          // MetalLB's field, rejected rather than pruned: a session silently in the default VRF would route elsewhere
+          vrf: { type: 'string', maxLength: 64, description: 'Not supported: must be empty (sessions run in the node\'s default VRF).', 'x-kubernetes-validations': [{ rule: "self == ''", message: 'VRFs are not supported: sessions run in the default VRF' }] },
         },
       },
       status: { type: 'object', properties: { conditions: conditionsSchema } },

@@ -51,7 +51,7 @@ test('advertisement and peer fields are named as MetalLB names them (a MetalLB Y
   assert.deepEqual(specProps('l2advertisements'), ['interfaces', 'ipAddressPoolSelectors', 'ipAddressPools', 'nodeSelectors']);
   assert.deepEqual(specProps('bgpadvertisements'), ['aggregationLength', 'aggregationLengthV6', 'communities', 'ipAddressPoolSelectors', 'ipAddressPools', 'largeCommunities', 'localPref', 'nodeSelectors', 'peers']);
   assert.deepEqual(specProps('bgppeers'), ['bfdProfile', 'connectTime', 'dynamicASN', 'ebgpMultiHop', 'enableGracefulRestart', 'gracefulRestart', 'holdTime', 'keepaliveTime', 'myASN',
-    'nodeSelectors', 'passive', 'password', 'passwordSecret', 'peerASN', 'peerAddress', 'peerPort', 'routerID', 'sourceAddress']);
+    'nodeSelectors', 'passive', 'password', 'passwordSecret', 'peerASN', 'peerAddress', 'peerPort', 'routerID', 'sourceAddress', 'vrf']);
   assert.deepEqual(specProps('speakerstatuses'), [], 'SpeakerStatus has no spec');
   assert.deepEqual(specProps('speakerstatuses', 'status'), ['announcements', 'conditions', 'members', 'node', 'sessions', 'summary']);
 });

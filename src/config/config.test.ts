@@ -168,6 +168,7 @@ describe('parseConfig: BGPPeer', () => {
       [{ password: 'x'.repeat(81) }, 'spec.password'],
       [{ passwordSecret: { name: 's', namespace: 'default' } }, 'spec.passwordSecret.namespace'],
       [{ bfdProfile: 7 }, 'spec.bfdProfile'],
+      [{ vrf: 'red' }, 'spec.vrf'],
     ];
     for (const [spec, field] of cases) {
       const r = parseConfig(snap({ bgpPeers: [peer('bad', spec), peer('good')], secrets: [secret('s', { password: b64('pw') })] }));

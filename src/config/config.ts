@@ -348,6 +348,7 @@ function bgpPeer(out: ConfigProblem[], name: string, o: Obj, secrets: readonly S
   let bfdProfile: string | undefined;
   if (typeof spec.bfdProfile === 'string' && spec.bfdProfile !== '') bfdProfile = spec.bfdProfile;
   else if (spec.bfdProfile !== undefined && spec.bfdProfile !== '') p.error('spec.bfdProfile', ProblemCodes.Invalid, 'must be the name of a BFDProfile');
+  if (spec.vrf !== undefined && spec.vrf !== '') p.error('spec.vrf', ProblemCodes.Invalid, `VRFs are not supported (got ${show(spec.vrf)}): sessions run in the default VRF`);
   if (p.errors > 0 || myASN === undefined || peerAddress === undefined || holdTime === undefined || connectTime === undefined) return undefined;
   return {
     name, myASN, peerASN, dynamicASN, peerAddress, peerPort, sourceAddress, routerID, holdTime, keepaliveTime, connectTime,

@@ -51,6 +51,7 @@ describe('CRD validation (CEL)', () => {
       [{ sourceAddress: '2001:db8::1' }, /same IP family/],
       [{ routerID: '2001:db8::1' }, /non-zero IPv4/],
       [{ enableGracefulRestart: true, gracefulRestart: false }, /disagree/],
+      [{ vrf: 'red' }, /VRFs are not supported/],
     ];
     for (const [i, [spec, msg]] of bad.entries()) {
       const r = await create('bgppeers', `bad-${i}`, peer(spec));
