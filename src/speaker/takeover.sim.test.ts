@@ -71,17 +71,30 @@ class Sim {
   readonly log: string[] = [];
   /** Violations noticed while running (checked with the settled ones). */
   readonly errors: string[] = [];
+  /** Duels seen, summed over the engines' stats (current incarnations). */
+  duels(): number {
+    let n = 0;
+    for (const s of this.spk.values()) n += s.takeover.stats.duelsLost + s.takeover.stats.duelsWon;
+    return n;
+  }
 
-  constructor(n: number, readonly ips: readonly string[], seed: number) {
+  /**
+   * `start.mask`: a heartbeat partition already in place at time 0 (views suspect across it, nobody answering yet);
+   * `start.blind`: every speaker starts seeing no other member at all (no Leases seen: all claim at once).
+   */
+  constructor(n: number, readonly ips: readonly string[], seed: number, start: { mask?: number; blind?: boolean } = {}) {
     this.rnd = mulberry32(seed);
     this.nodes = Array.from({ length: n }, (_, i) => `node-${i}`);
+    if (start.mask !== undefined) this.setCut(start.mask);
     for (const [i, name] of this.nodes.entries()) {
       const s: Spk = {
         name, mac: `02:00:00:00:00:${(i + 1).toString(16).padStart(2, '0')}`, status: 'running', leaving: false,
         leaseGone: false, incarnation: 0, takeover: undefined as unknown as Takeover, view: new Map(), claimed: new Set(),
       };
       this.spk.set(name, s);
-      for (const o of this.nodes) if (o !== name) s.view.set(o, 'alive');
+      if (start.blind !== true) {
+        for (const o of this.nodes) if (o !== name) s.view.set(o, this.cut.has(`${name}|${o}`) ? 'suspect' : 'alive');
+      }
       s.takeover = this.engine(s);
     }
     for (const s of this.spk.values()) this.replan(s);
@@ -280,12 +293,7 @@ class Sim {
         break;
       }
       case 'partition': {
-        this.cut.clear();
-        for (const [i, a] of this.nodes.entries()) {
-          for (const [j, b] of this.nodes.entries()) {
-            if (((e.mask >> i) & 1) !== ((e.mask >> j) & 1)) this.cut.add(`${a}|${b}`);
-          }
-        }
+        this.setCut(e.mask);
         this.log.push(`${this.clock.now()} partition mask=${e.mask}`);
         break;
       }
@@ -312,6 +320,16 @@ class Sim {
       }
     }
     this.refreshViews();
+  }
+
+  /** Cuts the heartbeat path between the speakers whose bit in `mask` differs. */
+  private setCut(mask: number): void {
+    this.cut.clear();
+    for (const [i, a] of this.nodes.entries()) {
+      for (const [j, b] of this.nodes.entries()) {
+        if (((mask >> i) & 1) !== ((mask >> j) & 1)) this.cut.add(`${a}|${b}`);
+      }
+    }
   }
 
   /** Runs `ms` of simulated time in 1 ms steps, letting promise callbacks run after each step. */
@@ -347,8 +365,9 @@ class Sim {
 
 const IPS = ['192.0.2.10', '192.0.2.11', '198.51.100.7', '2001:db8::10'];
 
-async function runScenario(n: number, nIps: number, seed: number, events: readonly SimEvent[]): Promise<Sim> {
-  const sim = new Sim(n, IPS.slice(0, nIps), seed);
+async function runScenario(n: number, nIps: number, seed: number, start: { mask?: number; blind?: boolean },
+  events: readonly SimEvent[]): Promise<Sim> {
+  const sim = new Sim(n, IPS.slice(0, nIps), seed, start);
   for (const e of [...events].sort((a, b) => a.at - b.at)) sim.clock.setTimeout(() => { sim.event(e); }, e.at);
   const last = events.reduce((m, e) => Math.max(m, e.at), 0);
   // settle: heartbeat timeout, Lease expiry (≤ 3 s after a crash), handover (≤ 1 s), re-probes
@@ -403,6 +422,29 @@ describe('Takeover simulation (several speakers, one LAN)', () => {
     }
   });
 
+  test('heartbeat partition already in place when the IPs appear: the suspect steps mean nobody ever duels', async () => {
+    for (let n = 2; n <= 5; n++) {
+      const sim = new Sim(n, IPS, 4, { mask: 0b10101 });
+      await sim.run(3000);
+      sim.finishOverlap();
+      assert.equal(sim.overlapTotal + sim.maxOverlap, 0, sim.log.join('\n'));
+      assert.equal(sim.duels(), 0);
+      assert.equal(sim.settledViolation(), undefined);
+    }
+  });
+
+  test('every speaker blind to the others (all claim, all probe at once): the duel leaves exactly one, within the ARP latency', async () => {
+    for (let n = 2; n <= 5; n++) {
+      const sim = new Sim(n, IPS, 5, { blind: true });
+      await sim.run(2000);
+      sim.finishOverlap();
+      assert.ok(sim.duels() > 0, 'they did duel');
+      assert.ok(sim.maxOverlap > 0 && sim.maxOverlap <= MAX_LAT + 1, `overlap ${sim.maxOverlap}`);
+      for (const ip of IPS) assert.equal(sim.lan.get(ip)?.size, 1, `${ip}: ${sim.log.join('\n')}`);
+      for (const ip of IPS) assert.equal([...sim.lan.get(ip)!][0], [...sim.nodes].sort(compareForIP(ip))[0], 'the duel winner is the top-ranked');
+    }
+  });
+
   test('property: random crashes, leaves, partitions, heals and restarts settle to exactly one answering speaker', async () => {
     const seed = process.env.FC_SEED !== undefined ? Number(process.env.FC_SEED) : Date.now() % 2 ** 31;
     console.log(`takeover simulation seed=${seed} (re-run with FC_SEED=${seed})`);
@@ -416,9 +458,10 @@ describe('Takeover simulation (several speakers, one LAN)', () => {
       mask: fc.nat(31),
     }) as fc.Arbitrary<SimEvent>;
     await fc.assert(fc.asyncProperty(
-      fc.integer({ min: 2, max: 5 }), fc.integer({ min: 1, max: IPS.length }), fc.integer(), fc.array(event, { maxLength: 7 }),
-      async (n, nIps, simSeed, events) => {
-        const sim = await runScenario(n, nIps, simSeed, events);
+      fc.integer({ min: 2, max: 5 }), fc.integer({ min: 1, max: IPS.length }), fc.integer(),
+      fc.oneof(fc.constant({}), fc.record({ mask: fc.nat(31) }), fc.constant({ blind: true })), fc.array(event, { maxLength: 7 }),
+      async (n, nIps, simSeed, start, events) => {
+        const sim = await runScenario(n, nIps, simSeed, start, events);
         const v = sim.settledViolation();
         assert.equal(v, undefined, `${v}\n${sim.log.join('\n')}`);
         assert.ok(sim.maxOverlap <= TAKEOVER_DEFAULTS.probeWindowMs, `two answering for ${sim.maxOverlap} ms\n${sim.log.join('\n')}`);
