@@ -59,6 +59,8 @@ interface Scenario {
   listenPort?: number;
   /** The speaker's BIRD peers are passive: only BIRD connects. */
   speakerPassive?: boolean;
+  /** Passive on the speaker's side, per peer (listening on the peer's sourceAddress). */
+  passive?: Partial<Record<PeerName, boolean>>;
   /** GTSM (RFC 5082) on the speaker's side, per peer (ttlSecurityHops 1). */
   gtsm?: Partial<Record<PeerName, boolean>>;
   /** GTSM on BIRD's side (`ttl security on`), per peer. */
@@ -75,7 +77,7 @@ let configFile = '';
 function speakerConfig(s: Scenario): Record<string, unknown> {
   const peer = (name: PeerName, peerAddress: string, peerASN: number, sourceAddress: string): Record<string, unknown> => ({
     name, peerAddress, peerASN, sourceAddress, holdTime: s.holdTime ?? 9, connectTime: 1,
-    ...(s.speakerPassive === true && name.startsWith('bird') ? { passive: true } : {}),
+    ...((s.speakerPassive === true && name.startsWith('bird')) || s.passive?.[name] === true ? { passive: true } : {}),
     ...(s.passwords?.[name] !== undefined ? { password: s.passwords[name] } : {}),
     ...(s.gtsm?.[name] === true ? { ttlSecurityHops: 1 } : {}),
   });
@@ -654,7 +656,8 @@ bgpTest('connection collision: both sides connect, one session survives and stay
 /**
  * The Speaker class in-process in the lab host, driven like `bgp-announce --control` (it takes the same
  * arguments, so routers.ts starts it): it starts with the config's first peer only; `set-peers NAME…`
- * makes the peer set those of the config, `set-routes JSON` (peer → routes) replaces the per-peer routes.
+ * makes the peer set those of the config, `patch NAME JSON` changes fields of one of them (for the next
+ * `set-peers`), `set-routes JSON` (peer → routes) replaces the per-peer routes.
  */
 const DRIVER = `
 import { readFileSync } from 'node:fs';
@@ -673,6 +676,7 @@ createInterface({ input: process.stdin }).on('line', (line) => {
   const [cmd, ...rest] = line.trim().split(' ');
   try {
     if (cmd === 'set-peers') { sp.setPeers(rest.map((n) => byName.get(n))); reply({ ctl: 'ok' }); }
+    else if (cmd === 'patch') { const [name, ...json] = rest; byName.set(name, { ...byName.get(name), ...JSON.parse(json.join(' ')) }); reply({ ctl: 'ok' }); }
     else if (cmd === 'set-routes') { sp.setRoutes(new Map(Object.entries(JSON.parse(rest.join(' '))))); reply({ ctl: 'ok' }); }
     else if (cmd === 'stats') reply({ ctl: 'stats', peers: sp.stats(), rssBytes: process.memoryUsage().rss });
     else reply({ ctl: 'error', error: 'unknown command ' + cmd });
@@ -730,5 +734,30 @@ bgpTest('setPeers/setRoutes at runtime: a second peer added, routes per peer wit
   assert.equal(typeof b4.establishedSince, 'number');
   assert.equal(b4.prefixesAdvertised, 2);
   assert.equal((await bird.session('bg4')).established, true);
+  assertBirdClean();
+});
+
+bgpTest('a passive peer added at runtime: a listener opens on its source address with its TCP-MD5 key; a new key reaches the listener; removed, the listener closes', async () => {
+  const driver = join(dir, 'driver.mts');
+  writeFileSync(driver, DRIVER);
+  const sp = await setup({ myASN: 64512, birdASN: 64513, passwords: { bird6: 'key-right' }, passive: { bird6: true }, prefixes: [{ prefix: '2001:db8:100::50/128' }] }, ['--import', 'tsx', driver]);
+  await allEstablished(sp, ['bird4']);
+  // first with a key BIRD does not have: the listener is there, but the kernel drops BIRD's signed SYNs
+  await sp.send('patch bird6 {"password":"key-wrong"}');
+  await sp.send('set-peers bird4 bird6');
+  const end = Date.now() + 5000; // BIRD retries every 2 s (connect retry time 2)
+  while (Date.now() < end) {
+    assert.equal((await sp.peer('bird6')).establishedCount, 0, 'no session with a key BIRD does not have');
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  await sp.send('patch bird6 {"password":"key-right"}');
+  await sp.send('set-peers bird4 bird6');
+  await allEstablished(sp, BIRD_PEERS); // passive: only BIRD's connection to the listener can bring it up
+  await routesAt('bird6', ['2001:db8:100::50/128']);
+  assert.equal((await sp.peer('bird4')).establishedCount, 1, 'bird4 untouched throughout');
+  await sp.send('set-peers bird4');
+  await until('bg6 down at BIRD', async () => ((await bird.session('bg6')).established ? undefined : true), WAIT, 100);
+  const probe = await scriptedConnection(lab, 'bird', BIRD.v6, BG.v6, 179, Buffer.alloc(0));
+  assert.match(probe.ended, /ECONNREFUSED/, 'nothing listens on the source address any more');
   assertBirdClean();
 });
