@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import fc from 'fast-check';
 import { pino } from 'pino';
 import { FakeClock } from '../clock.ts';
 import type { Logger } from '../log.ts';
@@ -428,4 +429,107 @@ for (const [family, host] of [['IPv4', '127.0.0.1'], ['IPv6', '::1']] as const) 
   } finally {
     pa.close(); pb.close();
   }
+});
+
+// ---------------------------------------------------------------------------------------------------
+// A model test: random heartbeats (fresh, replayed, restarted, leaving), Lease changes, API outages, garbage
+// and time steps against a direct transcription of the state rules. Every notification must show the model's
+// view at that instant, consecutive notifications must differ, and after every step view() is the model's.
+
+const seed = Number(process.env.FC_SEED ?? Date.now() % 2 ** 31);
+console.log(`liveness model seed ${seed} (re-run with FC_SEED=${seed})`);
+
+type Action =
+  | { k: 'advance'; ms: number }
+  | { k: 'beat'; node: 'b' | 'c'; leaving: boolean; up: boolean }
+  | { k: 'replay'; node: 'b' | 'c'; back: number }
+  | { k: 'restart'; node: 'b' | 'c' }
+  | { k: 'leases'; b: boolean | undefined; c: boolean | undefined }
+  | { k: 'api'; healthy: boolean }
+  | { k: 'garbage' };
+
+const nodeArb = fc.constantFrom('b' as const, 'c' as const);
+const actionArb: fc.Arbitrary<Action> = fc.oneof(
+  { weight: 4, arbitrary: fc.record({ k: fc.constant('advance' as const), ms: fc.oneof(fc.integer({ min: 1, max: 120 }), fc.integer({ min: 300, max: 4000 })) }) },
+  { weight: 4, arbitrary: fc.record({ k: fc.constant('beat' as const), node: nodeArb, leaving: fc.boolean(), up: fc.boolean() }) },
+  { weight: 1, arbitrary: fc.record({ k: fc.constant('replay' as const), node: nodeArb, back: fc.nat({ max: 5 }) }) },
+  { weight: 1, arbitrary: fc.record({ k: fc.constant('restart' as const), node: nodeArb }) },
+  { weight: 2, arbitrary: fc.record({ k: fc.constant('leases' as const), b: fc.option(fc.boolean(), { nil: undefined }), c: fc.option(fc.boolean(), { nil: undefined }) }) },
+  { weight: 1, arbitrary: fc.record({ k: fc.constant('api' as const), healthy: fc.boolean() }) },
+  { weight: 1, arbitrary: fc.record({ k: fc.constant('garbage' as const) }) },
+);
+
+test('model: the view follows the state rules at every instant it is notified and after every step', () => {
+  fc.assert(fc.property(fc.array(actionArb, { minLength: 1, maxLength: 80 }), (actions) => {
+    const clock = new FakeClock(50_000);
+    const net = new FakeNet(clock);
+    const a = new Liveness({ node: 'a', port: net.port(ADDR.a), log: silent, clock });
+    a.setKey(KEY);
+    a.setPeers(new Map([['b', [ADDR.b]], ['c', [ADDR.c]]]));
+    // the model
+    const sender = { b: { inc: 10n, seq: 0, sent: [] as Buffer[] }, c: { inc: 10n, seq: 0, sent: [] as Buffer[] } };
+    const heard = new Map<string, { at: number; leaving: boolean; up: boolean }>();
+    let latest = new Map<string, boolean>();
+    let effective = new Map<string, boolean>();
+    let healthy = true;
+    const model = (): Record<string, string> => {
+      const now = clock.now();
+      const out: Record<string, string> = { a: 'alive' };
+      for (const n of ['b', 'c']) {
+        const h = heard.get(n);
+        const fresh = effective.get(n) === true;
+        let s: string | undefined;
+        if (h && h.leaving && now - h.at < 3500 && (now - h.at < 350 || fresh)) s = 'leaving';
+        else if (h && !h.leaving && now - h.at < 350) s = 'alive';
+        else if (fresh) s = 'suspect';
+        if (s) out[n] = s + (h ? `/${h.up ? 'up' : 'down'}` : '/-');
+      }
+      return out;
+    };
+    const actual = (v: ReadonlyMap<string, MemberView>): Record<string, string> => Object.fromEntries([...v].map(([n, m]) => [n, n === 'a' ? m.state : `${m.state}/${m.interfaces.length === 0 ? '-' : m.interfaces[0]?.up ? 'up' : 'down'}`]));
+    let last: string | undefined = JSON.stringify(actual(a.view()));
+    a.onChange((v) => {
+      const got = JSON.stringify(actual(v));
+      assert.notEqual(got, last, 'a notification without a change');
+      assert.deepEqual(actual(v), model(), `notified view at ${clock.now()}`);
+      last = got;
+    });
+    for (const act of actions) {
+      switch (act.k) {
+        case 'advance': clock.advance(act.ms); break;
+        case 'beat': {
+          const s = sender[act.node];
+          const buf = encodeHeartbeat({ node: act.node, incarnation: s.inc, seq: s.seq++, leaving: act.leaving, interfaces: [{ ...ifB, up: act.up }] }, KEY).buf;
+          s.sent.push(buf);
+          heard.set(act.node, { at: clock.now(), leaving: act.leaving, up: act.up });
+          net.inject(buf, ADDR[act.node], ADDR.a);
+          break;
+        }
+        case 'replay': {
+          const s = sender[act.node];
+          const buf = s.sent[s.sent.length - 1 - act.back];
+          if (buf) net.inject(buf, ADDR[act.node], ADDR.a); // never accepted: the model does not change
+          break;
+        }
+        case 'restart': { const s = sender[act.node]; s.inc++; s.seq = 0; break; }
+        case 'leases': {
+          latest = new Map();
+          if (act.b !== undefined) latest.set('b', act.b);
+          if (act.c !== undefined) latest.set('c', act.c);
+          if (healthy) effective = latest;
+          a.setLeases(latest);
+          break;
+        }
+        case 'api': {
+          if (act.healthy && !healthy) effective = latest;
+          healthy = act.healthy;
+          a.setApiHealthy(act.healthy);
+          break;
+        }
+        case 'garbage': net.inject(Buffer.from('BGHB\x01garbage'), ADDR.b, ADDR.a); break;
+      }
+      assert.deepEqual(actual(a.view()), model(), `after ${JSON.stringify(act)} at ${clock.now()}`);
+    }
+    a.stop();
+  }), { numRuns: process.env.CI ? 2000 : 300, seed });
 });
