@@ -343,6 +343,12 @@ class Sim {
   /** Checks the settled invariants; returns a description of the first violation, or undefined. */
   settledViolation(): string | undefined {
     if (this.errors.length > 0) return this.errors.join('; ');
+    for (const s of this.spk.values()) {
+      if (s.status !== 'running') continue;
+      for (const ip of this.ips) {
+        if (s.takeover.answering().has(ip) !== this.answerers(ip).has(s.name)) return `${s.name}'s answering() disagrees with the LAN on ${ip}`;
+      }
+    }
     for (const ip of this.ips) {
       const who = [...this.answerers(ip)];
       if (who.length > 1) return `${ip} answered by ${who.join(', ')}`;

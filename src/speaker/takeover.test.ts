@@ -76,6 +76,7 @@ describe('Takeover: taking a claimed IP', () => {
     await advance(1);
     assert.deepEqual(calls, [`answer ${IP} eth0 @150`]);
     assert.deepEqual([...t.state().answering], [[IP, ['eth0']]]);
+    assert.deepEqual([...t.answering()], [[IP, ['eth0']]]);
     assert.equal(t.state().pending.size, 0);
     assert.equal(t.stats.takeovers, 1);
     assert.equal(t.stats.probes, 1);
@@ -98,8 +99,10 @@ describe('Takeover: taking a claimed IP', () => {
     t.apply(claims(claim(IP6)), members({ a: 'alive' }));
     assert.deepEqual(calls.slice(2), [`release ${IP} @200`]);
     assert.deepEqual([...t.state().answering.keys()], [IP6]);
+    assert.deepEqual([...t.answering().keys()], [IP6]);
     t.apply(new Map(), members({ a: 'alive' }));
     assert.deepEqual(calls.slice(3), [`release ${IP6} @200`]);
+    assert.equal(t.answering().size, 0);
     assert.equal(clock.pending(), 0);
     assert.equal(t.stats.releases, 2);
   });
@@ -438,6 +441,17 @@ describe('Takeover: failing ports never escape and never lead to answering blind
     fail = false;
     await advance(450);
     assert.deepEqual(calls.slice(1), [`answer ${IP} eth0 @600`]);
+  });
+
+  test('answering() read from inside the answer/release ports already shows the change', async () => {
+    const s = setup();
+    const seen: string[] = [];
+    s.ports.answer = (ip) => { seen.push(`answer ${ip}: ${JSON.stringify([...s.t.answering()])}`); };
+    s.ports.release = (ip) => { seen.push(`release ${ip}: ${JSON.stringify([...s.t.answering()])}`); };
+    s.t.apply(claims(claim(IP)), members({ a: 'alive' }));
+    await s.advance(150);
+    s.t.apply(new Map(), members({ a: 'alive' }));
+    assert.deepEqual(seen, [`answer ${IP}: [["${IP}",["eth0"]]]`, `release ${IP}: []`]);
   });
 
   test('release() and announce() throwing are counted and the state still moves on', async () => {

@@ -205,6 +205,8 @@ export class Takeover {
   };
 
   private readonly entries = new Map<string, Entry>();
+  /** IP → interfaces, for exactly the entries in phase 'answering' (kept in step, so answering() is O(1)). */
+  private readonly live = new Map<string, readonly string[]>();
   private members: ReadonlyMap<string, MemberView> = new Map();
   /** IP → the last planned owner other than us (from `apply`'s owners). */
   private prevOwner = new Map<string, string>();
@@ -368,7 +370,15 @@ export class Takeover {
     return promise;
   }
 
-  /** What is answered and what is pending, for status and tests. */
+  /**
+   * IP → interfaces answered on now: a live read-only view (O(1), no copy), for callers that ask often (the
+   * daemon's link bookkeeping on every release, status content). Do not keep it across calls expecting a snapshot.
+   */
+  answering(): ReadonlyMap<string, readonly string[]> {
+    return this.live;
+  }
+
+  /** What is answered and what is pending (copies), for status and tests. */
   state(): TakeoverState {
     const answering = new Map<string, readonly string[]>();
     const pending = new Map<string, PendingInfo>();
@@ -462,16 +472,19 @@ export class Takeover {
     const eff = this.effective(e.claim);
     if (eff.length === 0) { this.block(e); return; }
     this.transition(e, 'answering', e.reason);
+    e.interfaces = eff;
+    this.live.set(e.ip, eff); // before the port runs: the daemon may read answering() from inside answer()
     try {
       this.opts.ports.answer(e.ip, eff);
     } catch (err) {
       this.portError('answer', e.ip, err);
+      e.interfaces = [];
+      this.live.delete(e.ip);
       this.safeRelease(e.ip);
       this.transition(e, 'occupied', PendingReason.Occupied);
       this.scheduleReprobe(e);
       return;
     }
-    e.interfaces = eff;
     e.macs = [];
     e.lostDuel = false;
     e.loggedConflict = '';
@@ -481,9 +494,10 @@ export class Takeover {
   }
 
   private reanswer(e: Entry, interfaces: readonly string[]): void {
+    e.interfaces = interfaces;
+    this.live.set(e.ip, interfaces);
     try {
       this.opts.ports.answer(e.ip, interfaces);
-      e.interfaces = interfaces;
     } catch (err) {
       this.portError('answer', e.ip, err);
     }
@@ -499,6 +513,7 @@ export class Takeover {
     if (e.phase !== 'answering') return;
     this.transition(e, 'occupied', PendingReason.Occupied);
     e.interfaces = [];
+    this.live.delete(e.ip);
     this.safeRelease(e.ip);
     this.stats.releases++;
     this.opts.log.info({ event: 'l2-release', ip: e.ip, why }, 'stopped answering');
