@@ -252,7 +252,7 @@ describe('Takeover: duels and conflicts', () => {
   });
 
   test('duel won: keep answering and re-announce (at most once per duelAnnounceMs)', async () => {
-    const { t, calls, advance } = await answering({ winner: 'a' });
+    const { t, calls, lines, advance } = await answering({ winner: 'a' });
     await advance(100);
     t.claimSeen(IP, MAC.b);
     t.claimSeen(IP, MAC.b);
@@ -262,6 +262,7 @@ describe('Takeover: duels and conflicts', () => {
     assert.deepEqual(calls.slice(1), [`announce ${IP} @250`, `announce ${IP} @350`]);
     assert.equal(t.stats.duelsWon, 3);
     assert.equal(t.state().answering.size, 1);
+    assert.equal(lines.filter((l) => l.event === 'l2-duel-won').length, 1, 'logged once per warnIntervalMs');
   });
 
   test('a duel is decided by duelWinner with us first and the other speaker second', async () => {

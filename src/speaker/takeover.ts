@@ -320,7 +320,8 @@ export class Takeover {
         this.scheduleReprobe(e);
       } else {
         this.stats.duelsWon++;
-        this.opts.log.info({ event: 'l2-duel-won', ip, loser: them }, 'another speaker answers but we outrank it: keeping');
+        // a peer that keeps claiming would log on every claim (the link passes one per 100 ms): rate-limited
+        this.limited('duel-won', 'info', { event: 'l2-duel-won', ip, loser: them }, 'another speaker answers but we outrank it: keeping');
         if (this.now() - e.lastAnnounce >= this.o.duelAnnounceMs) { e.lastAnnounce = this.now(); this.announce(e); }
       }
     });
@@ -593,12 +594,16 @@ export class Takeover {
     this.warn(`port-${port}`, { event: 'l2-port-error', port, ip, error: String(err) }, 'L2 port failed');
   }
 
-  /** Logs at most once per `warnIntervalMs` per kind, with the number suppressed since the last line. */
   private warn(kind: string, fields: Record<string, unknown>, msg: string): void {
+    this.limited(kind, 'warn', fields, msg);
+  }
+
+  /** Logs at most once per `warnIntervalMs` per kind, with the number suppressed since the last line. */
+  private limited(kind: string, level: 'info' | 'warn', fields: Record<string, unknown>, msg: string): void {
     const w = this.warned.get(kind);
     const now = this.now();
     if (w && now - w.at < this.o.warnIntervalMs) { w.suppressed++; return; }
-    this.opts.log.warn({ ...fields, suppressed: w?.suppressed ?? 0 }, msg);
+    this.opts.log[level]({ ...fields, suppressed: w?.suppressed ?? 0 }, msg);
     this.warned.set(kind, { at: now, suppressed: 0 });
   }
 
