@@ -476,7 +476,7 @@ describe('Takeover simulation (several speakers, one LAN)', () => {
         takeovers.push(...sim.crashTakeovers);
         if (process.env.SIM_DEBUG !== undefined && sim.crashTakeovers.some((t) => t > 1200)) console.log(`slow takeover ${sim.crashTakeovers.join(',')}\n${sim.log.join('\n')}`);
       },
-    ), { seed, numRuns: Number(process.env.SIM_RUNS ?? 60) });
+    ), { seed, numRuns: Number(process.env.SIM_RUNS ?? 40) });
     takeovers.sort((a, b) => a - b);
     console.log(`takeover simulation: max double answering ${maxOverlap} ms (in ${overlapRuns} runs), crash takeovers n=${takeovers.length} ` +
       `p50=${takeovers[Math.floor(takeovers.length / 2)] ?? '-'} max=${takeovers.at(-1) ?? '-'} ms`);

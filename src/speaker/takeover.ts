@@ -24,7 +24,11 @@ import type { Logger } from '../log.ts';
 import { duelWinner as rankDuelWinner } from './rank.ts';
 import type { L2Claim, L2Owner, MemberView } from './types.ts';
 
-/** What a probe found: H4's `L2Link.probe()` result, combined over the claim's interfaces by the daemon. */
+/**
+ * What a probe found: H4's `L2Link.probe()` result, combined over the claim's interfaces by the daemon. When the
+ * probe failed on any interface, set `error`: `free: false` with only leaving speakers' MACs in `macs` is
+ * otherwise read as free (their MACs never count), which would hide the failure.
+ */
 export interface ProbeResult {
   /** Nobody else claimed the IP within the window (and the probe could be sent). */
   readonly free: boolean;
