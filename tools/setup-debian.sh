@@ -15,5 +15,5 @@ if [[ ! -e $policy ]]; then printf '#!/bin/sh\nexit 101\n' > "$policy"; chmod +x
 trap '[[ $own_policy == 1 ]] && rm -f "$policy"' EXIT
 apt-get update -q
 apt-get install -y -q --no-install-recommends "${missing[@]}"
-# and in case a service was enabled anyway (systemd machines), stop it
-for svc in bird gobgpd; do systemctl stop "$svc" 2>/dev/null || true; systemctl disable "$svc" 2>/dev/null || true; done
+# and in case a service was enabled anyway (systemd machines), stop it (nftables.service would load a ruleset into the root namespace)
+for svc in bird gobgpd nftables; do systemctl stop "$svc" 2>/dev/null || true; systemctl disable "$svc" 2>/dev/null || true; done
