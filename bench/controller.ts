@@ -140,6 +140,9 @@ export async function controllerBench(n: number, churn = 2000): Promise<Record<s
     await api.namespace('baregate-system');
     await api.namespace('bench');
     await api.pool('bench', { addresses: ['2001:db8:b::/112'] });
+    // an advertisement covering every pool: without one each Service would also get a NotAnnounced event
+    const adv = await client.request('POST', '/apis/baregate.io/v1beta1/l2advertisements', { apiVersion: 'baregate.io/v1beta1', kind: 'L2Advertisement', metadata: { name: 'bench' }, spec: {} });
+    if (adv.status !== 201) throw new Error(`creating the L2Advertisement: HTTP ${String(adv.status)}`);
     const seen = new Informer<Service>(client, { path: '/api/v1/namespaces/bench/services', log: rootLogger.child({ op: 'bench' }) });
     seen.start();
     await seen.synced;
