@@ -96,8 +96,8 @@ export class Informer<T extends KObject> {
   private syncedResolve!: () => void;
   /** Resolves after the first complete list. */
   readonly synced: Promise<void> = new Promise((r) => { this.syncedResolve = r; });
-  /** Counts of list and watch (re)starts, watches dropped for silence, and errors, for tests and metrics. */
-  readonly stats = { lists: 0, watches: 0, silences: 0, errors: 0 };
+  /** Counts of list and watch (re)starts, watches dropped for silence, errors, and watches answered 410 (relisted), for tests and metrics. */
+  readonly stats = { lists: 0, watches: 0, silences: 0, errors: 0, expired: 0 };
 
   constructor(private readonly client: InformerClient, private readonly opts: InformerOptions) {
     this.backoff = opts.minBackoffMs ?? 200;
@@ -276,6 +276,7 @@ export class Informer<T extends KObject> {
     if (this.stopped) return;
     if (this.gone || (err instanceof WatchHttpError && err.status === 410)) {
       this.gone = false;
+      this.stats.expired++;
       this.opts.log.info({ event: 'watch_expired', path: this.opts.path }, 'resourceVersion expired, relisting');
       this.schedule(0, true);
     } else if (err) this.fail('watch ended', err, false);
