@@ -297,7 +297,7 @@ export class Topology {
         lab.sysctl(name, `net.ipv4.conf.${scope}.arp_ignore`, '1');
         lab.sysctl(name, `net.ipv4.conf.${scope}.arp_announce`, '2');
       }
-      for (const a of poolAddrs) lab.ip(name, 'addr', 'add', a.includes(':') ? `${a}/128` : `${a}/32`, 'dev', 'lo', ...(a.includes(':') ? ['nodad'] : []));
+      lab.ipBatch(name, poolAddrs.map((a) => (a.includes(':') ? `addr add ${a}/128 dev lo nodad` : `addr add ${a}/32 dev lo`)));
       lab.ip(name, 'route', 'add', 'default', 'via', LAN.router4);
       lab.ip(name, '-6', 'route', 'add', 'default', 'via', LAN.router6);
       const kubeconfig = clientKubeconfigSync(this.cluster.dataDir, `speaker:${name}`, ['system:masters']);
@@ -725,7 +725,10 @@ export class Topology {
 
   /** The routes BIRD holds for a prefix (every path, best first as BIRD prints them). */
   async birdRoutes(prefix: string): Promise<Route[]> {
-    return parseBirdRoutes(await this.birdc('show', 'route', 'all', prefix));
+    const r = await this.lab.run('router', 'birdc', ['-s', this.birdSock(), 'show', 'route', 'all', prefix], 10_000);
+    if (/Network not found/.test(r.stdout)) return [];
+    if (r.code !== 0) throw new Error(`birdc show route all ${prefix}: ${r.stdout}${r.stderr}`);
+    return parseBirdRoutes(r.stdout);
   }
 
   /** BIRD protocol name → state (`Established`, `Active`, …) of the node sessions. */
