@@ -65,12 +65,21 @@ interface Group {
 /** The Services on one IP, treated as one unit. */
 interface Unit {
   readonly ip: string;
-  readonly addr: Addr | undefined;
+  /** 0 IPv4, 1 IPv6, 2 unparsable (the output order). */
+  readonly rank: number;
+  /** The address when IPv4, as a number (no bigint on the hot path), else 0. */
+  readonly v4: number;
+  /** The address when IPv6, else 0n. */
+  readonly v6: bigint;
   readonly services: PlanService[];
 }
 
 /** Advertisements covering one set of pools (by index into the Config lists). */
 interface Covering {
+  /** The pool set's key. */
+  readonly key: string;
+  /** Candidate groups of its IPs by subnet signature. */
+  readonly groups: Map<string, Group>;
   readonly l2: readonly number[];
   readonly bgp: readonly number[];
   /** Whether some covering L2 advertisement picks interfaces by subnet (then the IP's subnets matter). */
@@ -82,26 +91,37 @@ interface SubnetRange {
   readonly family: Family;
   readonly lo: bigint;
   readonly hi: bigint;
+  /** lo and hi as numbers when IPv4 (IPv4 IPs are compared without bigint). */
+  readonly loN: number;
+  readonly hiN: number;
 }
 
 /** A route being merged from several advertisements and Services. */
 interface RouteAcc {
   readonly prefix: string;
-  readonly addr: Addr;
+  /** Sort keys: family rank, address (as in {@link Unit}), length. */
+  readonly rank: number;
+  readonly v4: number;
+  readonly v6: bigint;
   readonly length: number;
-  readonly communities: Set<string>;
-  readonly largeCommunities: Set<string>;
-  localPref: number | undefined;
-  readonly services: Set<string>;
+  /** The advertisements behind it (usually one), each once. */
+  readonly ads: BGPAdvertisementConfig[];
+  /** Service keys, possibly repeated (one route for many IPs when aggregated). */
+  readonly services: string[];
 }
+
+/** Address order: IPv4 before IPv6, numerically; unparsable texts last, in text order. */
+function compareUnits(a: Unit | RouteAcc, b: Unit | RouteAcc, ta: string, tb: string): number {
+  if (a.rank !== b.rank) return a.rank - b.rank;
+  if (a.rank === 0) return a.v4 - b.v4;
+  if (a.rank === 1) return a.v6 < b.v6 ? -1 : a.v6 > b.v6 ? 1 : 0;
+  return compareText(ta, tb);
+}
+
+const NONE: readonly PlanService[] = [];
 
 function anySelector(selectors: readonly LabelSelector[], labels: Readonly<Record<string, string>>): boolean {
   return selectors.length === 0 || selectors.some((s) => selectorMatches(s, labels));
-}
-
-function compareAddr(a: Addr, b: Addr): number {
-  if (a.family !== b.family) return a.family === 'IPv4' ? -1 : 1;
-  return a.value < b.value ? -1 : a.value > b.value ? 1 : 0;
 }
 
 /** Code-unit order, the same in every process (localeCompare depends on the locale). */
@@ -113,28 +133,130 @@ function sortedUnique(xs: Iterable<string>): string[] {
   return [...new Set(xs)].sort(compareText);
 }
 
-/** Groups the Services by IP, in address order (unparsable texts last, in text order). */
-function unitsOf(services: readonly PlanService[]): Unit[] {
-  const byIP = new Map<string, PlanService[]>();
-  for (const s of services) {
-    for (const ip of s.ips) {
-      const list = byIP.get(ip);
-      if (list === undefined) byIP.set(ip, [s]);
-      else if (!list.includes(s)) list.push(s);
+/** `xs` itself when already strictly ascending (the common case: no copy), else a sorted, deduplicated copy. */
+function ascending(xs: readonly string[]): readonly string[] {
+  for (let i = 1; i < xs.length; i++) if (!((xs[i - 1] as string) < (xs[i] as string))) return sortedUnique(xs);
+  return xs;
+}
+
+/**
+ * The value of a canonical dotted-quad IPv4 text (no leading zeros, each part ≤ 255), or -1 for anything else
+ * (IPv6, or a text parseIP must judge). A fast path: 10k parseIP calls through ipaddr.js alone cost more than
+ * the 50 ms budget of a whole plan; the texts are canonical (the snapshot's contract), so this covers them all.
+ */
+function quickIPv4(text: string): number {
+  let value = 0;
+  let part = 0;
+  let digits = 0;
+  let dots = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 46) {
+      if (digits === 0 || dots === 3) return -1;
+      value = value * 256 + part;
+      part = 0;
+      digits = 0;
+      dots++;
+    } else if (c >= 48 && c <= 57) {
+      if (digits > 0 && part === 0) return -1; // leading zero
+      part = part * 10 + (c - 48);
+      if (part > 255) return -1;
+      digits++;
+    } else {
+      return -1;
     }
   }
-  const units: Unit[] = [];
-  for (const [ip, list] of byIP) {
-    if (list.length > 1) list.sort((a, b) => compareText(a.key, b.key));
-    units.push({ ip, addr: parseIP(ip), services: list });
+  if (digits === 0 || dots !== 3) return -1;
+  return value * 256 + part;
+}
+
+/**
+ * The value of an IPv6 text made of 1-4 digit hex groups with at most one `::` (every RFC 5952 canonical text
+ * is one), or undefined for anything else, including the IPv4-mapped range that parseIP refuses (the caller
+ * then asks parseIP). The same fast path as {@link quickIPv4}: ipaddr.js takes ~10 µs per IPv6 text.
+ */
+function quickIPv6(text: string): bigint | undefined {
+  const halves = text.split('::');
+  if (halves.length > 2) return undefined;
+  const groups: string[] = [];
+  const pushAll = (part: string | undefined): boolean => {
+    if (part === undefined || part === '') return true;
+    for (const g of part.split(':')) {
+      if (g.length === 0 || g.length > 4 || !/^[0-9a-fA-F]+$/.test(g)) return false;
+      groups.push(g.padStart(4, '0'));
+    }
+    return true;
+  };
+  if (!pushAll(halves[0])) return undefined;
+  const head = groups.length;
+  if (!pushAll(halves[1])) return undefined;
+  if (halves.length === 2) {
+    if (groups.length > 7) return undefined;
+    groups.splice(head, 0, ...new Array<string>(8 - groups.length).fill('0000'));
+  } else if (groups.length !== 8) {
+    return undefined;
   }
-  units.sort((a, b) => {
-    if (a.addr && b.addr) return compareAddr(a.addr, b.addr);
-    if (a.addr) return -1;
-    if (b.addr) return 1;
-    return compareText(a.ip, b.ip);
-  });
+  const value = BigInt(`0x${groups.join('')}`);
+  return value >> 32n === 0xffffn ? undefined : value;
+}
+
+/** Groups the Services by IP, in address order (IPv4, IPv6, then unparsable texts in text order). */
+function unitsOf(services: readonly PlanService[]): Unit[] {
+  // one entry per (IP, Service), sorted, then runs of one IP text merged: no Map of 10k IPs to grow
+  const entries: Unit[] = [];
+  for (const s of services) {
+    for (const ip of s.ips) {
+      const v4 = quickIPv4(ip);
+      if (v4 >= 0) {
+        entries.push({ ip, rank: 0, v4, v6: 0n, services: [s] });
+        continue;
+      }
+      const q6 = ip.includes(':') ? quickIPv6(ip) : undefined;
+      const addr: Addr | undefined = q6 !== undefined ? { family: 'IPv6', value: q6 } : parseIP(ip);
+      if (addr === undefined) entries.push({ ip, rank: 2, v4: 0, v6: 0n, services: [s] });
+      else if (addr.family === 'IPv4') entries.push({ ip, rank: 0, v4: Number(addr.value), v6: 0n, services: [s] });
+      else entries.push({ ip, rank: 1, v4: 0, v6: addr.value, services: [s] });
+    }
+  }
+  entries.sort((a, b) => compareUnits(a, b, a.ip, b.ip) || compareText(a.ip, b.ip));
+  const units: Unit[] = [];
+  let last: Unit | undefined;
+  for (const e of entries) {
+    if (last?.ip === e.ip) {
+      const svc = e.services[0] as PlanService;
+      if (!last.services.includes(svc)) last.services.push(svc);
+    } else {
+      units.push(e);
+      last = e;
+    }
+  }
+  for (const u of units) if (u.services.length > 1) u.services.sort((a, b) => compareText(a.key, b.key));
   return units;
+}
+
+/** A route prefix: canonical text and the masked address as sort keys. */
+interface Prefix {
+  readonly text: string;
+  readonly v4: number;
+  readonly v6: bigint;
+  readonly length: number;
+}
+
+/**
+ * The unit's IP masked to `length` (`ip/length`, canonical text), or undefined for a length the family cannot
+ * have (parseConfig refuses those; never mask with one). Host routes reuse the canonical IP text as it is.
+ */
+function prefixOf(unit: Unit, length: number): Prefix | undefined {
+  const family: Family = unit.rank === 0 ? 'IPv4' : 'IPv6';
+  const bits = bitsOf(family);
+  if (!Number.isInteger(length) || length < 0 || length > bits) return undefined;
+  if (length === bits) return { text: `${unit.ip}/${length}`, v4: unit.v4, v6: unit.v6, length };
+  if (unit.rank === 0) {
+    const v4 = unit.v4 - (unit.v4 % 2 ** (32 - length));
+    return { text: `${formatIP({ family, value: BigInt(v4) })}/${length}`, v4, v6: 0n, length };
+  }
+  const v6 = unit.v6 & ~((1n << BigInt(128 - length)) - 1n);
+  return { text: `${formatIP({ family, value: v6 })}/${length}`, v4: 0, v6, length };
 }
 
 /** Whether `name` has a ready endpoint of every `Local` Service of the unit. */
@@ -181,41 +303,47 @@ export function plan(node: string, snap: PlanSnapshot): Plan {
         const k = `${a.family}/${r.lo}/${r.hi}`;
         if (rangeKeys.has(k)) continue;
         rangeKeys.add(k);
-        ranges.push({ family: a.family, lo: r.lo, hi: r.hi });
+        const v4 = a.family === 'IPv4' && r.hi <= 0xffffffffn;
+        ranges.push({ family: a.family, lo: r.lo, hi: r.hi, loN: v4 ? Number(r.lo) : -1, hiN: v4 ? Number(r.hi) : -2 });
       }
     }
   }
-  const signature = (addr: Addr | undefined): string => {
-    if (addr === undefined) return 'x';
-    let sig = addr.family === 'IPv4' ? '4' : '6';
+  const signature = (unit: Unit): string => {
+    if (unit.rank === 2) return 'x';
+    const family: Family = unit.rank === 0 ? 'IPv4' : 'IPv6';
+    let sig = family;
     for (let j = 0; j < ranges.length; j++) {
       const r = ranges[j];
-      if (r !== undefined && r.family === addr.family && addr.value >= r.lo && addr.value <= r.hi) sig += `,${j}`;
+      if (r === undefined || r.family !== family) continue;
+      const inside = unit.rank === 0
+        ? (r.loN >= 0 ? unit.v4 >= r.loN && unit.v4 <= r.hiN : BigInt(unit.v4) >= r.lo && BigInt(unit.v4) <= r.hi)
+        : unit.v6 >= r.lo && unit.v6 <= r.hi;
+      if (inside) sig += `,${j}`;
     }
     return sig;
   };
 
   // Covering advertisements per set of pools (usually one pool per IP).
   const covering = new Map<string, Covering>();
-  const coveringOf = (pools: readonly string[]): { key: string; cov: Covering } => {
-    const key = pools.join('\u0000');
+  const coveringOf = (pools: readonly string[] | string): Covering => {
+    const key = typeof pools === 'string' ? pools : pools.join('\u0000');
     let cov = covering.get(key);
     if (cov === undefined) {
-      const covers = (ad: { pools: ReadonlySet<string> }): boolean => pools.every((p) => ad.pools.has(p));
+      const list = typeof pools === 'string' ? [pools] : pools;
+      const covers = (ad: { pools: ReadonlySet<string> }): boolean => list.every((p) => ad.pools.has(p));
       const l2: number[] = [];
       const bgp: number[] = [];
       config.l2.forEach((ad, i) => { if (covers(ad)) l2.push(i); });
       config.bgp.forEach((ad, i) => { if (covers(ad)) bgp.push(i); });
-      cov = { l2, bgp, bySubnet: l2.some((i) => config.l2[i]?.interfaces.length === 0) };
+      cov = { key, groups: new Map(), l2, bgp, bySubnet: l2.some((i) => config.l2[i]?.interfaces.length === 0) };
       covering.set(key, cov);
     }
-    return { key, cov };
+    return cov;
   };
 
-  const groups = new Map<string, Group>();
-  const groupOf = (covKey: string, cov: Covering, unit: Unit): Group => {
-    const key = `${covKey}\u0001${cov.bySubnet ? signature(unit.addr) : '-'}`;
-    let g = groups.get(key);
+  const groupOf = (cov: Covering, unit: Unit): Group => {
+    const key = cov.bySubnet ? signature(unit) : '-';
+    let g = cov.groups.get(key);
     if (g === undefined) {
       const alive: Cand[] = [];
       const suspects: Cand[] = [];
@@ -228,41 +356,44 @@ export function plan(node: string, snap: PlanSnapshot): Plan {
         (m.alive ? alive : suspects).push(c);
       });
       g = { alive, suspects };
-      groups.set(key, g);
+      cov.groups.set(key, g);
     }
     return g;
   };
 
   // BGP, for this node only.
   const self = snap.nodes.get(node);
-  const peers = self === undefined ? [] : config.peers.filter((p) => anySelector(p.nodeSelectors, self.labels)).map((p) => p.name).sort(compareText);
+  const peers = self === undefined ? [] : sortedUnique(config.peers.filter((p) => anySelector(p.nodeSelectors, self.labels)).map((p) => p.name));
   const bgpSelfOK = self !== undefined && !self.excluded && !self.networkUnavailable;
-  const bgpAdPeers = config.bgp.map((ad: BGPAdvertisementConfig): readonly string[] | undefined => {
+  const routes = new Map<string, Map<number | string, RouteAcc>>(peers.map((p) => [p, new Map()]));
+  // per advertisement: the route tables of the peers it goes to from this node (undefined: not from this node)
+  const bgpAdRoutes = config.bgp.map((ad: BGPAdvertisementConfig): readonly Map<number | string, RouteAcc>[] | undefined => {
     if (!bgpSelfOK || !anySelector(ad.nodeSelectors, self.labels)) return undefined;
-    return ad.peers.length === 0 ? peers : peers.filter((p) => ad.peers.includes(p));
+    const to = ad.peers.length === 0 ? peers : peers.filter((p) => ad.peers.includes(p));
+    return to.map((p) => routes.get(p)).filter((m) => m !== undefined);
   });
-  const routes = new Map<string, Map<string, RouteAcc>>(peers.map((p) => [p, new Map()]));
 
   const l2 = new Map<string, L2Claim>();
   const l2Owners = new Map<string, L2Owner>();
   const unannounced = new Map<string, readonly string[]>();
 
   for (const unit of unitsOf(snap.services)) {
-    const { ip, addr } = unit;
-    const serviceKeys = unit.services.map((s) => s.key);
-    const pools = sortedUnique(unit.services.map((s) => s.poolOf?.[ip] ?? s.pool));
-    const { key: covKey, cov } = coveringOf(pools);
+    const { ip } = unit;
+    const only = unit.services.length === 1 ? unit.services[0] : undefined;
+    const serviceKeys = only ? [only.key] : unit.services.map((s) => s.key);
+    const pools = only ? only.poolOf?.[ip] ?? only.pool : sortedUnique(unit.services.map((s) => s.poolOf?.[ip] ?? s.pool));
+    const cov = coveringOf(pools);
     if (cov.l2.length === 0 && cov.bgp.length === 0) {
       unannounced.set(ip, serviceKeys);
       continue;
     }
-    const local = unit.services.filter((s) => s.local);
+    const local = only ? (only.local ? unit.services : NONE) : unit.services.filter((s) => s.local);
 
     if (cov.l2.length > 0) {
-      if (addr === undefined) {
+      if (unit.rank === 2) {
         l2Owners.set(ip, { owner: undefined, services: serviceKeys, reason: NoOwnerReasons.InvalidAddress });
       } else {
-        const g = groupOf(covKey, cov, unit);
+        const g = groupOf(cov, unit);
         const ipHash = hashText(ip);
         let best: Cand | undefined;
         let bestScore = -1;
@@ -289,28 +420,25 @@ export function plan(node: string, snap: PlanSnapshot): Plan {
       }
     }
 
-    if (cov.bgp.length > 0 && addr !== undefined && bgpSelfOK && (local.length === 0 || readyForAll(node, local, snap.readyNodes))) {
+    if (cov.bgp.length > 0 && unit.rank !== 2 && bgpSelfOK && (local.length === 0 || readyForAll(node, local, snap.readyNodes))) {
       for (const i of cov.bgp) {
-        const targets = bgpAdPeers[i];
+        const targets = bgpAdRoutes[i];
         const ad = config.bgp[i];
         if (targets === undefined || targets.length === 0 || ad === undefined) continue;
-        const length = addr.family === 'IPv4' ? ad.aggregationLength : ad.aggregationLengthV6;
-        const bits = bitsOf(addr.family);
-        if (!(length >= 0 && length <= bits)) continue; // parseConfig refuses these; never mask with a bad length
-        const masked: Addr = length === bits ? addr : { family: addr.family, value: addr.value & ~((1n << BigInt(bits - length)) - 1n) };
-        const prefix = `${length === bits ? ip : formatIP(masked)}/${length}`;
-        for (const peer of targets) {
-          const perPeer = routes.get(peer);
-          if (perPeer === undefined) continue;
-          let acc = perPeer.get(prefix);
+        const length = unit.rank === 0 ? ad.aggregationLength : ad.aggregationLengthV6;
+        const p = prefixOf(unit, length);
+        if (p === undefined) continue;
+        // IPv4 routes are keyed by number (a fresh "ip/len" string would be hashed on every lookup)
+        const key = unit.rank === 0 ? p.v4 * 64 + length : p.text;
+        for (const perPeer of targets) {
+          let acc = perPeer.get(key);
           if (acc === undefined) {
-            acc = { prefix, addr: masked, length, communities: new Set(), largeCommunities: new Set(), localPref: undefined, services: new Set() };
-            perPeer.set(prefix, acc);
+            acc = { prefix: p.text, rank: unit.rank, v4: p.v4, v6: p.v6, length, ads: [ad], services: [] };
+            perPeer.set(key, acc);
+          } else if (!acc.ads.includes(ad)) {
+            acc.ads.push(ad);
           }
-          for (const c of ad.communities) acc.communities.add(c);
-          for (const c of ad.largeCommunities) acc.largeCommunities.add(c);
-          if (ad.localPref !== undefined && (acc.localPref === undefined || ad.localPref > acc.localPref)) acc.localPref = ad.localPref;
-          for (const k of serviceKeys) acc.services.add(k);
+          for (const k of serviceKeys) acc.services.push(k);
         }
       }
     }
@@ -318,14 +446,20 @@ export function plan(node: string, snap: PlanSnapshot): Plan {
 
   const bgp = new Map<string, readonly PlannedRoute[]>();
   for (const [peer, perPeer] of routes) {
-    const list = [...perPeer.values()].sort((a, b) => compareAddr(a.addr, b.addr) || a.length - b.length);
-    bgp.set(peer, list.map((r) => ({
-      prefix: r.prefix,
-      communities: sortedUnique(r.communities),
-      largeCommunities: sortedUnique(r.largeCommunities),
-      localPref: r.localPref,
-      services: sortedUnique(r.services),
-    })));
+    const list = [...perPeer.values()].sort((a, b) => compareUnits(a, b, a.prefix, b.prefix) || a.length - b.length);
+    bgp.set(peer, list.map((r): PlannedRoute => {
+      const [first] = r.ads;
+      const one = r.ads.length === 1 && first !== undefined;
+      let localPref: number | undefined;
+      for (const ad of r.ads) if (ad.localPref !== undefined && (localPref === undefined || ad.localPref > localPref)) localPref = ad.localPref;
+      return {
+        prefix: r.prefix,
+        communities: one ? ascending(first.communities) : sortedUnique(r.ads.flatMap((a) => a.communities)),
+        largeCommunities: one ? ascending(first.largeCommunities) : sortedUnique(r.ads.flatMap((a) => a.largeCommunities)),
+        localPref,
+        services: ascending(r.services),
+      };
+    }));
   }
   return { l2, l2Owners, bgp, peers, unannounced };
 }
