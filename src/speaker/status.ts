@@ -42,9 +42,19 @@ export interface MemberStatus {
   readonly state: string;
 }
 
+/** Counts of the lists, for `kubectl get speakerstatuses` columns (they change only when the lists do). */
+export interface StatusSummary {
+  readonly announced: number;
+  readonly sessionsEstablished: number;
+  readonly sessions: number;
+  readonly membersAlive: number;
+  readonly members: number;
+}
+
 /** The `status` of a SpeakerStatus object. */
 export interface SpeakerStatusContent {
   readonly node: string;
+  readonly summary: StatusSummary;
   readonly announcements: readonly Announcement[];
   readonly sessions: readonly SessionStatus[];
   readonly members: readonly MemberStatus[];
@@ -142,7 +152,12 @@ export function statusContent(i: StatusInput, previous: readonly Condition[] = [
     ...(s.lastError !== undefined && s.lastError !== '' ? { lastError: s.lastError } : {}),
   })).sort((a, b) => byText(a.peer, b.peer));
   const members: MemberStatus[] = [...i.members].map(([node, m]) => ({ node, state: m.state })).sort((a, b) => byText(a.node, b.node));
-  return { node: i.node, announcements, sessions, members, conditions: conditions(i.conditions, previous, wallMs) };
+  const summary: StatusSummary = {
+    announced: new Set(announcements.map((a) => a.ip)).size,
+    sessionsEstablished: sessions.filter((x) => x.state === 'Established').length, sessions: sessions.length,
+    membersAlive: members.filter((m) => m.state === 'alive').length, members: members.length,
+  };
+  return { node: i.node, summary, announcements, sessions, members, conditions: conditions(i.conditions, previous, wallMs) };
 }
 
 /** Conditions with transition times: kept from `previous` while the status stays the same, `wallMs` on a change. */
