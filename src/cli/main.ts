@@ -2,10 +2,11 @@
 /** The `baregate` command. Subcommands are thin: each calls into its package. */
 import { readFileSync } from 'node:fs';
 import { Command, InvalidArgumentError } from 'commander';
-import { LOAD_BALANCER_CLASS } from '../api/keys.ts';
+import { HEARTBEAT_PORT, LOAD_BALANCER_CLASS } from '../api/keys.ts';
 import { DEFAULT_SCHEDULE } from '../l2/announcer.ts';
 import { logger } from '../log.ts';
 import type { ControllerFlags } from './controller.ts';
+import type { SpeakerFlags } from './speaker.ts';
 
 function version(): string {
   const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -49,6 +50,37 @@ program.command('controller')
     };
     process.once('SIGTERM', () => { shutdown('SIGTERM'); });
     process.once('SIGINT', () => { shutdown('SIGINT'); });
+  });
+
+program.command('speaker')
+  .description('run the per-node speaker: announce Service IPs (L2 ARP/NDP, BGP) with fast failover')
+  .option('--node-name <name>', 'this node (default: $NODE_NAME)')
+  .option('--kubeconfig <path>', 'kubeconfig file (default: in-cluster, then ~/.kube/config)')
+  .option('--metrics-port <port>', 'port for /metrics, /healthz and /readyz (0 disables)', int, 7473)
+  .option('--metrics-host <host>', 'address to serve metrics on', '0.0.0.0')
+  .option('--heartbeat-port <port>', 'UDP port of speaker heartbeats (the same on every node)', int, HEARTBEAT_PORT)
+  .option('--heartbeat-interval-ms <ms>', 'time between heartbeats', int, 100)
+  .option('--heartbeat-timeout-ms <ms>', 'a speaker not heard for this long is no longer alive', int, 350)
+  .option('--lease-duration <seconds>', 'duration of the speaker membership Lease', int, 15)
+  .option('--bgp-port <port>', 'TCP port BGP listens on for passive peers', int, 179)
+  .option('--log-level <level>', 'fatal, error, warn, info, debug or trace', 'info')
+  .action(async (opts: SpeakerFlags) => {
+    const { runSpeakerCommand } = await import('./speaker.ts');
+    try {
+      await runSpeakerCommand(opts);
+    } catch (e) {
+      console.error(`speaker: ${e instanceof Error ? e.message : String(e)}`);
+      process.exit(2);
+    }
+  });
+
+program.command('status')
+  .description('show every LoadBalancer Service with its IPs, pool, mode and announcing nodes, and each node\'s BGP sessions')
+  .option('--kubeconfig <path>', 'kubeconfig file (default: in-cluster, then ~/.kube/config)')
+  .option('-o, --output <format>', 'table or json', 'table')
+  .action(async (opts: { kubeconfig?: string; output: string }) => {
+    const { runStatusCommand } = await import('./status.ts');
+    process.exitCode = await runStatusCommand(opts);
   });
 
 program.command('l2-announce')

@@ -253,6 +253,7 @@ export function heartbeatKey(secrets: readonly SecretObject[]): HeartbeatKey {
 
 /** A speaker Lease as the liveness tracker reads it. */
 export interface LeaseObject extends KObject {
+  metadata: KObject['metadata'] & { labels?: Record<string, string> };
   readonly spec?: { readonly holderIdentity?: string; readonly renewTime?: string; readonly leaseDurationSeconds?: number };
 }
 
@@ -261,8 +262,7 @@ export interface LeaseObject extends KObject {
  * for node names longer than a label allows), or undefined for a Lease that is not a speaker's.
  */
 export function leaseNode(l: LeaseObject): string | undefined {
-  const labels = (l.metadata as { labels?: Record<string, string> }).labels;
-  if (labels?.[SPEAKER_LEASE_LABEL] === undefined) return undefined;
+  if (l.metadata.labels?.[SPEAKER_LEASE_LABEL] === undefined) return undefined;
   const name = l.metadata.name;
   return name.startsWith(SPEAKER_LEASE_PREFIX) ? name.slice(SPEAKER_LEASE_PREFIX.length) : undefined;
 }
