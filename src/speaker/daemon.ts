@@ -187,6 +187,7 @@ export class SpeakerDaemon {
   private keyText = '';
   private leasesText = '';
   private apiOk: boolean | undefined;
+  private leaseRenewedOnce = false;
   private running = false;
   private stopping = false;
   private ready = false;
@@ -228,6 +229,8 @@ export class SpeakerDaemon {
     await this.d.sources.synced;
     if (!this.isRunning()) return;
     this.ready = true;
+    this.tickTimer?.cancel();
+    this.tick();
     this.replan();
     // after the first plan: the publisher's first comparison is against a real state, not an empty one
     await this.publisher.start();
@@ -387,8 +390,12 @@ export class SpeakerDaemon {
     if (!this.running) return;
     this.guard('tick', () => {
       this.feedLeases();
-      const apiOk = this.d.sources.health().ok && this.d.lease.healthy();
-      if (apiOk !== this.apiOk) {
+      // judged only once the caches synced (before that nothing is known), and the Lease counts once it has
+      // been renewed at all: a first renewal still in flight is not an unreachable apiserver
+      const leaseOk = this.d.lease.healthy();
+      if (leaseOk) this.leaseRenewedOnce = true;
+      const apiOk = this.d.sources.health().ok && (leaseOk || !this.leaseRenewedOnce);
+      if (this.ready && apiOk !== this.apiOk) {
         this.apiOk = apiOk;
         this.d.liveness.setApiHealthy(apiOk);
         this.publisher.changed();
