@@ -8,6 +8,7 @@ import { controllerBench } from './controller.ts';
 import { bgpBench } from './bgp.ts';
 import { l2Bench } from './l2.ts';
 import { failoverBench } from './failover.ts';
+import { speakerBench } from './speaker.ts';
 
 const n = Number(process.env.BENCH_SERVICES ?? 1000);
 const churn = Number(process.env.BENCH_CHURN_SERVICES ?? 2000);
@@ -18,6 +19,7 @@ const run = (name: string): boolean => only.length === 0 || only.includes(name);
 const keepAlive = setInterval(() => undefined, 1 << 30);
 const out: Record<string, unknown> = { node: process.version, cpus: (await import('node:os')).cpus().length };
 if (run('allocator')) Object.assign(out, allocatorBench());
+if (run('speaker')) Object.assign(out, await speakerBench());
 if (run('controller')) Object.assign(out, await controllerBench(n, churn));
 if (run('l2')) Object.assign(out, await l2Bench());
 if (run('bgp')) Object.assign(out, await bgpBench());
