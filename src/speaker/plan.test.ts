@@ -354,10 +354,15 @@ const arbConfig: fc.Arbitrary<Config> = fc.record({
 
 const arbMember = (i: number): fc.Arbitrary<MemberView> => fc.record({
   state: fc.constantFrom<MemberState>('alive', 'alive', 'alive', 'suspect', 'leaving'),
-  eth0: fc.boolean(), eth1: fc.boolean(), virt: fc.boolean(),
-}).map(({ state, eth0, eth1, virt }) => ({
+  eth0: fc.boolean(), eth1: fc.boolean(), virt: fc.boolean(), eth2: fc.constantFrom('none', 'real', 'zero-mac'),
+}).map(({ state, eth0, eth1, virt, eth2 }) => ({
   state,
-  interfaces: [...stdIfaces(i, eth0, eth1), ...(virt ? [iface('cni0', ['203.0.113.1/24'])] : [])],
+  interfaces: [
+    ...stdIfaces(i, eth0, eth1),
+    ...(virt ? [iface('cni0', ['203.0.113.1/24'])] : []),
+    // link-local subnets never choose; a half of 192.0.2.0/24 and a zero MAC make subnets of other sizes
+    ...(eth2 === 'none' ? [] : [{ ...iface('eth2', ['fe80::5/64', '169.254.1.5/16', `192.0.2.${200 + i}/25`, '2001:db8:1::9/48']), ...(eth2 === 'zero-mac' ? { mac: '00:00:00:00:00:00' } : {}) }]),
+  ],
 }));
 
 const arbCluster: fc.Arbitrary<PlanSnapshot> = fc.record({

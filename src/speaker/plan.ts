@@ -19,7 +19,7 @@
  */
 import { selectorMatches, type LabelSelector } from '../api/types.ts';
 import type { BGPAdvertisementConfig, L2AdvertisementConfig } from '../config/types.ts';
-import { chooseInterfaces } from '../l2/interfaces.ts';
+import { chooseInterfaces, isVirtual } from '../l2/interfaces.ts';
 import { bitsOf, formatIP, parseIP, parseRange, type Addr, type Family } from '../net/ip.ts';
 import { hashText, mixScore, outranks } from './rank.ts';
 import type {
@@ -47,6 +47,11 @@ interface Member {
   readonly alive: boolean;
   readonly node: PlanNode;
   readonly up: readonly InterfaceState[];
+  /**
+   * The up interfaces {@link chooseInterfaces} may pick by subnet (not virtual, a real MAC), each with the
+   * indexes of its non-link-local subnets in the plan's range list: the same test it makes, parsed once.
+   */
+  readonly auto: { readonly name: string; readonly ranges: number[] }[];
 }
 
 /** A member eligible for the IPs of one group, with the interfaces it would answer on. */
@@ -259,6 +264,35 @@ function prefixOf(unit: Unit, length: number): Prefix | undefined {
   return { text: `${formatIP({ family, value: v6 })}/${length}`, v4: 0, v6, length };
 }
 
+/**
+ * An interface's CIDR as parseRange reads it, with the fast address paths for the usual `address/length`
+ * (parseRange through ipaddr.js costs ~40 µs per IPv6 text, 100 nodes' addresses a good part of the budget).
+ */
+function quickRange(cidr: string): { family: Family; lo: bigint; hi: bigint } | undefined {
+  const parts = cidr.split('/');
+  const [ipText = '', lenText = ''] = parts;
+  if (parts.length === 2 && /^(0|[1-9]\d{0,2})$/.test(lenText)) {
+    const v4 = quickIPv4(ipText);
+    const v6 = v4 < 0 && ipText.includes(':') ? quickIPv6(ipText) : undefined;
+    if (v4 >= 0 || v6 !== undefined) {
+      const family: Family = v4 >= 0 ? 'IPv4' : 'IPv6';
+      const bits = bitsOf(family);
+      const len = Number(lenText);
+      if (len > bits) return undefined;
+      const hostMask = (1n << BigInt(bits - len)) - 1n;
+      const value = v4 >= 0 ? BigInt(v4) : (v6 as bigint);
+      return { family, lo: value & ~hostMask, hi: (value & ~hostMask) | hostMask };
+    }
+  }
+  const r = parseRange(cidr);
+  return 'error' in r ? undefined : r;
+}
+
+/** fe80::/10 and 169.254.0.0/16, as chooseInterfaces judges them: such subnets never pick an interface. */
+function linkLocal(r: { family: Family; lo: bigint }): boolean {
+  return r.family === 'IPv6' ? r.lo >> 118n === 0x3fan : r.lo >> 16n === 0xa9fen;
+}
+
 /** Whether `name` has a ready endpoint of every `Local` Service of the unit. */
 function readyForAll(name: string, local: readonly PlanService[], ready: PlanSnapshot['readyNodes']): boolean {
   for (const s of local) if (ready.get(s.key)?.has(name) !== true) return false;
@@ -275,7 +309,7 @@ export function plan(node: string, snap: PlanSnapshot): Plan {
     if (view.state === 'leaving') continue;
     const n = snap.nodes.get(name);
     if (n === undefined || n.excluded || n.networkUnavailable) continue;
-    members.push({ name, hash: hashText(name), alive: view.state === 'alive', node: n, up: view.interfaces.filter((i) => i.up) });
+    members.push({ name, hash: hashText(name), alive: view.state === 'alive', node: n, up: view.interfaces.filter((i) => i.up), auto: [] });
   }
   members.sort((a, b) => compareText(a.name, b.name));
 
@@ -293,19 +327,26 @@ export function plan(node: string, snap: PlanSnapshot): Plan {
   // The distinct subnets of the members' up interfaces: an IP's interface choice depends only on which of
   // these hold it, so IPs with the same set share their candidates.
   const ranges: SubnetRange[] = [];
-  const rangeKeys = new Set<string>();
+  const rangeIndex = new Map<string, number>();
   for (const m of members) {
     for (const i of m.up) {
+      if (isVirtual(i.name) || i.mac === '00:00:00:00:00:00') continue;
+      const own: number[] = [];
       for (const a of i.addresses) {
         if (a.cidr === null) continue;
-        const r = parseRange(a.cidr);
-        if ('error' in r) continue;
+        const r = quickRange(a.cidr);
+        if (r === undefined || linkLocal(r)) continue;
         const k = `${a.family}/${r.lo}/${r.hi}`;
-        if (rangeKeys.has(k)) continue;
-        rangeKeys.add(k);
-        const v4 = a.family === 'IPv4' && r.hi <= 0xffffffffn;
-        ranges.push({ family: a.family, lo: r.lo, hi: r.hi, loN: v4 ? Number(r.lo) : -1, hiN: v4 ? Number(r.hi) : -2 });
+        let j = rangeIndex.get(k);
+        if (j === undefined) {
+          j = ranges.length;
+          rangeIndex.set(k, j);
+          const v4 = a.family === 'IPv4' && r.hi <= 0xffffffffn;
+          ranges.push({ family: a.family, lo: r.lo, hi: r.hi, loN: v4 ? Number(r.lo) : -1, hiN: v4 ? Number(r.hi) : -2 });
+        }
+        own.push(j);
       }
+      if (own.length > 0) m.auto.push({ name: i.name, ranges: own });
     }
   }
   const signature = (unit: Unit): string => {
@@ -348,9 +389,15 @@ export function plan(node: string, snap: PlanSnapshot): Plan {
       const alive: Cand[] = [];
       const suspects: Cand[] = [];
       const ads = cov.l2.map((i) => ({ ad: config.l2[i] as L2AdvertisementConfig, admit: admits(i, config.l2[i] as L2AdvertisementConfig) }));
+      const holding = new Set(key.split(',').slice(1).map(Number)); // the ranges holding the group's IPs
       members.forEach((m, mi) => {
         const chosen: string[] = [];
-        for (const { ad, admit } of ads) if (admit[mi] === true) chosen.push(...chooseInterfaces(unit.ip, m.up, ad.interfaces));
+        for (const { ad, admit } of ads) {
+          if (admit[mi] !== true) continue;
+          // an explicit list is names only (no parsing); by subnet, the ranges parsed once above decide
+          if (ad.interfaces.length > 0) chosen.push(...chooseInterfaces(unit.ip, m.up, ad.interfaces));
+          else for (const a of m.auto) if (a.ranges.some((j) => holding.has(j))) chosen.push(a.name);
+        }
         if (chosen.length === 0) return;
         const c: Cand = { name: m.name, hash: m.hash, interfaces: sortedUnique(chosen) };
         (m.alive ? alive : suspects).push(c);
