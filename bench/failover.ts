@@ -76,6 +76,7 @@ export async function failoverBench(trials = Number(process.env.BENCH_FAILOVER_T
     const gracefulFailed: number[] = [];
     let gracefulMisses = 0;
     let badExits = 0;
+    let gracefulAtFlip = 0;
     for (let i = 0; i < trials; i++) {
       await topo.waitOwner(VIP, owner, 60_000);
       const watch = topo.watchNeighbor(VIP, { intervalMs: 20 });
@@ -91,9 +92,13 @@ export async function failoverBench(trials = Number(process.env.BENCH_FAILOVER_T
       await watch.stop();
       const results = await loop.stop();
       if (first) gracefulArp.push(first.t - t0); else gracefulMisses++;
-      const failed = results.filter((r) => !r.ok).length;
-      gracefulFailed.push(failed);
-      log(`graceful ${i + 1}/${trials}: exit ${how}, first ARP reply ${first ? first.t - t0 : 'none'} ms, ${failed} failed of ${results.length}`);
+      const failed = results.filter((r) => !r.ok);
+      gracefulFailed.push(failed.length);
+      // in flight while the client's neighbour entry moved: reset by the new owner, which never saw the connection
+      const flip = first?.t;
+      const atFlip = failed.filter((r) => flip !== undefined && r.t - 30 <= flip && r.t + r.ms + 30 >= flip).length;
+      gracefulAtFlip += atFlip;
+      log(`graceful ${i + 1}/${trials}: exit ${how}, first ARP reply ${first ? first.t - t0 : 'none'} ms, ${failed.length} failed of ${results.length} (${atFlip} in flight at the MAC flip)`);
       await topo.revive(owner);
     }
 
@@ -107,6 +112,7 @@ export async function failoverBench(trials = Number(process.env.BENCH_FAILOVER_T
         gracefulHandoverGapMs: summary(gracefulArp),
         gracefulFailedRequests: gracefulFailed.reduce((a, b) => a + b, 0),
         gracefulTrialsWithFailures: gracefulFailed.filter((x) => x > 0).length,
+        gracefulFailedInFlightAtMacFlip: gracefulAtFlip,
         gracefulNoTakeover: gracefulMisses,
         gracefulBadExits: badExits,
         method: 'arping every 20 ms and an HTTP GET (new connection, 200/500 ms timeout) every 20 ms from the LAN client; 3 nodes',

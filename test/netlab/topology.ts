@@ -598,7 +598,7 @@ export class Topology {
     return t;
   }
 
-  /** Drops the heartbeat path (UDP port `port` in and out) in every node with nftables, or lifts that. */
+  /** Drops the heartbeat path (UDP port `port` in and out) in every node with nftables, or lifts that (a no-op where none is in place). */
   partitionHeartbeats(on: boolean, port: number = SPEAKER_PORTS.heartbeat): void {
     for (const n of this.nodes) {
       if (on) {
@@ -611,7 +611,7 @@ export class Topology {
           '}',
         ].join('\n'));
       } else {
-        this.lab.exec(n.name, 'nft', ['delete', 'table', 'inet', 'bgnetlab']);
+        try { this.lab.exec(n.name, 'nft', ['delete', 'table', 'inet', 'bgnetlab']); } catch { /* not partitioned */ }
       }
     }
   }
