@@ -238,6 +238,9 @@ function speaker(w: World, name: string, ip: string, mac: string): TestSpeaker {
   const bgp: FakeBgp[] = [];
   const liveness = new Liveness({ node: name, port: w.net.port(ip), log: silent, clock: w.clock });
   const iface: NodeInterface = { name: 'eth0', mac, addresses: [{ address: ip, cidr: `${ip}/24`, family: 'IPv4' }] };
+  // the pool addresses live on lo (as with kube-proxy IPVS or the netlab): lo must never crowd eth0 out of heartbeats
+  const lo: NodeInterface = { name: 'lo', mac: '00:00:00:00:00:00', addresses: [{ address: '127.0.0.1', cidr: '127.0.0.1/8', family: 'IPv4' },
+    ...Array.from({ length: 21 }, (_, i) => ({ address: `192.0.2.${200 + i}`, cidr: `192.0.2.${200 + i}/32`, family: 'IPv4' as const }))] };
   const lease: OwnLease = {
     start: () => undefined, healthy: () => true, stop: () => undefined,
     delete: () => { steps.push('lease:delete'); return Promise.resolve(); },
@@ -257,7 +260,7 @@ function speaker(w: World, name: string, ip: string, mac: string): TestSpeaker {
     takeover: (ports) => new Takeover({ node: name, ports, clock: w.clock, log: silent }),
     openLink: (ifname, onClaim) => { const l = new FakeLink(ifname, mac, w.lan, w.clock, onClaim); links.set(ifname, l); return l; },
     carrier,
-    interfaces: () => [iface],
+    interfaces: () => [iface, lo],
     bgp: (cfg) => { const b = new FakeBgp(cfg, steps); bgp.push(b); return b; },
     status: sink,
     events,
@@ -323,6 +326,7 @@ test('two speakers: each IP is answered by exactly one; a crashed owner is taken
   await w.clock.advanceAsync(1500, 10);
   for (const ip of ips) assert.equal(answeringNodes([a, b], ip).length, 1, `${ip} answered by one node: ${answeringNodes([a, b], ip).join(',')}`);
   assert.equal(w.lan.maxAnswering, 1, 'never two MACs for one IP');
+  assert.deepEqual(a.liveness.view().get('node-b')?.interfaces.map((i) => i.name), ['eth0'], 'heartbeats carry the announcing interface, not lo');
   const ofB = ips.filter((ip) => b.daemon.answering().has(ip));
   assert.ok(ofB.length > 0 && ofB.length < ips.length, `the IPs are spread over both nodes (b has ${ofB.length})`);
   // b crashes: its heartbeats stop and its links go silent (nobody answers its IPs any more)

@@ -349,6 +349,8 @@ export class SpeakerDaemon {
         if (l) this.leaseNodes.set(key, node); else this.leaseNodes.delete(key);
         this.feedLeases();
       }
+      // a renewal changes no plan input; a change of freshness reaches the plan through the liveness view
+      return;
     }
     if (this.ready) this.schedule(this.d.batchMs ?? 10);
   }
@@ -414,10 +416,12 @@ export class SpeakerDaemon {
       this.log.warn({ event: 'interfaces_failed', err: String(e) }, 'could not read the interfaces');
       return false;
     }
+    // only interfaces that may announce: loopback (where Service IPs often live), pod veths and bridges would
+    // fill the heartbeat's bounded interface list and push the real ones out
     const explicit = new Set((this.parsed?.config.l2 ?? []).flatMap((a) => a.interfaces));
-    const watched = ifaces.filter((i) => explicit.has(i.name) || !isVirtual(i.name)).map((i) => i.name).sort();
-    this.d.carrier.setInterfaces(watched);
-    const states: InterfaceState[] = ifaces.map((i) => ({ ...i, up: this.d.carrier.isUp(i.name) ?? false })).sort((a, b) => (a.name < b.name ? -1 : 1));
+    const usable = ifaces.filter((i) => explicit.has(i.name) || !isVirtual(i.name));
+    this.d.carrier.setInterfaces(usable.map((i) => i.name));
+    const states: InterfaceState[] = usable.map((i) => ({ ...i, up: this.d.carrier.isUp(i.name) ?? false })).sort((a, b) => (a.name < b.name ? -1 : 1));
     const text = JSON.stringify(states);
     if (text === this.localText) return false;
     this.localText = text;
@@ -429,11 +433,10 @@ export class SpeakerDaemon {
   private config(): Config {
     if (this.configDirty || !this.parsed) {
       this.configDirty = false;
-      const wasUndefined = this.parsed === undefined;
       this.parsed = this.d.parseConfig(this.d.sources.configSnapshot());
       this.reportProblems(this.parsed.problems);
       this.setKey();
-      if (wasUndefined) this.refreshInterfaces(); // explicit interfaces of advertisements are watched too
+      this.refreshInterfaces(); // the interfaces advertisements name explicitly are watched and reported too
     }
     return this.parsed.config;
   }

@@ -107,6 +107,11 @@ test('ClusterSources: incremental Services and ready nodes; changes reported per
   caches.get('nodes')?.set({ metadata: { name: 'n1', labels: {} }, status: { addresses: [{ type: 'InternalIP', address: '192.0.2.11' }] } });
   assert.deepEqual(src.nodeAddresses().get('n1'), ['192.0.2.11']);
   assert.equal(src.nodes().get('n1')?.excluded, false);
+  changes.length = 0;
+  caches.get('nodes')?.set({ metadata: { name: 'n1', labels: {}, annotations: { kubelet: 'beat' } }, status: { addresses: [{ type: 'InternalIP', address: '192.0.2.11' }], conditions: [{ type: 'Ready', status: 'True', lastHeartbeatTime: 'now' }] } });
+  services.set({ ...svc({ name: 'b', ips: ['192.0.2.2'], pool: 'p' }), metadata: { name: 'b', namespace: 'ns', labels: { new: 'label' }, annotations: { [ALLOCATED_FROM_POOL]: 'p' } } });
+  slices.set(slice('b-3', []));
+  assert.deepEqual(changes, [], 'echoes that change no plan input (kubelet status, labels, an empty slice) re-plan nothing');
   caches.get('nodes')?.del('n1');
   assert.equal(src.nodes().size, 0);
   caches.get('l2Advertisements')?.set({ metadata: { name: 'x', managedFields: [{}] }, spec: { interfaces: ['eth0'] } });

@@ -267,6 +267,13 @@ export function leaseNode(l: LeaseObject): string | undefined {
   return name.startsWith(SPEAKER_LEASE_PREFIX) ? name.slice(SPEAKER_LEASE_PREFIX.length) : undefined;
 }
 
+function sameSet(a: ReadonlySet<string> | undefined, b: ReadonlySet<string> | undefined): boolean {
+  if (a === undefined || b === undefined) return a === b;
+  if (a.size !== b.size) return false;
+  for (const x of a) if (!b.has(x)) return false;
+  return true;
+}
+
 /** Change callback: which kind changed, and the object's key. */
 export type SourceChange = (kind: SourceKind, key: string) => void;
 
@@ -325,20 +332,31 @@ export class ClusterSources {
     return { ok: true };
   }
 
+  /**
+   * Updates the derived maps; tells the handlers only when what the planner reads changed. A Service, slice or
+   * Node is rewritten often for reasons the speaker does not care about (kubelet status, unrelated
+   * annotations, endpoints of Services that are not ours): each such echo would be a re-plan.
+   */
   private changed(kind: SourceKind, key: string, o: KObject | undefined): void {
     switch (kind) {
       case 'services': {
         const p = o ? planService(o) : undefined;
-        const had = this.svc.has(key);
+        const prev = this.svc.get(key);
+        if (!p && !prev) return; // a Service that is not ours came or went: nothing to re-plan
+        if (p && prev && JSON.stringify(p) === JSON.stringify(prev)) return;
         if (p) this.svc.set(key, p); else this.svc.delete(key);
-        if (!p && !had) return; // a Service that is not ours came or went: nothing to re-plan
         this.servicesList = undefined;
         break;
       }
-      case 'endpointSlices': this.sliceChanged(key, o); break;
+      case 'endpointSlices':
+        if (!this.sliceChanged(key, o)) return;
+        break;
       case 'nodes': {
         const n = o ? planNode(o) : undefined;
+        const name = n?.name ?? key;
+        const before = JSON.stringify([this.nodeMap.get(name), this.addrs.get(name)]);
         if (n) { this.nodeMap.set(n.name, n); this.addrs.set(n.name, nodeInternalIPs(o)); } else { this.nodeMap.delete(key); this.addrs.delete(key); }
+        if (JSON.stringify([this.nodeMap.get(name), this.addrs.get(name)]) === before) return;
         break;
       }
       default: break;
@@ -346,9 +364,13 @@ export class ClusterSources {
     for (const h of this.handlers) h(kind, key);
   }
 
-  private sliceChanged(key: string, o: KObject | undefined): void {
+  /** Updates one slice; true when the ready nodes of a Service changed. */
+  private sliceChanged(key: string, o: KObject | undefined): boolean {
     const prev = this.slices.get(key);
     const next = o ? sliceReadyNodes(o) : undefined;
+    if (prev?.service === next?.service && sameSet(prev?.nodes, next?.nodes)) return false;
+    const affected = [...new Set([prev?.service, next?.service].filter((x): x is string => x !== undefined))];
+    const before = affected.map((svc) => this.readyOf(svc));
     if (prev) {
       const set = this.slicesOf.get(prev.service);
       set?.delete(key);
@@ -361,7 +383,16 @@ export class ClusterSources {
       if (!set) this.slicesOf.set(next.service, set = new Set());
       set.add(key);
     }
+    if (affected.every((svc, n) => sameSet(before[n], this.readyOf(svc)))) return false;
     this.ready = undefined;
+    return true;
+  }
+
+  /** Nodes with a ready endpoint of one Service (union over its slices). */
+  private readyOf(service: string): Set<string> {
+    const nodes = new Set<string>();
+    for (const k of this.slicesOf.get(service) ?? []) for (const n of this.slices.get(k)?.nodes ?? []) nodes.add(n);
+    return nodes;
   }
 
   private list(kind: SourceKind): KObject[] {
@@ -389,11 +420,7 @@ export class ClusterSources {
   readyNodes(): ReadonlyMap<string, ReadonlySet<string>> {
     if (this.ready) return this.ready;
     const out = new Map<string, ReadonlySet<string>>();
-    for (const [service, keys] of this.slicesOf) {
-      const nodes = new Set<string>();
-      for (const k of keys) for (const n of this.slices.get(k)?.nodes ?? []) nodes.add(n);
-      out.set(service, nodes);
-    }
+    for (const service of this.slicesOf.keys()) out.set(service, this.readyOf(service));
     this.ready = out;
     return out;
   }
