@@ -103,7 +103,7 @@ export function benchCluster(services: number, nodeCount: number, localShare: nu
 function medianPlanMs(snap: PlanSnapshot, rounds: number): { ms: number; owned: number; routes: number } {
   let owned = 0;
   let routes = 0;
-  for (let i = 0; i < 3; i++) plan('node-000', snap); // warm-up: let the JIT compile the hot loops
+  for (let i = 0; i < 10; i++) plan('node-000', snap); // warm-up: let the JIT compile the hot loops
   const xs: number[] = [];
   for (let i = 0; i < rounds; i++) {
     settle();
@@ -118,7 +118,7 @@ function medianPlanMs(snap: PlanSnapshot, rounds: number): { ms: number; owned: 
 }
 
 /** Runs the planner benchmark: median CPU ms of one `plan()` call, all-Cluster and with 10% Local Services. */
-export async function speakerBench(services = 10_000, nodes = 100, rounds = 9): Promise<Record<string, number>> {
+export async function speakerBench(services = 10_000, nodes = 100, rounds = 15): Promise<Record<string, number>> {
   await Promise.resolve(); // async like the other benches, so main.ts runs them all alike
   const cluster = medianPlanMs(benchCluster(services, nodes, 0), rounds);
   const local = medianPlanMs(benchCluster(services, nodes, 0.1), rounds);

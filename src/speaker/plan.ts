@@ -63,7 +63,10 @@ interface Cand {
 
 /** Candidates shared by every IP with the same covering advertisements and the same subnet signature. */
 interface Group {
+  /** Live candidates in name order. */
   readonly alive: readonly Cand[];
+  /** Their name hashes, same order (the per-IP loop reads a typed array, not objects). */
+  readonly aliveHashes: Uint32Array;
   readonly suspects: readonly Cand[];
 }
 
@@ -402,7 +405,7 @@ export function plan(node: string, snap: PlanSnapshot): Plan {
         const c: Cand = { name: m.name, hash: m.hash, interfaces: sortedUnique(chosen) };
         (m.alive ? alive : suspects).push(c);
       });
-      g = { alive, suspects };
+      g = { alive, aliveHashes: Uint32Array.from(alive, (c) => c.hash), suspects };
       cov.groups.set(key, g);
     }
     return g;
@@ -442,13 +445,16 @@ export function plan(node: string, snap: PlanSnapshot): Plan {
       } else {
         const g = groupOf(cov, unit);
         const ipHash = hashText(ip);
-        let best: Cand | undefined;
+        // the highest score; candidates are in name order, so keeping the first of equal scores is the
+        // tie-break of rank.ts outranks() (the name that sorts first)
+        const hashes = g.aliveHashes;
+        let bestIndex = -1;
         let bestScore = -1;
-        for (const c of g.alive) {
-          if (local.length > 0 && !readyForAll(c.name, local, snap.readyNodes)) continue;
-          const sc = mixScore(c.hash, ipHash);
-          if (best === undefined || outranks(sc, c.name, bestScore, best.name)) { best = c; bestScore = sc; }
+        for (let k = 0; k < hashes.length; k++) {
+          const sc = mixScore(hashes[k] as number, ipHash);
+          if (sc > bestScore && (local.length === 0 || readyForAll((g.alive[k] as Cand).name, local, snap.readyNodes))) { bestIndex = k; bestScore = sc; }
         }
+        const best = bestIndex < 0 ? undefined : g.alive[bestIndex];
         if (best === undefined) {
           const reason = g.alive.length > 0 ? NoOwnerReasons.NoReadyEndpoint
             : g.suspects.length > 0 ? NoOwnerReasons.NoLiveNode : NoOwnerReasons.NoEligibleNode;
