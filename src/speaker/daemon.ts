@@ -317,6 +317,8 @@ export class SpeakerDaemon {
     await step('leave', () => { left = this.d.liveness.leave(); });
     await step('handover', () => this.takeover.handOver());
     await step('bgp-shutdown', async () => { if (this.bgp) await this.bgp.port.gracefulShutdown(this.d.gshutWaitMs ?? 2000); });
+    // the final status: nothing announced any more (the routes were withdrawn, the IPs handed over)
+    this.lastPlan = undefined;
     await step('status', () => this.publisher.flush());
     this.publisher.stop();
     await step('lease-delete', () => this.d.lease.delete());
