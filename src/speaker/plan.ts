@@ -14,6 +14,15 @@
  * - BGP: this node announces an IP it is eligible for to the peers it peers with, intersected with the
  *   advertisement's peers; routes for one (peer, prefix) are merged.
  *
+ * Choices the issue leaves open, made here:
+ * - An advertisement covers an IP when it covers the pool of every Service on it (they agree unless an
+ *   annotation is stale); an IP no advertisement covers goes to `unannounced`, not to `l2Owners`.
+ * - BGP does not look at the liveness view: a `leaving` node keeps its routes in the plan so the daemon can
+ *   send GSHUT before it withdraws. A node without its Node object peers with nobody (its labels are unknown);
+ *   an excluded or NetworkUnavailable node keeps its peers (sessions stay up) but announces nothing.
+ * - Interfaces by subnet follow chooseInterfaces' rules, evaluated on ranges parsed once per plan; the
+ *   property tests hold the two to the same answers.
+ *
  * Cost: candidate sets do not depend on the IP itself, only on the covering advertisements and on which node
  * subnets hold the IP, so they are computed once per such group and each IP costs one score per candidate.
  */
