@@ -291,7 +291,8 @@ export class SpeakerDaemon {
     return {
       announced: { L2: this.answering().size, BGP: bgpIPs },
       gained: this.counters.gained, lost: this.counters.lost, replies, announcements,
-      heartbeatLosses: hb.losses, heartbeatsRejected: hb.rejected,
+      // the second copy of a beat sent over both families is normal, not a rejection an operator should see
+      heartbeatLosses: hb.losses, heartbeatsRejected: Object.fromEntries(Object.entries(hb.rejected).filter(([r]) => r !== 'duplicate')),
       sessions: (this.bgp?.port.stats() ?? []).map((p) => ({ peer: p.name, established: p.state === State.Established, updatesSent: p.updatesSent, prefixesSent: p.prefixesAdvertised })),
     };
   }
