@@ -129,7 +129,7 @@ class FakeLink implements LinkPort {
     private readonly onClaim: (ip: string, mac: string) => void) { lan.links.add(this); }
   get ownedCount(): number { return this.owned.size; }
   add(ip: string): void {
-    if (this.owned.has(ip)) return;
+    if (this.closed || this.owned.has(ip)) return; // a crashed node's link stays silent
     this.owned.add(ip);
     this.stats.announcements++;
     this.lan.claim(ip, this.hwaddr);
@@ -220,6 +220,8 @@ interface TestSpeaker {
   bgp: FakeBgp[];
   steps: string[];
   mac: string;
+  /** What the own Lease reports (false: renewals failing, the apiserver is unreachable). */
+  api: { ok: boolean };
 }
 
 interface World { clock: FakeClock; cluster: FakeCluster; lan: FakeLan; net: FakeNet }
@@ -241,8 +243,9 @@ function speaker(w: World, name: string, ip: string, mac: string): TestSpeaker {
   // the pool addresses live on lo (as with kube-proxy IPVS or the netlab): lo must never crowd eth0 out of heartbeats
   const lo: NodeInterface = { name: 'lo', mac: '00:00:00:00:00:00', addresses: [{ address: '127.0.0.1', cidr: '127.0.0.1/8', family: 'IPv4' },
     ...Array.from({ length: 21 }, (_, i) => ({ address: `192.0.2.${200 + i}`, cidr: `192.0.2.${200 + i}/32`, family: 'IPv4' as const }))] };
+  const api = { ok: true };
   const lease: OwnLease = {
-    start: () => undefined, healthy: () => true, stop: () => undefined,
+    start: () => undefined, healthy: () => api.ok, stop: () => undefined,
     delete: () => { steps.push('lease:delete'); return Promise.resolve(); },
   };
   const sources = new ClusterSources(w.cluster.factory());
@@ -265,7 +268,7 @@ function speaker(w: World, name: string, ip: string, mac: string): TestSpeaker {
     status: sink,
     events,
   });
-  return { name, daemon, liveness, sink, events, carrier, links, bgp, steps, mac };
+  return { name, daemon, liveness, sink, events, carrier, links, bgp, steps, mac, api };
 }
 
 /** Nodes a and b, the heartbeat key, one pool, an L2Advertisement for every pool. */
@@ -519,4 +522,29 @@ test('Local Services follow EndpointSlices; an excluded node never answers', asy
   assert.deepEqual(answeringNodes([a, b], '192.0.2.211'), ['node-a'], 'never the excluded node');
   assert.deepEqual(answeringNodes([a, b], '192.0.2.210'), [], 'the Local Service has no eligible node');
   await stopped(w, a, b);
+});
+
+test('apiserver unreachable: ApiReachable False, every IP still answered, and a crashed owner is still taken over', async () => {
+  const w = l2World();
+  const a = speaker(w, 'node-a', '192.0.2.1', '02:00:00:00:00:01');
+  const b = speaker(w, 'node-b', '192.0.2.2', '02:00:00:00:00:02');
+  await started(w, a, b);
+  const ips = Array.from({ length: 8 }, (_, i) => `192.0.2.${200 + i}`);
+  ips.forEach((ip, i) => { w.cluster.set('services', service('web', `s${i}`, [ip], 'p1')); });
+  await w.clock.advanceAsync(1500, 10);
+  const before = new Map(ips.map((ip) => [ip, answeringNodes([a, b], ip)]));
+  a.api.ok = false;
+  b.api.ok = false;
+  await w.clock.advanceAsync(3000, 50);
+  for (const ip of ips) assert.deepEqual(answeringNodes([a, b], ip), before.get(ip), `${ip} still answered by the same node`);
+  assert.equal(new Map(a.sink.writes.at(-1)?.conditions.map((c) => [c.type, c.status])).get('ApiReachable'), 'False');
+  // b crashes while the apiserver is away: its Lease looks fresh forever (frozen), heartbeats tell the truth
+  w.net.cut.add('192.0.2.2');
+  for (const l of b.links.values()) l.close();
+  await w.clock.advanceAsync(2000, 10);
+  for (const ip of ips) assert.deepEqual(w.lan.who(ip), [a.mac], `${ip} taken over by a (only a's MAC answers)`);
+  a.api.ok = true;
+  await w.clock.advanceAsync(2000, 50);
+  assert.equal(new Map(a.sink.writes.at(-1)?.conditions.map((c) => [c.type, c.status])).get('ApiReachable'), 'True');
+  await stopped(w, a);
 });
