@@ -65,11 +65,17 @@ const obj = (v: unknown): Json | undefined => (v !== null && typeof v === 'objec
 const arr = (v: unknown): unknown[] => (Array.isArray(v) ? v : []);
 const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
 
-/** Keeps only the named keys of `o[field]` (drops the field when it is not an object). */
+/**
+ * Keeps only the named keys of `o[field]` (drops the field when it is not an object). The field gets a new object
+ * rather than losing keys: an object that had properties deleted turns into a dictionary and costs several times
+ * the memory, and there are 10k of them.
+ */
 function keep(o: Json, field: string, keys: readonly string[]): void {
   const v = obj(o[field]);
   if (!v) { Reflect.deleteProperty(o, field); return; }
-  for (const k of Object.keys(v)) if (!keys.includes(k)) Reflect.deleteProperty(v, k);
+  const out: Json = {};
+  for (const k of keys) if (v[k] !== undefined) out[k] = v[k];
+  o[field] = out;
 }
 
 const META_KEYS = ['name', 'namespace', 'uid', 'resourceVersion', 'labels', 'annotations', 'generation'] as const;
