@@ -197,14 +197,26 @@ class RecordingEvents implements EventRecorder {
   forget(): void { /* nothing remembered */ }
 }
 
+/** Like CarrierWatch: watches a set of interfaces, reports changes of watched ones, a first reading reports nothing. */
 class FakeCarrier implements CarrierPort {
-  readonly state = new Map<string, boolean>();
+  /** The "sysfs" truth. */
+  readonly wire = new Map<string, boolean>();
+  private readonly watched = new Map<string, boolean>();
   private cb: ((ifname: string, up: boolean) => void) | undefined;
-  setInterfaces(names: Iterable<string>): void { for (const n of names) if (!this.state.has(n)) this.state.set(n, true); }
-  isUp(ifname: string): boolean | undefined { return this.state.get(ifname); }
+  setInterfaces(names: Iterable<string>): void {
+    const want = new Set(names);
+    for (const n of [...this.watched.keys()]) if (!want.has(n)) this.watched.delete(n);
+    for (const n of want) if (!this.watched.has(n)) this.watched.set(n, this.wire.get(n) ?? true);
+  }
+  isUp(ifname: string): boolean | undefined { return this.watched.get(ifname); }
   onChange(cb: (ifname: string, up: boolean) => void): void { this.cb = cb; }
   stop(): void { /* no timer */ }
-  set(ifname: string, up: boolean): void { this.state.set(ifname, up); this.cb?.(ifname, up); }
+  set(ifname: string, up: boolean): void {
+    this.wire.set(ifname, up);
+    if (!this.watched.has(ifname) || this.watched.get(ifname) === up) return;
+    this.watched.set(ifname, up);
+    this.cb?.(ifname, up);
+  }
 }
 
 // ---------------------------------------------------------------- one speaker
@@ -263,7 +275,8 @@ function speaker(w: World, name: string, ip: string, mac: string): TestSpeaker {
     takeover: (ports) => new Takeover({ node: name, ports, clock: w.clock, log: silent }),
     openLink: (ifname, onClaim) => { const l = new FakeLink(ifname, mac, w.lan, w.clock, onClaim); links.set(ifname, l); return l; },
     carrier,
-    interfaces: () => [iface, lo],
+    // like os.networkInterfaces(): an interface without carrier is left out
+    interfaces: () => (carrier.wire.get('eth0') === false ? [lo] : [iface, lo]),
     bgp: (cfg) => { const b = new FakeBgp(cfg, steps); bgp.push(b); return b; },
     status: sink,
     events,
@@ -497,6 +510,11 @@ test('carrier loss on the answering interface gives the IP up at once; the other
   assert.equal(a.daemon.answering().size, 0, 'released synchronously with the carrier change');
   await w.clock.advanceAsync(1000, 10);
   for (const ip of ips) assert.deepEqual(answeringNodes([a, b], ip), ['node-b'], `${ip} moved to b`);
+  // the cable comes back: a is a candidate again and its IPs go back to it, each answered by exactly one node
+  a.carrier.set('eth0', true);
+  await w.clock.advanceAsync(3000, 10);
+  for (const ip of ips) assert.deepEqual(w.lan.who(ip).length, 1, `${ip} answered by one MAC`);
+  for (const ip of ofA) assert.deepEqual(answeringNodes([a, b], ip), ['node-a'], `${ip} back on a`);
   await stopped(w, a, b);
 });
 

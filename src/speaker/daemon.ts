@@ -370,8 +370,7 @@ export class SpeakerDaemon {
   }
 
   private carrierChanged(ifname: string, up: boolean): void {
-    this.links.get(ifname)?.setCarrier(up);
-    this.takeover.carrier(ifname, up);
+    this.log.info({ event: up ? 'carrier_up' : 'carrier_down', ifname }, up ? 'carrier back' : 'carrier lost');
     this.refreshInterfaces();
     this.schedule(0);
   }
@@ -412,19 +411,33 @@ export class SpeakerDaemon {
     this.tickTimer = this.d.clock.setTimeout(() => { this.tick(); }, this.d.tickMs ?? 1000);
   }
 
-  /** Reads the node's interfaces with carrier; true when they changed (then liveness is told). */
+  /**
+   * Reads the node's interfaces with carrier; true when they changed (then liveness is told). A carrier change
+   * of an interface (seen here, whoever noticed it first) goes to its link and the takeover engine: release at
+   * once on loss, and on return the engine may take its IPs again.
+   *
+   * Interfaces are remembered once seen: os.networkInterfaces() leaves out an interface without carrier, and
+   * forgetting it would stop its carrier watch, so its return would never be noticed.
+   */
   private refreshInterfaces(): boolean {
     let ifaces: readonly NodeInterface[];
     try { ifaces = this.d.interfaces(); } catch (e) {
       this.log.warn({ event: 'interfaces_failed', err: String(e) }, 'could not read the interfaces');
       return false;
     }
+    for (const i of ifaces) this.known.set(i.name, i);
     // only interfaces that may announce: loopback (where Service IPs often live), pod veths and bridges would
     // fill the heartbeat's bounded interface list and push the real ones out
     const explicit = new Set((this.parsed?.config.l2 ?? []).flatMap((a) => a.interfaces));
-    const usable = ifaces.filter((i) => explicit.has(i.name) || !isVirtual(i.name));
+    const usable = [...this.known.values()].filter((i) => explicit.has(i.name) || !isVirtual(i.name));
     this.d.carrier.setInterfaces(usable.map((i) => i.name));
     const states: InterfaceState[] = usable.map((i) => ({ ...i, up: this.d.carrier.isUp(i.name) ?? false })).sort((a, b) => (a.name < b.name ? -1 : 1));
+    const was = new Map(this.localIfaces.map((i) => [i.name, i.up]));
+    for (const st of states) {
+      if ((was.get(st.name) ?? true) === st.up) continue;
+      this.links.get(st.name)?.setCarrier(st.up);
+      this.takeover.carrier(st.name, st.up);
+    }
     const text = JSON.stringify(states);
     if (text === this.localText) return false;
     this.localText = text;
@@ -432,6 +445,9 @@ export class SpeakerDaemon {
     this.d.liveness.setLocal(states);
     return true;
   }
+
+  /** Every interface seen since start, with its last known addresses. */
+  private readonly known = new Map<string, NodeInterface>();
 
   private config(): Config {
     if (this.configDirty || !this.parsed) {
