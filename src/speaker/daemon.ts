@@ -56,6 +56,8 @@ export interface LeaseTracker {
   observe(lease: LeaseObject | undefined, node: string): void;
   /** Node → fresh. */
   fresh(): ReadonlyMap<string, boolean>;
+  /** Called when freshness changes (expiry included); without it the daemon looks once per tick. */
+  onChange?(cb: () => void): unknown;
 }
 
 /** This speaker's own membership Lease (lease.ts `SpeakerLease`, adapted by the CLI). */
@@ -215,6 +217,7 @@ export class SpeakerDaemon {
     });
     deps.sources.onChange((kind, key) => { this.guard('source_change', () => { this.sourceChanged(kind, key); }); });
     deps.liveness.onChange(() => { this.guard('liveness_change', () => { this.schedule(0); }); });
+    deps.leases.onChange?.(() => { this.guard('lease_freshness', () => { this.feedLeases(); }); });
     deps.carrier.onChange((ifname, up) => { this.guard('carrier_change', () => { this.carrierChanged(ifname, up); }); });
   }
 
