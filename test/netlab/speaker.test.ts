@@ -402,7 +402,7 @@ describe('speaker', { timeout: 240_000 }, () => {
     await topo.waitOwner(WEB4, owner);
   });
 
-  test('the owner\'s interface loses carrier: it gives the IP up and another node takes it', async (t) => {
+  test('the owner\'s interface loses carrier: it gives the IP up and another node takes it; with the carrier back it answers again, alone', async (t) => {
     if (skip(t)) return;
     const owner = await topo.waitOwner(WEB2_4, planned(WEB2_4));
     const by = planned(WEB2_4, NODES.filter((n) => n !== owner));
@@ -421,11 +421,13 @@ describe('speaker', { timeout: 240_000 }, () => {
     } finally {
       await w.stop();
       topo.cable(owner, true);
-      // Known speaker bug (reported; the test of it is kept out until it is fixed): once the carrier is back
-      // the owner does not answer again by itself. A restart puts it back for the tests that follow.
-      await topo.stopSpeaker(owner, 'SIGTERM');
-      await topo.revive(owner);
     }
+    // carrier back: the owner (first in rank) answers again by itself, and only it
+    await topo.waitOwner(WEB2_4, owner).catch((e: unknown) => { throw new Error(`${String(e)}\n${topo.logs()}`); });
+    const back = topo.watchNeighbor(WEB2_4);
+    await sleep(2000);
+    await back.stop();
+    assert.deepEqual([...back.macs()].map(macName), [owner], 'one MAC once the carrier is back');
   });
 
   test('all nodes still agree at the end: one planned owner per IP', async (t) => {
