@@ -60,6 +60,13 @@ test('strip: a cached Service keeps only what the planner reads', () => {
   assert.deepEqual(planService(o), { key: 'ns/s', ips: ['192.0.2.1'], pool: 'p', local: false }, 'the stripped object plans the same');
 });
 
+test('strip: a cached Secret keeps only the password and heartbeat key data', () => {
+  const spec = sourceSpecs().find((s) => s.kind === 'secrets');
+  const o: Record<string, unknown> = { metadata: { name: 'x', namespace: SYSTEM_NAMESPACE, annotations: { a: 'b' } }, type: 'Opaque', data: { password: 'cA==', key: 'aw==', 'release': 'x'.repeat(100) }, immutable: true };
+  spec?.strip?.(o);
+  assert.deepEqual(o, { metadata: { name: 'x', namespace: SYSTEM_NAMESPACE }, type: 'Opaque', data: { password: 'cA==', key: 'aw==' } });
+});
+
 class Cache implements CacheSource<KObject> {
   readonly handlers: ChangeHandler<KObject>[] = [];
   readonly objs = new Map<string, KObject>();

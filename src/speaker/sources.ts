@@ -12,7 +12,7 @@
  * in-memory fakes in tests; everything else in this file is plain data.
  */
 import {
-  ALLOCATED_FROM_POOL, EXCLUDE_FROM_LB_LABEL, GROUP, HEARTBEAT_SECRET, HEARTBEAT_SECRET_KEY, Kinds, SERVICE_NAME_LABEL,
+  ALLOCATED_FROM_POOL, EXCLUDE_FROM_LB_LABEL, GROUP, HEARTBEAT_SECRET, HEARTBEAT_SECRET_KEY, Kinds, PASSWORD_SECRET_KEY, SERVICE_NAME_LABEL,
   SPEAKER_LEASE_LABEL, SPEAKER_LEASE_PREFIX, SYSTEM_NAMESPACE, VERSION,
 } from '../api/keys.ts';
 import type { Clock } from '../clock.ts';
@@ -131,9 +131,13 @@ function stripLease(o: Json): void {
   keep(o, 'spec', ['holderIdentity', 'renewTime', 'leaseDurationSeconds', 'acquireTime']);
 }
 
-/** Secrets keep type and data (passwords, the heartbeat key), nothing else. */
+/**
+ * Secrets keep their type and the only data keys the speaker reads (a BGP password, the heartbeat key): the
+ * namespace may also hold Helm releases or certificates of megabytes.
+ */
 function stripSecret(o: Json): void {
   keep(o, 'metadata', ['name', 'namespace', 'uid', 'resourceVersion']);
+  keep(o, 'data', [PASSWORD_SECRET_KEY, HEARTBEAT_SECRET_KEY]);
   for (const k of Object.keys(o)) if (!['metadata', 'type', 'data'].includes(k)) Reflect.deleteProperty(o, k);
 }
 
