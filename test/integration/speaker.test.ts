@@ -160,3 +160,52 @@ test('SIGTERM: the final status lists no L2 IP, BGP shut down gracefully, the Le
   c.destroy();
   assert.equal(lease.status, 404, 'Lease deleted');
 });
+
+// 2000 by default (creating Services is the slow part: 10k took 200 s on a loaded machine); BAREGATE_SPEAKER_SERVICES=10000
+// measures the issue's scale (seen: 25.5 MiB heap growth for 10k)
+const BULK = Number(process.env.BAREGATE_SPEAKER_SERVICES ?? 2000);
+
+test(`${BULK} Services: the speaker answers every IP, its status lists them, and its heap stays small (printed)`, async () => {
+  const N = BULK;
+  const hex = (i: number): string => i.toString(16);
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    for (let i = next++; i < N; i = next++) {
+      const name = `bulk-${i}`;
+      await api.must('POST', `/api/v1/namespaces/${ns}/services`, { metadata: { name, namespace: ns, annotations: { [ALLOCATED_FROM_POOL]: 'lan' } }, spec: { type: 'LoadBalancer', allocateLoadBalancerNodePorts: false, ports: [{ port: 80, protocol: 'TCP' }], selector: { app: name } } });
+      await api.must('PATCH', `/api/v1/namespaces/${ns}/services/${name}/status`, { status: { loadBalancer: { ingress: [{ ip: `2001:db8:1::${hex(0x1000 + i)}`, ipMode: 'VIP' }] } } }, 'application/merge-patch+json');
+    }
+  };
+  const t0 = Date.now();
+  await Promise.all(Array.from({ length: 32 }, () => worker()));
+  console.log(`# ${N} Services created in ${Date.now() - t0} ms`);
+  const bulkLinks = new Map<string, FakeLink>();
+  global.gc?.();
+  const heap0 = process.memoryUsage().heapUsed;
+  const big = await startSpeaker({
+    nodeName: NODE, kubeconfig: speakerKubeconfig, metricsPort: 0, metricsHost: '127.0.0.1', heartbeatPort: 0,
+    heartbeatIntervalMs: 100, heartbeatTimeoutMs: 350, leaseDuration: 3, bgpPort: 0, logLevel: 'warn',
+  }, {
+    openLink: (ifname) => { const l = new FakeLink(); bulkLinks.set(ifname, l); return l; },
+    bgp: () => new FakeBgp(),
+    datagrams: { send: () => undefined, onMessage: () => undefined, close: () => undefined },
+    carrier: { setInterfaces: () => undefined, isUp: () => true, onChange: () => undefined, stop: () => undefined },
+    interfaces: () => [{ name: 'eth0', mac: '02:00:00:00:00:0a', addresses: [
+      { address: '192.0.2.1', cidr: '192.0.2.1/24', family: 'IPv4' }, { address: '2001:db8:1::1', cidr: '2001:db8:1::1/64', family: 'IPv6' }] }],
+  });
+  try {
+    await big.started;
+    await waitFor('every bulk IP answered', () => Promise.resolve((bulkLinks.get('eth0')?.owned.size ?? 0) >= N), 120_000);
+    const st = await waitFor('the status listing them', async () => {
+      const s = await speakerStatus();
+      return (s?.announcements?.length ?? 0) >= N ? s : undefined;
+    }, 60_000);
+    assert.ok((st.announcements?.length ?? 0) >= N);
+    global.gc?.();
+    const heapMiB = (process.memoryUsage().heapUsed - heap0) / 2 ** 20;
+    console.log(`# speaker heap growth with ${N} Services: ${heapMiB.toFixed(1)} MiB (test process RSS ${(process.memoryUsage().rss / 2 ** 20).toFixed(0)} MiB, gc exposed: ${String(global.gc !== undefined)})`);
+    assert.ok(heapMiB < 100, `heap growth ${heapMiB.toFixed(1)} MiB`);
+  } finally {
+    await big.stop();
+  }
+});
