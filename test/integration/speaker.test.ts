@@ -146,6 +146,18 @@ test('a change is one status write; `baregate status -o json` tells the same', a
   assert.match(table, new RegExp(`^${ns}/web\\s+192\\.0\\.2\\.200\\s+lan\\s+L2\\s+${NODE}$`, 'm'));
 });
 
+test('a bad advertisement: one ConfigInvalid event on it, ConfigValid False in the status, the rest keeps serving', async () => {
+  await api.must('POST', `${G}/l2advertisements`, { apiVersion: 'baregate.io/v1beta1', kind: 'L2Advertisement', metadata: { name: 'typo' }, spec: { ipAddressPools: ['no-such-pool'] } });
+  const msg = await api.waitEvent('default', 'typo', 'ConfigInvalid', /no-such-pool/);
+  console.log(`# event: ${msg}`);
+  await waitFor('ConfigValid False', async () => (await speakerStatus())?.conditions?.some((c) => c.type === 'ConfigValid' && c.status === 'False'));
+  assert.ok((await speakerStatus())?.announcements?.some((a) => a.ip === '192.0.2.200'), 'still announced');
+  await new Promise((r) => setTimeout(r, 1500));
+  assert.equal((await api.events('default', 'typo')).filter((e) => e.reason === 'ConfigInvalid').length, 1, 'not repeated');
+  await api.must('DELETE', `${G}/l2advertisements/typo`);
+  await waitFor('ConfigValid True again', async () => (await speakerStatus())?.conditions?.some((c) => c.type === 'ConfigValid' && c.status === 'True'));
+});
+
 test('SIGTERM: the final status lists no L2 IP, BGP shut down gracefully, the Lease is deleted', async () => {
   assert.ok(h);
   const t0 = Date.now();
