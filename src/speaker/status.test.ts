@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { pino } from 'pino';
 import { FakeClock } from '../clock.ts';
-import { canonicalJson, conditions, inPrefix, StatusPublisher, statusContent, type SpeakerStatusContent, type StatusInput, type StatusSink } from './status.ts';
+import { canonicalJson, conditions, inPrefix, MAX_LISTED, StatusPublisher, statusContent, type SpeakerStatusContent, type StatusInput, type StatusSink } from './status.ts';
 import type { Plan } from './types.ts';
 
 const silent = pino({ level: 'silent' });
@@ -59,6 +59,16 @@ test('content: L2 from what is answered, BGP per Service IP inside each route, s
 test('content: a planned IP not answered yet (probe pending) is not listed', () => {
   const c = statusContent({ ...input, answering: new Map() });
   assert.equal(c.announcements.filter((a) => a.mode === 'L2').length, 0);
+});
+
+test('content: more announcements than fit one object are cut to MAX_LISTED, counted in full and flagged', () => {
+  const n = MAX_LISTED + 5;
+  const answering = new Map<string, readonly string[]>(Array.from({ length: n }, (_, k) => [`10.${(k >> 16) & 255}.${(k >> 8) & 255}.${k & 255}`, ['eth0']]));
+  const c = statusContent({ ...input, answering, plan: undefined });
+  assert.equal(c.announcements.length, MAX_LISTED);
+  assert.equal(c.summary.announced, n);
+  assert.deepEqual(c.conditions.map((x) => [x.type, x.status]), [['ConfigValid', 'True'], ['AnnouncementsListed', 'False']]);
+  assert.equal(statusContent(input).conditions.some((x) => x.type === 'AnnouncementsListed'), false, 'absent when everything is listed');
 });
 
 test('conditions keep their transition time while the status stays, take the new time on a change', () => {

@@ -69,7 +69,15 @@ export const SpeakerConditions = {
   HeartbeatKey: 'HeartbeatKey',
   /** The apiserver answers: caches follow it and the own Lease renews. */
   ApiReachable: 'ApiReachable',
+  /** Present (False) only when the announcement list was cut to {@link MAX_LISTED} entries. */
+  AnnouncementsListed: 'AnnouncementsListed',
 } as const;
+
+/**
+ * Most announcements listed in one status (~90 bytes each): etcd refuses objects over 1.5 MiB, and a status
+ * that cannot be written at all would leave the last one standing, wrong. 10k fit; this leaves room.
+ */
+export const MAX_LISTED = 12_000;
 
 /** A condition before its transition time is known. */
 export interface ConditionInput {
@@ -145,6 +153,8 @@ export function statusContent(i: StatusInput, previous: readonly Condition[] = [
     for (const [ip, e] of bgp) announcements.push({ ip, services: sorted(e.services), mode: 'BGP', peers: sorted(e.peers) });
   }
   announcements.sort((a, b) => byText(a.ip, b.ip) || byText(a.mode, b.mode));
+  const total = new Set(announcements.map((a) => a.ip)).size;
+  const listed = announcements.length > MAX_LISTED ? announcements.slice(0, MAX_LISTED) : announcements;
   const sessions: SessionStatus[] = i.sessions.map((s) => ({
     peer: s.peer, address: s.address, state: s.state,
     ...(s.establishedSince !== undefined ? { establishedSince: new Date(s.establishedSince).toISOString() } : {}),
@@ -153,11 +163,14 @@ export function statusContent(i: StatusInput, previous: readonly Condition[] = [
   })).sort((a, b) => byText(a.peer, b.peer));
   const members: MemberStatus[] = [...i.members].map(([node, m]) => ({ node, state: m.state })).sort((a, b) => byText(a.node, b.node));
   const summary: StatusSummary = {
-    announced: new Set(announcements.map((a) => a.ip)).size,
+    announced: total,
     sessionsEstablished: sessions.filter((x) => x.state === 'Established').length, sessions: sessions.length,
     membersAlive: members.filter((m) => m.state === 'alive').length, members: members.length,
   };
-  return { node: i.node, summary, announcements, sessions, members, conditions: conditions(i.conditions, previous, wallMs) };
+  const conds = listed.length < announcements.length
+    ? [...i.conditions, { type: SpeakerConditions.AnnouncementsListed, ok: false, reason: 'TooMany', message: `${listed.length} of ${announcements.length} announcements listed (the object must stay under the apiserver's size limit); summary.announced counts all` }]
+    : i.conditions;
+  return { node: i.node, summary, announcements: listed, sessions, members, conditions: conditions(conds, previous, wallMs) };
 }
 
 /** Conditions with transition times: kept from `previous` while the status stays the same, `wallMs` on a change. */
