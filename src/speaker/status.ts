@@ -75,9 +75,9 @@ export const SpeakerConditions = {
 
 /**
  * Most announcements listed in one status (~90 bytes each): etcd refuses objects over 1.5 MiB, and a status
- * that cannot be written at all would leave the last one standing, wrong. 10k fit; this leaves room.
+ * that cannot be written at all would leave the last one standing, wrong. 10k were written in the integration test (about 1 MB).
  */
-export const MAX_LISTED = 12_000;
+export const MAX_LISTED = 10_000;
 
 /** A condition before its transition time is known. */
 export interface ConditionInput {
