@@ -1,7 +1,7 @@
 /**
  * `npm run bench`: prints one JSON object with every measurement (progress goes to stderr).
  * BENCH_SERVICES sets the controller's Service count, BENCH_CHURN_SERVICES the Services created under a
- * running controller, BENCH_ONLY (comma list of allocator, controller, l2, bgp, failover) runs a subset.
+ * running controller, BENCH_ONLY (comma list of allocator, speaker, controller, l2, bgp, failover, speakermem) runs a subset.
  */
 import { allocatorBench } from './allocator.ts';
 import { controllerBench } from './controller.ts';
@@ -9,6 +9,7 @@ import { bgpBench } from './bgp.ts';
 import { l2Bench } from './l2.ts';
 import { failoverBench } from './failover.ts';
 import { speakerBench } from './speaker.ts';
+import { speakerMemoryBench } from './speaker-memory.ts';
 
 const n = Number(process.env.BENCH_SERVICES ?? 1000);
 const churn = Number(process.env.BENCH_CHURN_SERVICES ?? 2000);
@@ -24,5 +25,6 @@ if (run('controller')) Object.assign(out, await controllerBench(n, churn));
 if (run('l2')) Object.assign(out, await l2Bench());
 if (run('bgp')) Object.assign(out, await bgpBench());
 if (run('failover')) Object.assign(out, await failoverBench());
+if (run('speakermem')) Object.assign(out, await speakerMemoryBench());
 clearInterval(keepAlive);
 console.log(JSON.stringify(out, null, 2));
