@@ -2,8 +2,7 @@
  * IPAddressPool: the TypeScript type and the CRD (OpenAPI schema + CEL rules) side by side, so the
  * shape users write and the shape the controller reads cannot drift. Field names follow MetalLB.
  */
-import { GROUP, Kinds, VERSION } from './keys.ts';
-import { labelSelectorSchema } from './crd.ts';
+import { conditionsSchema, customResourceDefinition, labelSelectorSchema } from './crd.ts';
 import type { Condition, LabelSelector, ObjectMeta } from './types.ts';
 
 /** Re-exported: the selector schema every kind shares lives in crd.ts. */
@@ -84,96 +83,56 @@ export const addressRules = [
 
 /** The full CustomResourceDefinition object for IPAddressPool. */
 export function ipAddressPoolCRD(): Record<string, unknown> {
-  const k = Kinds.IPAddressPool;
-  return {
-    apiVersion: 'apiextensions.k8s.io/v1',
-    kind: 'CustomResourceDefinition',
-    metadata: { name: `${k.plural}.${GROUP}` },
-    spec: {
-      group: GROUP,
-      scope: 'Cluster',
-      names: { kind: k.kind, listKind: `${k.kind}List`, plural: k.plural, singular: k.singular, shortNames: [...k.shortNames] },
-      versions: [
-        {
-          name: VERSION,
-          served: true,
-          storage: true,
-          subresources: { status: {} },
-          additionalPrinterColumns: [
-            { name: 'Auto Assign', type: 'boolean', jsonPath: '.spec.autoAssign' },
-            { name: 'Avoid Buggy IPs', type: 'boolean', jsonPath: '.spec.avoidBuggyIPs' },
-            { name: 'Addresses', type: 'string', jsonPath: '.spec.addresses' },
-            { name: 'IPv4 Assigned', type: 'string', jsonPath: '.status.assignedIPv4' },
-            { name: 'IPv4 Available', type: 'string', jsonPath: '.status.availableIPv4' },
-            { name: 'IPv6 Assigned', type: 'string', jsonPath: '.status.assignedIPv6', priority: 1 },
-            { name: 'IPv6 Available', type: 'string', jsonPath: '.status.availableIPv6', priority: 1 },
-            { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' },
-          ],
-          schema: {
-            openAPIV3Schema: {
-              type: 'object',
-              description: 'A set of IP addresses that baregate hands out to LoadBalancer Services.',
-              required: ['spec'],
-              properties: {
-                apiVersion: { type: 'string' },
-                kind: { type: 'string' },
-                metadata: { type: 'object' },
-                spec: {
-                  type: 'object',
-                  required: ['addresses'],
-                  properties: {
-                    addresses: {
-                      type: 'array',
-                      description: 'CIDRs, ranges (first-last) or single IPs; IPv4 and IPv6 may be mixed.',
-                      minItems: 1,
-                      maxItems: 64,
-                      items: { type: 'string', minLength: 1, maxLength: 96, 'x-kubernetes-validations': addressRules },
-                    },
-                    autoAssign: { type: 'boolean', default: true, description: 'Hand out addresses to Services that did not ask for this pool by name.' },
-                    avoidBuggyIPs: { type: 'boolean', default: false, description: 'Skip IPv4 addresses ending in .0 or .255.' },
-                    serviceAllocation: {
-                      type: 'object',
-                      properties: {
-                        priority: { type: 'integer', minimum: 0, description: 'Pools with a lower number are tried first; 0 or unset is tried last. Pools scoped to the Service (namespaces, selectors) come before unscoped pools.' },
-                        namespaces: { type: 'array', items: { type: 'string' } },
-                        namespaceSelectors: { type: 'array', items: labelSelectorSchema },
-                        serviceSelectors: { type: 'array', items: labelSelectorSchema },
-                      },
-                    },
-                  },
-                },
-                status: {
-                  type: 'object',
-                  properties: {
-                    assignedIPv4: { type: 'string' },
-                    availableIPv4: { type: 'string' },
-                    assignedIPv6: { type: 'string' },
-                    availableIPv6: { type: 'string' },
-                    observedGeneration: { type: 'integer', format: 'int64' },
-                    conditions: {
-                      type: 'array',
-                      'x-kubernetes-list-type': 'map',
-                      'x-kubernetes-list-map-keys': ['type'],
-                      items: {
-                        type: 'object',
-                        required: ['type', 'status', 'reason', 'message', 'lastTransitionTime'],
-                        properties: {
-                          type: { type: 'string' },
-                          status: { type: 'string', enum: ['True', 'False', 'Unknown'] },
-                          reason: { type: 'string' },
-                          message: { type: 'string' },
-                          lastTransitionTime: { type: 'string', format: 'date-time' },
-                          observedGeneration: { type: 'integer', format: 'int64' },
-                        },
-                      },
-                    },
-                  },
-                },
-              },
+  return customResourceDefinition({
+    kind: 'IPAddressPool',
+    description: 'A set of IP addresses that baregate hands out to LoadBalancer Services.',
+    required: ['spec'],
+    printerColumns: [
+      { name: 'Auto Assign', type: 'boolean', jsonPath: '.spec.autoAssign' },
+      { name: 'Avoid Buggy IPs', type: 'boolean', jsonPath: '.spec.avoidBuggyIPs' },
+      { name: 'Addresses', type: 'string', jsonPath: '.spec.addresses' },
+      { name: 'IPv4 Assigned', type: 'string', jsonPath: '.status.assignedIPv4' },
+      { name: 'IPv4 Available', type: 'string', jsonPath: '.status.availableIPv4' },
+      { name: 'IPv6 Assigned', type: 'string', jsonPath: '.status.assignedIPv6', priority: 1 },
+      { name: 'IPv6 Available', type: 'string', jsonPath: '.status.availableIPv6', priority: 1 },
+    ],
+    properties: {
+      spec: {
+        type: 'object',
+        required: ['addresses'],
+        properties: {
+          addresses: {
+            type: 'array',
+            description: 'CIDRs, ranges (first-last) or single IPs; IPv4 and IPv6 may be mixed.',
+            minItems: 1,
+            maxItems: 64,
+            items: { type: 'string', minLength: 1, maxLength: 96, 'x-kubernetes-validations': addressRules },
+          },
+          autoAssign: { type: 'boolean', default: true, description: 'Hand out addresses to Services that did not ask for this pool by name.' },
+          avoidBuggyIPs: { type: 'boolean', default: false, description: 'Skip IPv4 addresses ending in .0 or .255.' },
+          serviceAllocation: {
+            type: 'object',
+            properties: {
+              priority: { type: 'integer', minimum: 0, description: 'Pools with a lower number are tried first; 0 or unset is tried last. Pools scoped to the Service (namespaces, selectors) come before unscoped pools.' },
+              namespaces: { type: 'array', items: { type: 'string' } },
+              namespaceSelectors: { type: 'array', items: labelSelectorSchema },
+              serviceSelectors: { type: 'array', items: labelSelectorSchema },
             },
           },
         },
-      ],
+      },
+      status: {
+        type: 'object',
+        properties: {
+          assignedIPv4: { type: 'string' },
+          availableIPv4: { type: 'string' },
+          assignedIPv6: { type: 'string' },
+          availableIPv6: { type: 'string' },
+          observedGeneration: { type: 'integer', format: 'int64' },
+          conditions: conditionsSchema,
+        },
+      },
     },
-  };
+  });
 }
+
