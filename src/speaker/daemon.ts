@@ -30,6 +30,7 @@ import { isConfigKind, heartbeatKey, leaseNode, type ClusterSources, type LeaseO
 import { SpeakerConditions, StatusPublisher, statusContent, type ConditionInput, type SessionInput, type StatusSink } from './status.ts';
 import type { ProbeResult, Takeover, TakeoverPorts } from './takeover.ts';
 import type { InterfaceState, MemberView, Plan, PlanSnapshot } from './types.ts';
+import type { SpeakerMetricsInput } from '../metrics/metrics.ts';
 
 /** The heartbeat side of liveness: `Liveness` (liveness.ts) fits. */
 export interface LivenessPort {
@@ -148,17 +149,8 @@ export interface DaemonCounters {
   errors: number;
 }
 
-/** A snapshot for the metrics module. */
-export interface DaemonMetrics {
-  readonly announced: { readonly L2: number; readonly BGP: number };
-  readonly gained: number;
-  readonly lost: number;
-  readonly replies: number;
-  readonly announcements: number;
-  readonly heartbeatLosses: number;
-  readonly heartbeatsRejected: Readonly<Record<string, number>>;
-  readonly sessions: readonly { readonly peer: string; readonly established: boolean; readonly updatesSent: number; readonly prefixesSent: number }[];
-}
+/** A snapshot for the metrics module: exactly what it reads at each scrape (defined there, once). */
+export type DaemonMetrics = SpeakerMetricsInput;
 
 /** Identity of a problem: an event is recorded when a problem appears (or comes back), never while it persists. */
 const problemKey = (p: ConfigProblem): string => `${p.kind}\0${p.name}\0${p.field}\0${p.code}\0${p.message}`;
