@@ -9,6 +9,7 @@
 import { Allocator, type AllocationRequest } from '../src/lb/allocator.ts';
 import { IntervalSet } from '../src/lb/intervalset.ts';
 import { poolFromObject } from '../src/lb/pool.ts';
+import { cpuNs, settle } from './cpu.ts';
 
 const req = (key: string, families: ['IPv4'] | ['IPv6'] = ['IPv4']): AllocationRequest => ({
   key, namespace: 'bench', serviceLabels: {}, namespaceLabels: {}, families, policy: 'SingleStack',
@@ -21,11 +22,6 @@ function fresh(addresses: string[], avoidBuggyIPs = false): Allocator {
   return a;
 }
 
-/** CPU nanoseconds of the whole process so far (microsecond resolution). */
-function cpuNs(): number {
-  const u = process.cpuUsage();
-  return (u.user + u.system) * 1000;
-}
 
 /** CPU nanoseconds spent while running fn (time blocks of work, not single calls). */
 function time(fn: () => void): number {
@@ -34,18 +30,6 @@ function time(fn: () => void): number {
   return cpuNs() - t;
 }
 
-/** With --expose-gc: collects garbage, then idles until the helper threads stop using CPU (at most 0.5 s). */
-function settle(): void {
-  const gc = (globalThis as { gc?: () => void }).gc;
-  if (!gc) return;
-  gc();
-  const cell = new Int32Array(new SharedArrayBuffer(4));
-  for (let i = 0; i < 50; i++) {
-    const t = cpuNs();
-    Atomics.wait(cell, 0, 0, 10);
-    if (cpuNs() - t < 100_000) return;
-  }
-}
 
 /** Median over rounds of the ns per operation of `round` (which sets up its own state and returns [ns, ops]). */
 function median(rounds: number, round: () => [number, number]): number {

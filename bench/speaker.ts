@@ -13,24 +13,10 @@
 import type { Config } from '../src/config/types.ts';
 import { plan } from '../src/speaker/plan.ts';
 import type { MemberView, PlanNode, PlanService, PlanSnapshot } from '../src/speaker/types.ts';
+import { cpuNs, settle } from './cpu.ts';
 
-function cpuMs(): number {
-  const u = process.cpuUsage();
-  return (u.user + u.system) / 1000;
-}
+const cpuMs = (): number => cpuNs() / 1e6;
 
-/** With --expose-gc: collects garbage, then idles until the GC helper threads stop using CPU (at most 0.5 s). */
-function settle(): void {
-  const gc = (globalThis as { gc?: () => void }).gc;
-  if (!gc) return;
-  gc();
-  const cell = new Int32Array(new SharedArrayBuffer(4));
-  for (let i = 0; i < 50; i++) {
-    const t = cpuMs();
-    Atomics.wait(cell, 0, 0, 10);
-    if (cpuMs() - t < 0.1) return;
-  }
-}
 
 /** Deterministic pseudo-random integers in [0, n): the same cluster on every run. */
 function lcg(seed: number): (n: number) => number {
