@@ -6,6 +6,7 @@ import { KubeClient } from '../../src/k8s/client.ts';
 import { readAudit, type AuditEvent } from './cluster.ts';
 import type { Service } from '../../src/lb/service.ts';
 import type { IPAddressPoolSpec, IPAddressPool } from '../../src/api/ipaddresspool.ts';
+import { until } from './wait.ts';
 
 /** Kubeconfig of the run's cluster (set by run-integration.ts). */
 export function kubeconfig(): string {
@@ -37,17 +38,8 @@ export function client(): KubeClient {
 }
 
 /** Polls `fn` until it returns a value other than undefined/false; fails with `what` after the deadline. */
-export async function waitFor<T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs = 30_000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v !== undefined && v !== false) return v;
-    } catch (e) { last = e; }
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}${last instanceof Error ? `: ${last.message}` : ''}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
+export function waitFor<T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs = 30_000): Promise<T> {
+  return until(what, fn, timeoutMs);
 }
 
 /** Test API helper bound to one client. */

@@ -9,6 +9,10 @@ import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { after, before, test, type TestContext } from 'node:test';
 import { Control, Lab, netlabSkip } from './netns.ts';
+import { until } from '../harness/wait.ts';
+
+/** Polls every 20 ms (ARP/NDP answers come in milliseconds). */
+const poll = <T>(what: string, fn: () => Promise<T | undefined>, ms: number): Promise<T> => until(what, fn, ms, 20);
 
 const AGENT = fileURLToPath(new URL('./l2-agent.ts', import.meta.url));
 const VIP4 = '192.0.2.230';
@@ -40,15 +44,6 @@ async function carrier(node: string): Promise<Carrier> {
   return (await ctl[node]!.send('carrier')) as unknown as Carrier;
 }
 
-async function until<T>(what: string, fn: () => Promise<T | undefined>, ms: number): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`not within ${ms} ms: ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 before(async () => {
   if (netlabSkip) return;
@@ -102,11 +97,11 @@ for (const [family, vip] of [['IPv4', VIP4], ['IPv6', VIP6]] as const) {
     assert.deepEqual(await claims('a'), [], 'a does not own the IP: b announcing it is no claim for a');
     const t0 = Date.now();
     await ctl.a!.send(`add ${vip}`);
-    const atB = await until('b sees a claim', async () => { const c = await claims('b'); return c.length > 0 ? c : undefined; }, 2000);
+    const atB = await poll('b sees a claim', async () => { const c = await claims('b'); return c.length > 0 ? c : undefined; }, 2000);
     assert.deepEqual(atB.map((c) => [c.ip, c.mac]), [[vip, mac.a]]);
     t.diagnostic(`${family}: b saw a's claim ${Date.now() - t0} ms after a took the IP (at most, polled)`);
     // a hears b at b's next scheduled announcement (1 s after b's gain)
-    const atA = await until('a sees a claim', async () => { const c = await claims('a'); return c.length > 0 ? c : undefined; }, 3000);
+    const atA = await poll('a sees a claim', async () => { const c = await claims('a'); return c.length > 0 ? c : undefined; }, 3000);
     assert.deepEqual([...new Set(atA.map((c) => `${c.ip} ${c.mac}`))], [`${vip} ${mac.b}`]);
     const probeB = await probe('c', vip);
     assert.deepEqual([...probeB.macs].sort(), [mac.a, mac.b].sort(), 'a third node probing sees both answering');
@@ -134,7 +129,7 @@ test('carrier: sysfs inside the namespace is its own; peer end down -> carrier l
   const s0 = (await ctl.c!.send('stats')) as { announcements: number };
   const tDown = Date.now();
   lab.ip('sw', 'link', 'set', 'p-c', 'down');
-  const down = await until('carrier lost', async () => { const c = await carrier('c'); return c.link ? undefined : c; }, 2000);
+  const down = await poll('carrier lost', async () => { const c = await carrier('c'); return c.link ? undefined : c; }, 2000);
   t.diagnostic(`carrier loss seen by the watch ${Date.now() - tDown} ms after the peer went down (poll 100 ms)`);
   assert.equal(down.sysfs, false);
   assert.equal(down.up, true, 'the sockets stay open: only the carrier tells');
@@ -145,8 +140,8 @@ test('carrier: sysfs inside the namespace is its own; peer end down -> carrier l
   await new Promise((r) => setTimeout(r, 1200)); // the schedule would have announced at 250 and 1000 ms
   assert.equal(((await ctl.c!.send('stats')) as { announcements: number }).announcements, s1.announcements, 'nothing announced without carrier');
   lab.ip('sw', 'link', 'set', 'p-c', 'up');
-  await until('carrier back', async () => ((await carrier('c')).link ? true : undefined), 3000);
-  const s2 = await until('announced again', async () => {
+  await poll('carrier back', async () => ((await carrier('c')).link ? true : undefined), 3000);
+  const s2 = await poll('announced again', async () => {
     const s = (await ctl.c!.send('stats')) as { announcements: number };
     return s.announcements >= s1.announcements + 2 ? s : undefined;
   }, 2000);
@@ -154,7 +149,7 @@ test('carrier: sysfs inside the namespace is its own; peer end down -> carrier l
   const fromB = await probe('b', VIP4);
   assert.deepEqual(fromB.macs, [mac.c], 'answering again after the carrier came back');
   lab.ip('sw', 'link', 'del', 'p-c'); // deletes the pair: c's eth0 is gone
-  const gone = await until('interface gone', async () => { const c = await carrier('c'); return c.link || c.up ? undefined : c; }, 3000);
+  const gone = await poll('interface gone', async () => { const c = await carrier('c'); return c.link || c.up ? undefined : c; }, 3000);
   assert.equal(gone.sysfs, false, 'a missing interface is down');
   assert.deepEqual(gone.changes.map((c) => c.up), [false, true, false]);
 });

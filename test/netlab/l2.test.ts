@@ -13,6 +13,10 @@ import { fileURLToPath } from 'node:url';
 import { after, before, test, type TestContext } from 'node:test';
 import { DEFAULT_REPLY_LIMITS } from '../../src/l2/ratelimit.ts';
 import { Control, Lab, netlabSkip } from './netns.ts';
+import { until } from '../harness/wait.ts';
+
+/** Polls every 20 ms (ARP/NDP answers come in milliseconds). */
+const poll = <T>(what: string, fn: () => Promise<T | undefined>, ms: number): Promise<T> => until(what, fn, ms, 20);
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const VIP4 = '192.0.2.200';
@@ -49,15 +53,6 @@ async function ndisc6(ip: string): Promise<string | undefined> {
   return r.code === 0 ? r.stdout.trim().toLowerCase() : undefined;
 }
 
-async function until<T>(what: string, fn: () => Promise<T | undefined>, ms: number): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`not within ${ms} ms: ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 before(async () => {
   if (netlabSkip) return;
@@ -123,8 +118,8 @@ test('takeover: the client neighbour entries move to the new owner without a flu
   await ctl.n1!.send(`del ${VIP4} ${VIP6}`);
   await ctl.n2!.send(`add ${VIP4} ${VIP6}`);
   // the gratuitous ARP / unsolicited NA must update the existing entries: no flush, no re-resolution needed
-  await until('IPv4 entry points at n2', async () => ((await neighMac(VIP4)) === mac.n2 ? true : undefined), 1000);
-  await until('IPv6 entry points at n2', async () => ((await neighMac(VIP6)) === mac.n2 ? true : undefined), 1000);
+  await poll('IPv4 entry points at n2', async () => ((await neighMac(VIP4)) === mac.n2 ? true : undefined), 1000);
+  await poll('IPv6 entry points at n2', async () => ((await neighMac(VIP6)) === mac.n2 ? true : undefined), 1000);
   for (const args of [['-c', '1', '-W', '2', VIP4], ['-6', '-c', '1', '-W', '2', VIP6]]) {
     const ping = await lab.run('client', 'ping', args);
     assert.equal(ping.code, 0, ping.stdout + ping.stderr);
@@ -171,7 +166,7 @@ test('an arping flood from one asker is rate-limited; another asker (arping and 
   const flood = lab.run('client', 'arping', ['-i', 'eth0', '-c', String(requests), '-W', '0.001', '-w', '30', '-r', vip], 60_000);
   let floodDone = false;
   void flood.then(() => { floodDone = true; });
-  await until('the flood is being limited', async () => ((await limitedSoFar()) > 0 ? true : undefined), 10_000);
+  await poll('the flood is being limited', async () => ((await limitedSoFar()) > 0 ? true : undefined), 10_000);
   const other = await arping(vip, 3, 'client2'); // default pace, one per second
   const ping = await lab.run('client2', 'ping', ['-c', '1', '-W', '2', vip]);
   assert.equal(floodDone, false, 'the other asker was answered while the flood was still going on');
@@ -201,9 +196,9 @@ test('an interface that goes down and comes back is reopened and answers again',
   await ctl.n1!.send('add 192.0.2.210');
   const fds0 = ((await ctl.n1!.send('fds')) as { count: number }).count;
   lab.ip('n1', 'link', 'set', 'eth0', 'down');
-  await until('sockets closed', async () => (((await ctl.n1!.send('stats')) as { up: boolean }).up ? undefined : true), 5000);
+  await poll('sockets closed', async () => (((await ctl.n1!.send('stats')) as { up: boolean }).up ? undefined : true), 5000);
   lab.ip('n1', 'link', 'set', 'eth0', 'up');
-  await until('sockets reopened', async () => (((await ctl.n1!.send('stats')) as { up: boolean }).up ? true : undefined), 10_000);
+  await poll('sockets reopened', async () => (((await ctl.n1!.send('stats')) as { up: boolean }).up ? true : undefined), 10_000);
   assert.deepEqual(await arping('192.0.2.210', 1), [mac.n1]);
   assert.equal(((await ctl.n1!.send('fds')) as { count: number }).count, fds0, 'no descriptor left behind by the reopen');
   await ctl.n1!.send('del 192.0.2.210');

@@ -15,6 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Control, type Lab } from './netns.ts';
 import type { PeerStats } from '../../src/bgp/speaker.ts';
+import { until } from '../harness/wait.ts';
 
 /** Why the routers cannot run here (a missing binary, naming its Debian package), or undefined. */
 export const routersSkip: string | undefined = ((): string | undefined => {
@@ -62,22 +63,9 @@ export interface SessionState {
   since?: string | undefined;
 }
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-/**
- * Polls `fn` every `everyMs` until it returns a value other than undefined, or throws after `ms` (a bound
- * on a hang, not a timing assertion). `what` may be a function, called only on failure, to describe the
- * last state seen.
- */
-export async function until<T>(what: string | (() => string), fn: () => Promise<T | undefined>, ms: number, everyMs = 50): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`not within ${ms} ms: ${typeof what === 'string' ? what : what()}`);
-    await sleep(everyMs);
-  }
-}
+/** Polling: see test/harness/wait.ts (re-exported for the netlab files that import it from here). */
+export { until } from '../harness/wait.ts';
 
 /** Waits for a child to exit (resolves at once when it already has). */
 function exited(child: ChildProcessWithoutNullStreams, ms: number): Promise<boolean> {

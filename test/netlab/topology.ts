@@ -34,6 +34,7 @@ import { Lab } from './netns.ts';
 import { relayUnixToTcp, type Relay } from './relay.ts';
 import { parseBirdRoutes, type Route } from './routers.ts';
 import { HEARTBEAT_PORT, HEARTBEAT_SECRET, HEARTBEAT_SECRET_KEY, Kinds, API_VERSION, SYSTEM_NAMESPACE } from '../../src/api/keys.ts';
+import { until } from '../harness/wait.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const MAIN = join(ROOT, 'src/cli/main.ts');
@@ -134,19 +135,7 @@ export interface TopologyOptions {
   log?: (msg: string) => void;
 }
 
-/** Waits with a bound on a hang (not a timing assertion); `what` describes the awaited state on failure. */
-export async function until<T>(what: string | (() => string), fn: () => Promise<T | undefined | false> | T | undefined | false, ms: number, everyMs = 50): Promise<T> {
-  const end = Date.now() + ms;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v !== undefined && v !== false) return v;
-    } catch (e) { last = e; }
-    if (Date.now() > end) throw new Error(`not within ${ms} ms: ${typeof what === 'string' ? what : what()}${last instanceof Error ? ` (last error: ${last.message})` : ''}`);
-    await new Promise((r) => setTimeout(r, everyMs));
-  }
-}
+export { until } from '../harness/wait.ts';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
