@@ -10,11 +10,15 @@
  * process runs under `--import tsx` like every netlab speaker, so the RSS includes tsx's loader (a production
  * image runs compiled JS and would be somewhat smaller). BENCH_SPEAKER_SERVICES sets the count (default 10000).
  */
-import { readFileSync, readdirSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { API_VERSION, ALLOCATED_FROM_POOL, GROUP, Kinds, VERSION } from '../src/api/keys.ts';
 import { KubeClient } from '../src/k8s/client.ts';
 import { netlabSkip } from '../test/netlab/netns.ts';
-import { Topology, until } from '../test/netlab/topology.ts';
+import { Topology, until, type SpeakerProc } from '../test/netlab/topology.ts';
 
 const POOL = 'bench-mem';
 /** Inside the node LAN 2001:db8:2::/64, so the speaker picks eth0 by subnet; 65536 addresses, room for the count. */
@@ -64,6 +68,41 @@ function speakerNodePid(rootPid: number): number {
   throw new Error(`no node process under pid ${rootPid} (comm ${comm(rootPid)})`);
 }
 
+const ROOT = fileURLToPath(new URL('../', import.meta.url));
+
+/**
+ * Compiles src (tsconfig.build.json) into a temp dir laid out like the checkout (`out/` next to symlinks to
+ * package.json, node_modules and the native addon's build dir, which the compiled code finds by relative
+ * paths), so the shared `dist/` is not touched. Returns the temp dir and the compiled CLI entry.
+ */
+function buildDist(log: (m: string) => void): { dir: string; main: string } {
+  const dir = mkdtempSync(join(tmpdir(), 'bg-speakermem-'));
+  for (const f of ['package.json', 'node_modules']) symlinkSync(join(ROOT, f), join(dir, f));
+  mkdirSync(join(dir, 'src', 'native'), { recursive: true });
+  symlinkSync(join(ROOT, 'src', 'native', 'build'), join(dir, 'src', 'native', 'build'));
+  const t = Date.now();
+  const r = spawnSync(process.execPath, [join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(ROOT, 'tsconfig.build.json'), '--outDir', join(dir, 'out')], { cwd: ROOT, encoding: 'utf8' });
+  const main = join(dir, 'out', 'cli', 'main.js');
+  // type errors in files in flight elsewhere still emit JS; only a missing entry point is fatal
+  if (r.status !== 0) log(`tsc exited ${String(r.status)} (emitted anyway): ${(r.stdout + r.stderr).slice(0, 1500)}`);
+  if (!existsSync(main)) { rmSync(dir, { recursive: true, force: true }); throw new Error(`build produced no ${main}`); }
+  log(`compiled src in ${Date.now() - t} ms`);
+  return { dir, main };
+}
+
+/** Starts the compiled speaker in a node namespace and registers it with the topology (so waitReady and destroy see it). */
+function startDistSpeaker(topo: Topology, node: string, main: string): SpeakerProc {
+  const nodeArgs = (process.env.BENCH_SPEAKER_NODE_ARGS ?? '').split(' ').filter((a) => a !== '');
+  const child = topo.lab.start(node, process.execPath, [...nodeArgs, main, 'speaker', '--node-name', node, '--kubeconfig', topo.node(node).kubeconfig]);
+  const exited = new Promise<string>((resolve) => { child.once('exit', (code, sig) => { resolve(sig ? `signal ${sig}` : `code ${String(code)}`); }); });
+  const p: SpeakerProc = { node, child, log: '', exited };
+  const add = (d: Buffer): void => { p.log = (p.log + d.toString()).slice(-200_000); };
+  child.stdout.on('data', add);
+  child.stderr.on('data', add);
+  topo.speakers.set(node, p);
+  return p;
+}
+
 /** Runs `fn(i)` for i in [0, n) with `CONCURRENCY` workers; logs progress every `every` items. */
 async function forAll(n: number, what: string, fn: (i: number) => Promise<void>, log: (m: string) => void, every = 1000): Promise<void> {
   let next = 0;
@@ -84,8 +123,14 @@ export async function speakerMemoryBench(count = Number(process.env.BENCH_SPEAKE
     return { speaker_memory: { skipped: netlabSkip } };
   }
   if (!(count > 0 && count <= 65_536)) throw new Error(`BENCH_SPEAKER_SERVICES must be in 1..65536, not ${count}`);
+  const runtime = process.env.BENCH_SPEAKER_RUNTIME ?? 'dist';
+  if (runtime !== 'dist' && runtime !== 'tsx') throw new Error(`BENCH_SPEAKER_RUNTIME must be dist or tsx, not ${runtime}`);
   const log = (m: string): void => { process.stderr.write(`[speakermem] ${m}\n`); };
-  const topo = await Topology.start({ nodes: 1, tag: 'sm', bird: false, log });
+  const dist = runtime === 'dist' ? buildDist(log) : undefined;
+  const topo = await Topology.start({ nodes: 1, tag: 'sm', bird: false, log }).catch((e: unknown) => {
+    if (dist) rmSync(dist.dir, { recursive: true, force: true });
+    throw e;
+  });
   try {
     const api = KubeClient.create({ kubeconfig: topo.cluster.kubeconfigPath, maxSockets: CONCURRENCY });
     const must = async (method: string, path: string, body?: unknown, ct?: string): Promise<unknown> => {
@@ -101,7 +146,7 @@ export async function speakerMemoryBench(count = Number(process.env.BENCH_SPEAKE
       { apiVersion: API_VERSION, kind: Kinds.IPAddressPool.kind, metadata: { name: POOL }, spec: { addresses: [POOL_CIDR], autoAssign: false } },
       { apiVersion: API_VERSION, kind: Kinds.L2Advertisement.kind, metadata: { name: POOL }, spec: { ipAddressPools: [POOL] } },
     );
-    const sp = topo.startSpeaker(NODE);
+    const sp = dist ? startDistSpeaker(topo, NODE, dist.main) : topo.startSpeaker(NODE);
     await topo.waitReady(NODE);
     const pid = speakerNodePid(sp.child.pid ?? -1);
     const idle = procMemMiB(pid);
@@ -143,21 +188,28 @@ export async function speakerMemoryBench(count = Number(process.env.BENCH_SPEAKE
     await sleep(5000);
     const mem = procMemMiB(pid);
     log(`speaker RSS ${mem.rss} MiB, peak ${mem.hwm} MiB`);
+    // whether the 5 s figure is garbage V8 has not collected yet (nothing changes any more) or live data
+    await sleep(25_000);
+    const later = procMemMiB(pid);
+    log(`speaker RSS 30 s after: ${later.rss} MiB`);
     return {
       speaker_services: count,
       speaker_rss_mib: mem.rss,
       speaker_peak_rss_mib: mem.hwm,
       speaker_announce_all_ms: announceAllMs,
       speaker_memory: {
+        runtime: dist ? 'compiled JS (tsconfig.build.json), node cli/main.js' : 'node --import tsx src/cli/main.ts',
+        nodeArgs: dist ? process.env.BENCH_SPEAKER_NODE_ARGS ?? '' : undefined,
         idleRssMiB: idle.rss,
+        rssAfter30sMiB: later.rss,
         createServicesMs: createMs,
         patchStatusesMs: tPatched - tPatch,
         announcedAfterLastPatchMs: tAll - tPatched,
-        method: `1 node, ${count} single-stack IPv6 LoadBalancer Services (L2, pool ${POOL_CIDR} on eth0), no controller: Services and their status written by the bench at concurrency ${CONCURRENCY}; RSS = VmRSS of the speaker node process (run with --import tsx) 5 s after status.summary.announced reached the count`,
+        method: `1 node, ${count} single-stack IPv6 LoadBalancer Services (L2, pool ${POOL_CIDR} on eth0), no controller: Services and their status written by the bench at concurrency ${CONCURRENCY}; RSS = VmRSS of the speaker node process 5 s after status.summary.announced reached the count`,
         targets: { rssMiB: 120 },
       },
     };
   } finally {
-    await topo.destroy();
+    try { await topo.destroy(); } finally { if (dist) rmSync(dist.dir, { recursive: true, force: true }); }
   }
 }
