@@ -12,8 +12,10 @@
  * engine; what is left here is wiring, and wiring bugs (an IP never released, a write in steady state, a wrong
  * shutdown order) are found only by running the whole thing.
  *
- * Re-planning is coalesced: source changes within `batchMs` (default 10) make one plan; a liveness change
- * re-plans at once (timer 0), because that is the failover path. No callback here lets an exception escape:
+ * Re-planning is coalesced: source changes within `batchMs` (default 10), or within three times the last
+ * re-plan's duration when that is longer, make one plan, so a burst of Service changes in a large cluster (10k
+ * Services: ~30 ms a plan) cannot keep the CPU busy planning and fill the heap with the garbage of plans nobody
+ * needed; a liveness change re-plans at once (timer 0), because that is the failover path. No callback here lets an exception escape:
  * each entry point catches, logs and counts.
  */
 import { API_VERSION, EventReasons, HEARTBEAT_SECRET, SYSTEM_NAMESPACE } from '../api/keys.ts';
@@ -125,7 +127,7 @@ export interface DaemonDeps {
   readonly bgp: BgpFactory;
   readonly status: StatusSink;
   readonly events: EventRecorder;
-  /** Source-change coalescing window, ms (default 10). */
+  /** Shortest source-change coalescing window, ms (default 10; stretched to 3 × the last re-plan's duration). */
   readonly batchMs?: number;
   /** How often Lease freshness, API health, interfaces and BGP sessions are looked at, ms (default 1000). */
   readonly tickMs?: number;
@@ -350,7 +352,7 @@ export class SpeakerDaemon {
       // a renewal changes no plan input; a change of freshness reaches the plan through the liveness view
       return;
     }
-    if (this.ready) this.schedule(this.d.batchMs ?? 10);
+    if (this.ready) this.schedule(Math.max(this.d.batchMs ?? 10, 3 * this.lastReplanMs));
   }
 
   /** Lease key → node (to name the node of a deleted Lease). */
@@ -485,8 +487,20 @@ export class SpeakerDaemon {
     this.problems = now;
   }
 
+  /** How long the last re-plan took (monotonic ms): sets the coalescing window of source changes. */
+  private lastReplanMs = 0;
+
   private replan(): void {
     if (!this.running) return;
+    const started = this.d.clock.now();
+    try {
+      this.replanNow();
+    } finally {
+      this.lastReplanMs = this.d.clock.now() - started;
+    }
+  }
+
+  private replanNow(): void {
     const config = this.config();
     const s = this.d.sources;
     const peers = new Map<string, readonly string[]>();
