@@ -8,50 +8,27 @@
  * {@link StatusPublisher} compares the canonical JSON of the new content with what it last wrote; changes are
  * debounced (~500 ms) so a burst (a node joining moves many IPs) costs one write.
  */
+import type { SpeakerAnnouncement, SpeakerMember, SpeakerSession, SpeakerStatusSummary } from '../api/speakerstatus.ts';
 import type { Condition } from '../api/types.ts';
 import type { Clock, Timer } from '../clock.ts';
 import type { Logger } from '../log.ts';
 import { parseIP, parsePrefix } from '../net/ip.ts';
 import type { MemberView, Plan, PlanService } from './types.ts';
 
+/**
+ * The content types are the API's (src/api/speakerstatus.ts, the one source of the object's shape), read-only
+ * here; the speaker always fills every list, and every session carries its prefix count.
+ */
 /** One announced IP: how (L2 on interfaces, BGP to peers) and for which Services. */
-export interface Announcement {
-  readonly ip: string;
-  readonly services: readonly string[];
-  readonly mode: 'L2' | 'BGP';
-  /** L2: the interfaces answering for it. */
-  readonly interfaces?: readonly string[];
-  /** BGP: the peers it is advertised to. */
-  readonly peers?: readonly string[];
-}
-
+export type Announcement = Readonly<SpeakerAnnouncement>;
 /** One BGP session as shown in the status (no counters that tick). */
-export interface SessionStatus {
-  readonly peer: string;
-  readonly address: string;
-  readonly state: string;
-  /** RFC 3339, when it last became Established (absent while not Established). */
-  readonly establishedSince?: string;
-  readonly prefixesSent: number;
-  readonly lastError?: string;
-}
-
+export type SessionStatus = Readonly<SpeakerSession> & { readonly prefixesSent: number };
 /** One member of this speaker's liveness view. */
-export interface MemberStatus {
-  readonly node: string;
-  readonly state: string;
-}
-
+export type MemberStatus = Readonly<SpeakerMember>;
 /** Counts of the lists, for `kubectl get speakerstatuses` columns (they change only when the lists do). */
-export interface StatusSummary {
-  readonly announced: number;
-  readonly sessionsEstablished: number;
-  readonly sessions: number;
-  readonly membersAlive: number;
-  readonly members: number;
-}
+export type StatusSummary = Readonly<SpeakerStatusSummary>;
 
-/** The `status` of a SpeakerStatus object. */
+/** The `status` of a SpeakerStatus object, as this speaker writes it. */
 export interface SpeakerStatusContent {
   readonly node: string;
   readonly summary: StatusSummary;
