@@ -99,3 +99,19 @@ test('parsePrefix: address/length without host bits, or a bare host address; not
     assert.equal(parsePrefix(bad), undefined, bad);
   }
 });
+
+test('the fast paths of parseIP read every text exactly as ipaddr.js does (or refuse what it refuses)', async () => {
+  const ipaddr = (await import('ipaddr.js')).default;
+  const reference = (s: string): string | undefined => {
+    if (ipaddr.IPv4.isValidFourPartDecimal(s)) return s.split('.').some((p) => p.length > 1 && p.startsWith('0')) ? undefined : `4:${ipaddr.IPv4.parse(s).toString()}`;
+    if (s.includes('%') || !s.includes(':') || !ipaddr.IPv6.isValid(s)) return undefined;
+    const v6 = ipaddr.IPv6.parse(s);
+    return v6.isIPv4MappedAddress() ? undefined : `6:${v6.toNormalizedString()}`;
+  };
+  const ours = (s: string): string | undefined => {
+    const a = parseIP(s);
+    return a ? `${a.family === 'IPv4' ? '4' : '6'}:${canonicalIP(s) === undefined ? '' : a.family === 'IPv4' ? formatIP(a) : ipaddr.IPv6.parse(formatIP(a)).toNormalizedString()}` : undefined;
+  };
+  const texts = fc.oneof(fc.ipV4(), fc.ipV6(), fc.ipV4Extended(), fc.stringMatching(/^[0-9a-fA-F:.]{0,20}$/), fc.string({ maxLength: 12 }));
+  fc.assert(fc.property(texts, (s) => { assert.equal(ours(s), reference(s.trim()), s); }), { seed, numRuns: 5000 });
+});

@@ -29,7 +29,7 @@
 import { selectorMatches, type LabelSelector } from '../api/types.ts';
 import type { BGPAdvertisementConfig, L2AdvertisementConfig } from '../config/types.ts';
 import { chooseInterfaces, isVirtual } from '../l2/interfaces.ts';
-import { bitsOf, formatIP, parseIP, parseRange, type Addr, type Family } from '../net/ip.ts';
+import { bitsOf, formatIP, parseIP, parseRange, type Family } from '../net/ip.ts';
 import { hashText, mixScore, outranks } from './rank.ts';
 import type {
   InterfaceState, L2Claim, L2Owner, Plan, PlanNode, PlannedRoute, PlanService, PlanSnapshot,
@@ -156,80 +156,13 @@ function ascending(xs: readonly string[]): readonly string[] {
   return xs;
 }
 
-/**
- * The value of a canonical dotted-quad IPv4 text (no leading zeros, each part ≤ 255), or -1 for anything else
- * (IPv6, or a text parseIP must judge). A fast path: 10k parseIP calls through ipaddr.js alone cost more than
- * the 50 ms budget of a whole plan; the texts are canonical (the snapshot's contract), so this covers them all.
- */
-function quickIPv4(text: string): number {
-  let value = 0;
-  let part = 0;
-  let digits = 0;
-  let dots = 0;
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    if (c === 46) {
-      if (digits === 0 || dots === 3) return -1;
-      value = value * 256 + part;
-      part = 0;
-      digits = 0;
-      dots++;
-    } else if (c >= 48 && c <= 57) {
-      if (digits > 0 && part === 0) return -1; // leading zero
-      part = part * 10 + (c - 48);
-      if (part > 255) return -1;
-      digits++;
-    } else {
-      return -1;
-    }
-  }
-  if (digits === 0 || dots !== 3) return -1;
-  return value * 256 + part;
-}
-
-/**
- * The value of an IPv6 text made of 1-4 digit hex groups with at most one `::` (every RFC 5952 canonical text
- * is one), or undefined for anything else, including the IPv4-mapped range that parseIP refuses (the caller
- * then asks parseIP). The same fast path as {@link quickIPv4}: ipaddr.js takes ~10 µs per IPv6 text.
- */
-function quickIPv6(text: string): bigint | undefined {
-  const halves = text.split('::');
-  if (halves.length > 2) return undefined;
-  const groups: string[] = [];
-  const pushAll = (part: string | undefined): boolean => {
-    if (part === undefined || part === '') return true;
-    for (const g of part.split(':')) {
-      if (g.length === 0 || g.length > 4 || !/^[0-9a-fA-F]+$/.test(g)) return false;
-      groups.push(g.padStart(4, '0'));
-    }
-    return true;
-  };
-  if (!pushAll(halves[0])) return undefined;
-  const head = groups.length;
-  if (!pushAll(halves[1])) return undefined;
-  if (halves.length === 2) {
-    if (groups.length > 7) return undefined;
-    groups.splice(head, 0, ...new Array<string>(8 - groups.length).fill('0000'));
-  } else if (groups.length !== 8) {
-    return undefined;
-  }
-  const value = BigInt(`0x${groups.join('')}`);
-  return value >> 32n === 0xffffn ? undefined : value;
-}
-
 /** Groups the Services by IP, in address order (IPv4, IPv6, then unparsable texts in text order). */
 function unitsOf(services: readonly PlanService[]): Unit[] {
   // one entry per (IP, Service), sorted, then runs of one IP text merged: no Map of 10k IPs to grow
   const entries: Unit[] = [];
   for (const s of services) {
     for (const ip of s.ips) {
-      const v4 = quickIPv4(ip);
-      if (v4 >= 0) {
-        entries.push({ ip, rank: 0, v4, v6: 0n, services: [s] });
-        continue;
-      }
-      const q6 = ip.includes(':') ? quickIPv6(ip) : undefined;
-      const addr: Addr | undefined = q6 !== undefined ? { family: 'IPv6', value: q6 } : parseIP(ip);
+      const addr = parseIP(ip);
       if (addr === undefined) entries.push({ ip, rank: 2, v4: 0, v6: 0n, services: [s] });
       else if (addr.family === 'IPv4') entries.push({ ip, rank: 0, v4: Number(addr.value), v6: 0n, services: [s] });
       else entries.push({ ip, rank: 1, v4: 0, v6: addr.value, services: [s] });
@@ -276,25 +209,17 @@ function prefixOf(unit: Unit, length: number): Prefix | undefined {
   return { text: `${formatIP({ family, value: v6 })}/${length}`, v4: 0, v6, length };
 }
 
-/**
- * An interface's CIDR as parseRange reads it, with the fast address paths for the usual `address/length`
- * (parseRange through ipaddr.js costs ~40 µs per IPv6 text, 100 nodes' addresses a good part of the budget).
- */
+/** An interface's CIDR as parseRange reads it, the usual `address/length` without parseRange's detour. */
 function quickRange(cidr: string): { family: Family; lo: bigint; hi: bigint } | undefined {
   const parts = cidr.split('/');
   const [ipText = '', lenText = ''] = parts;
-  if (parts.length === 2 && /^(0|[1-9]\d{0,2})$/.test(lenText)) {
-    const v4 = quickIPv4(ipText);
-    const v6 = v4 < 0 && ipText.includes(':') ? quickIPv6(ipText) : undefined;
-    if (v4 >= 0 || v6 !== undefined) {
-      const family: Family = v4 >= 0 ? 'IPv4' : 'IPv6';
-      const bits = bitsOf(family);
-      const len = Number(lenText);
-      if (len > bits) return undefined;
-      const hostMask = (1n << BigInt(bits - len)) - 1n;
-      const value = v4 >= 0 ? BigInt(v4) : (v6 as bigint);
-      return { family, lo: value & ~hostMask, hi: (value & ~hostMask) | hostMask };
-    }
+  const addr = parts.length === 2 && /^(0|[1-9]\d{0,2})$/.test(lenText) ? parseIP(ipText) : undefined;
+  if (addr) {
+    const bits = bitsOf(addr.family);
+    const len = Number(lenText);
+    if (len > bits) return undefined;
+    const hostMask = (1n << BigInt(bits - len)) - 1n;
+    return { family: addr.family, lo: addr.value & ~hostMask, hi: (addr.value & ~hostMask) | hostMask };
   }
   const r = parseRange(cidr);
   return 'error' in r ? undefined : r;
