@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Builds the Kubernetes test binaries (kube-apiserver, kubectl, etcd) from the Go module proxy
-# and caches them by version outside the checkout. A second run, also from a fresh clone, builds nothing.
+# Builds the Kubernetes test binaries from the Go module proxy and caches them by version outside the
+# checkout: kube-apiserver, kubectl and etcd (integration tests), kube-controller-manager and kube-proxy
+# (the lab and its end-to-end tests). A second run, also from a fresh clone, builds nothing; a cache that
+# lacks some binaries (an older checkout filled it) gets only the missing ones built.
 #
 #   BAREGATE_CACHE   cache root (default: $XDG_CACHE_HOME/baregate or ~/.cache/baregate)
 #   K8S_VERSION      Kubernetes release to build (default below; must be >= 1.33)
@@ -13,7 +15,11 @@ CACHE="${BAREGATE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/baregate}"
 BIN="$CACHE/k8s/$K8S_VERSION/bin"
 log() { printf '[build-k8s %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 
-if [[ -x "$BIN/kube-apiserver" && -x "$BIN/kubectl" && -x "$BIN/etcd" ]]; then
+K8S_COMMANDS=(kube-apiserver kubectl kube-controller-manager kube-proxy)
+missing=()
+for c in "${K8S_COMMANDS[@]}"; do [[ -x "$BIN/$c" ]] || missing+=("$c"); done
+need_etcd=1; [[ -x "$BIN/etcd" ]] && need_etcd=0
+if [[ ${#missing[@]} -eq 0 && $need_etcd -eq 0 ]]; then
   log "cached: $BIN"
   echo "$BIN"
   exit 0
@@ -25,7 +31,10 @@ export GOTOOLCHAIN="${GOTOOLCHAIN:-local}"
 export CGO_ENABLED=0
 
 work="$CACHE/k8s/$K8S_VERSION/src"
+rm -rf "$BIN.partial"
 mkdir -p "$work/apiserver" "$work/etcd" "$BIN.partial"
+# Binaries already built stay; the new ones join them when all are done.
+[[ -d "$BIN" ]] && cp -a "$BIN/." "$BIN.partial/"
 minor_patch="${K8S_VERSION#v1.}"          # e.g. 34.4
 staging_version="v0.$minor_patch"          # staging modules are tagged v0.MINOR.PATCH
 
@@ -52,21 +61,26 @@ log "wrapper module maps $(wc -w <<<"$replaces") staging modules to $staging_ver
 etcd_version=$(sed -n 's#^[[:space:]]*go\.etcd\.io/etcd/server/v3 \(v[0-9.]*\).*$#\1#p' "$gomod" | head -n1)
 [[ -n "$etcd_version" ]] || { log "no etcd server version in $gomod"; exit 1; }
 
-log "building kube-apiserver and kubectl $K8S_VERSION (cold: several minutes on 2 cores)"
-(cd "$work/apiserver" && go build -trimpath -ldflags "-s -w -X k8s.io/component-base/version.gitVersion=$K8S_VERSION -X k8s.io/client-go/pkg/version.gitVersion=$K8S_VERSION" \
-  -o "$BIN.partial/" k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kubectl)
-log "kube-apiserver and kubectl built"
+if [[ ${#missing[@]} -gt 0 ]]; then
+  pkgs=(); for c in "${missing[@]}"; do pkgs+=("k8s.io/kubernetes/cmd/$c"); done
+  log "building ${missing[*]} $K8S_VERSION (cold: several minutes per binary on 2 cores)"
+  (cd "$work/apiserver" && go build -trimpath -ldflags "-s -w -X k8s.io/component-base/version.gitVersion=$K8S_VERSION -X k8s.io/client-go/pkg/version.gitVersion=$K8S_VERSION" \
+    -o "$BIN.partial/" "${pkgs[@]}")
+  log "${missing[*]} built"
+fi
 
-log "building etcd $etcd_version (pinned by Kubernetes $K8S_VERSION)"
-cat > "$work/etcd/go.mod" <<MOD
+if [[ $need_etcd -eq 1 ]]; then
+  log "building etcd $etcd_version (pinned by Kubernetes $K8S_VERSION)"
+  cat > "$work/etcd/go.mod" <<MOD
 module baregate.test/etcdbuild
 
 go $go_directive
 
 require go.etcd.io/etcd/server/v3 $etcd_version
 MOD
-(cd "$work/etcd" && go build -trimpath -ldflags "-s -w" -o "$BIN.partial/etcd" go.etcd.io/etcd/server/v3)
-log "etcd built"
+  (cd "$work/etcd" && go build -trimpath -ldflags "-s -w" -o "$BIN.partial/etcd" go.etcd.io/etcd/server/v3)
+  log "etcd built"
+fi
 
 rm -rf "$BIN"
 mv "$BIN.partial" "$BIN"
