@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # `npm test`: installs everything the tests need on a fresh Debian machine (Debian packages, npm ci,
 # the Kubernetes test binaries), then runs the suites and prints one closing line with the totals.
-#   tools/test.sh [all|static|unit|integration|netlab]
+#   tools/test.sh [all|static|unit|integration|netlab|e2e]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 suite="${1:-all}"
 step() { printf '\n==> %s\n' "$*"; }
 
-if [[ "$suite" == all || "$suite" == integration ]]; then bash tools/setup.sh --k8s; else bash tools/setup.sh; fi
+if [[ "$suite" == all || "$suite" == integration || "$suite" == e2e ]]; then bash tools/setup.sh --k8s; else bash tools/setup.sh; fi
 
 results="$(mktemp -d)"
 trap 'rm -rf "$results"' EXIT
@@ -59,6 +59,17 @@ if [[ "$suite" == all || "$suite" == netlab ]]; then
   run_node_tests netlab "${files[@]}"
   left=$(comm -13 <(echo "$before_ns") <(ip netns list 2>/dev/null | awk '{print $1}' | sort) | grep '^bg' || true)
   if [[ -n "$left" ]]; then echo "netlab left network namespaces behind:"; echo "$left"; status=1; fi
+fi
+
+if [[ "$suite" == all || "$suite" == e2e ]]; then
+  step "e2e tests (the whole lab: control plane, kube-proxy, speakers, pods, BIRD; root only)"
+  if [[ $(id -u) -ne 0 ]]; then echo "E2E SKIPPED: needs root (network namespaces, packet sockets); every e2e test reports itself as skipped"; fi
+  mapfile -t files < <(find test/e2e -name '*.test.ts' | sort)
+  before_ns=$(ip netns list 2>/dev/null | awk '{print $1}' | sort)
+  # one lab per file, and a lab is heavy: the files run one after the other
+  if [[ ${#files[@]} -eq 0 ]]; then run_node_tests e2e; else run_node_tests e2e --test-concurrency=1 "${files[@]}"; fi
+  left=$(comm -13 <(echo "$before_ns") <(ip netns list 2>/dev/null | awk '{print $1}' | sort) | grep '^bg' || true)
+  if [[ -n "$left" ]]; then echo "e2e left network namespaces behind:"; echo "$left"; status=1; fi
 fi
 
 pass=0; fail=0; skip=0
