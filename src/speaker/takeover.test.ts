@@ -47,7 +47,7 @@ function setup(over: Partial<TakeoverOptions> & { probe?: ProbeImpl; winner?: st
   });
   const probeImpl = over.probe ?? defaultProbe;
   const ports: TakeoverPorts = {
-    answer: (ip, ifs) => { calls.push(`answer ${ip} ${ifs.join(',')} @${clock.now()}`); },
+    answer: (ip, ifs, from) => { calls.push(`answer ${ip} ${ifs.join(',')}${from === undefined ? '' : ` from ${from}`} @${clock.now()}`); },
     release: (ip) => { calls.push(`release ${ip} @${clock.now()}`); },
     announce: (ip) => { calls.push(`announce ${ip} @${clock.now()}`); },
     probe: (ip, ifs, windowMs) => { probes.push({ ip, interfaces: ifs, windowMs, at: clock.now() }); return probeImpl(ip, ifs, windowMs); },
@@ -190,7 +190,7 @@ describe('Takeover: taking a claimed IP', () => {
     t.apply(claims(claim(IP)), members({ a: 'alive', b: 'leaving' }), new Map([[IP, { owner: 'a', services: [] }]]));
     assert.equal(probes[0]?.windowMs, TAKEOVER_DEFAULTS.leavingProbeWindowMs);
     await advance(50);
-    assert.deepEqual(calls, [`answer ${IP} eth0 @50`]);
+    assert.deepEqual(calls, [`answer ${IP} eth0 from b @50`], 'taken from the leaving b: the daemon hands its connections off to it');
   });
 
   test('leaving previous owner, but a third speaker answers: not taken', async () => {
@@ -211,7 +211,15 @@ describe('Takeover: taking a claimed IP', () => {
     t.apply(claims(claim(IP)), members({ a: 'alive', b: 'leaving' }));
     assert.deepEqual(probes.map((p) => p.at), [0, 160]);
     await advance(150);
-    assert.deepEqual(calls, [`answer ${IP} eth0 @310`]);
+    assert.deepEqual(calls, [`answer ${IP} eth0 from b @310`], 'the leaving occupant (not the plan) names where we take it from');
+  });
+
+  test('taken from a speaker that is not leaving (crashed, or nobody): no hand-off source', async () => {
+    const { t, calls, advance } = setup();
+    t.apply(new Map(), members({ a: 'alive', b: 'alive' }), new Map([[IP, { owner: 'b', services: [] }]]));
+    t.apply(claims(claim(IP)), members({ a: 'alive', b: 'suspect' }), new Map([[IP, { owner: 'a', services: [] }]]));
+    await advance(TAKEOVER_DEFAULTS.probeWindowMs + 200);
+    assert.deepEqual(calls.map((c) => c.replace(/ @\d+$/, '')), [`answer ${IP} eth0`]);
   });
 
   test('a claim seen while the probe is in flight makes it not free', async () => {

@@ -47,9 +47,10 @@ export interface TakeoverPorts {
    * Answer for `ip` on exactly these interfaces from now on (a set, not a delta): called when an IP is taken
    * (the daemon does `link.add(ip)` on each, which sends the gratuitous ARP/NA at once) and again when the set of
    * interfaces changes (add on new links, remove from links not listed). Never called twice for the same IP and
-   * set without a release in between.
+   * set without a release in between. `from` names the leaving speaker (SIGTERM) the IP is taken over from, when
+   * it is one: its node still serves the connections it had, so the daemon can hand those off to it (handoff.ts).
    */
-  answer(ip: string, interfaces: readonly string[]): void;
+  answer(ip: string, interfaces: readonly string[], from?: string): void;
   /** Stop answering `ip` on every link, at once. */
   release(ip: string): void;
   /**
@@ -470,17 +471,25 @@ export class Takeover {
       this.scheduleReprobe(e);
       return;
     }
-    this.take(e);
+    this.take(e, r.macs);
   }
 
-  private take(e: Entry): void {
+  /** The leaving speaker an IP is being taken from (the planned previous owner, or one whose MAC answered), if any. */
+  private leavingFrom(e: Entry, seen: readonly string[]): string | undefined {
+    const candidates = [this.prevOwner.get(e.ip), ...[...seen, ...e.macs].map((m) => this.opts.ports.macOwner(m))];
+    return candidates.find((n) => n !== undefined && n !== this.opts.node && this.memberState(n) === 'leaving');
+  }
+
+  private take(e: Entry, seen: readonly string[] = []): void {
     const eff = this.effective(e.claim);
     if (eff.length === 0) { this.block(e); return; }
     this.transition(e, 'answering', e.reason);
     e.interfaces = eff;
     this.live.set(e.ip, eff); // before the port runs: the daemon may read answering() from inside answer()
     try {
-      this.opts.ports.answer(e.ip, eff);
+      const from = this.leavingFrom(e, seen);
+      if (from === undefined) this.opts.ports.answer(e.ip, eff);
+      else this.opts.ports.answer(e.ip, eff, from);
     } catch (err) {
       this.portError('answer', e.ip, err);
       e.interfaces = [];
