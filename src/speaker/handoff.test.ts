@@ -87,7 +87,7 @@ describe('Handoff', () => {
     await flush();
     assert.equal(scripts.length, 1);
     assert.deepEqual(rulesOf(scripts[0]), []);
-    h.forward('192.0.2.200', 'eth0', '192.0.2.12');
+    void h.forward('192.0.2.200', 'eth0', '192.0.2.12');
     await flush();
     assert.deepEqual(rulesOf(scripts.at(-1)), ['192.0.2.200']);
     assert.equal(h.stats.active, 1);
@@ -103,8 +103,8 @@ describe('Handoff', () => {
 
   test('stop removes one IP at once; close removes everything and waits for nft', async () => {
     const { h, scripts, rulesOf } = setup();
-    h.forward('192.0.2.200', 'eth0', '192.0.2.12');
-    h.forward('192.0.2.201', 'eth0', '192.0.2.12');
+    void h.forward('192.0.2.200', 'eth0', '192.0.2.12');
+    void h.forward('192.0.2.201', 'eth0', '192.0.2.12');
     await flush();
     assert.deepEqual(rulesOf(scripts.at(-1)), ['192.0.2.200', '192.0.2.201']);
     h.stop('192.0.2.200');
@@ -120,9 +120,9 @@ describe('Handoff', () => {
   test('nft runs never overlap: changes during a run are coalesced into one next run', async () => {
     const { h, scripts, rulesOf, holdRuns, releaseRun } = setup();
     holdRuns();
-    h.forward('192.0.2.200', 'eth0', '192.0.2.12');
-    h.forward('192.0.2.201', 'eth0', '192.0.2.12');
-    h.forward('192.0.2.202', 'eth0', '192.0.2.12');
+    void h.forward('192.0.2.200', 'eth0', '192.0.2.12');
+    void h.forward('192.0.2.201', 'eth0', '192.0.2.12');
+    void h.forward('192.0.2.202', 'eth0', '192.0.2.12');
     await flush();
     assert.equal(scripts.length, 1, 'one run in flight');
     releaseRun();
@@ -132,11 +132,35 @@ describe('Handoff', () => {
     assert.deepEqual(rulesOf(scripts.at(-1)), ['192.0.2.200', '192.0.2.201', '192.0.2.202']);
   });
 
+  test('forward resolves only once its rule is in the kernel (the daemon announces after that)', async () => {
+    const { h, holdRuns, releaseRun } = setup();
+    holdRuns();
+    let done = false;
+    void h.forward('192.0.2.200', 'eth0', '192.0.2.12').then(() => { done = true; });
+    await flush();
+    assert.equal(done, false, 'nft still running');
+    releaseRun();
+    await flush();
+    await flush();
+    assert.equal(done, true);
+  });
+
+  test('switched off: forward resolves at once (announcing is never held up by hand-off)', async () => {
+    const { h } = setup('Operation not permitted');
+    h.start();
+    await flush();
+    await flush();
+    let done = false;
+    void h.forward('192.0.2.200', 'eth0', '192.0.2.12').then(() => { done = true; });
+    await flush();
+    assert.equal(done, true);
+  });
+
   test('a forward again restarts the drain time', async () => {
     const { h, clock, scripts, rulesOf } = setup();
-    h.forward('192.0.2.200', 'eth0', '192.0.2.12');
+    void h.forward('192.0.2.200', 'eth0', '192.0.2.12');
     clock.advance(800);
-    h.forward('192.0.2.200', 'eth0', '192.0.2.13');
+    void h.forward('192.0.2.200', 'eth0', '192.0.2.13');
     clock.advance(800);
     await flush();
     assert.ok(scripts.at(-1)?.includes('dup to 192.0.2.13'), 'the new source, still in place 1600 ms after the first forward');
@@ -149,7 +173,7 @@ describe('Handoff', () => {
     const { h, scripts, lines } = setup('spawn nft ENOENT');
     h.start();
     await flush();
-    h.forward('192.0.2.200', 'eth0', '192.0.2.12');
+    void h.forward('192.0.2.200', 'eth0', '192.0.2.12');
     await flush();
     assert.equal(scripts.length, 1, 'no retries once switched off');
     assert.equal(h.stats.disabled, true);

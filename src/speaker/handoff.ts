@@ -105,8 +105,12 @@ export function execNft(cmd: readonly string[] = ['nft']): NftRunner {
 
 /** What the daemon calls; {@link Handoff} implements it. */
 export interface HandoffPort {
-  /** Forward segments of connections we do not know for `ip` (answered on `device`) to `via`, for the drain time. */
-  forward(ip: string, device: string, via: string): void;
+  /**
+   * Forward segments of connections we do not know for `ip` (answered on `device`) to `via`, for the drain time.
+   * Resolves (never rejects) once the rule is in the kernel, or hand-off is off: the daemon announces the IP only
+   * then, so no client is pointed at us before its connections can be passed on.
+   */
+  forward(ip: string, device: string, via: string): Promise<void>;
   /** We no longer answer `ip`: its rule goes. */
   stop(ip: string): void;
   /** Removes every rule (shutdown); resolves when the tables are gone or that failed. */
@@ -132,6 +136,8 @@ export class Handoff implements HandoffPort {
   private readonly rules = new Map<string, { rule: HandoffRule; timer: Timer }>();
   private running: Promise<void> | undefined;
   private dirty = false;
+  /** Resolvers of forward() calls whose change is not in a run yet. */
+  private waiting: (() => void)[] = [];
   readonly stats: HandoffStats = { forwards: 0, expired: 0, failures: 0, active: 0, disabled: false };
 
   constructor(private readonly o: { clock: Clock; log: Logger; run: NftRunner; drainMs?: number }) {}
@@ -142,8 +148,8 @@ export class Handoff implements HandoffPort {
     this.kick();
   }
 
-  forward(ip: string, device: string, via: string): void {
-    if (this.stats.disabled) return;
+  forward(ip: string, device: string, via: string): Promise<void> {
+    if (this.stats.disabled) return Promise.resolve();
     this.rules.get(ip)?.timer.cancel();
     const timer = this.o.clock.setTimeout(() => {
       if (this.rules.get(ip)?.timer !== timer) return;
@@ -155,7 +161,9 @@ export class Handoff implements HandoffPort {
     this.stats.forwards++;
     this.o.log.info({ event: 'l2-handoff-start', ip, device, via, drainMs: this.o.drainMs ?? HANDOFF_DRAIN_MS },
       'forwarding the old owner\'s connections to it');
+    const applied = new Promise<void>((resolve) => { this.waiting.push(resolve); });
     this.changed();
+    return applied;
   }
 
   stop(ip: string): void {
@@ -181,8 +189,10 @@ export class Handoff implements HandoffPort {
   }
 
   private kick(): void {
-    if (this.running || !this.dirty || this.stats.disabled) return;
+    if (this.stats.disabled) { this.wake(this.waiting.splice(0)); return; }
+    if (this.running || !this.dirty) return;
     this.dirty = false;
+    const waiters = this.waiting.splice(0);
     const script = handoffScript([...this.rules.values()].map((r) => r.rule));
     this.running = this.o.run(script).then(
       () => undefined,
@@ -196,7 +206,12 @@ export class Handoff implements HandoffPort {
       },
     ).finally(() => {
       this.running = undefined;
+      this.wake(waiters);
       this.kick();
     });
+  }
+
+  private wake(waiters: readonly (() => void)[]): void {
+    for (const w of waiters) w();
   }
 }

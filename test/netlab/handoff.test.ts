@@ -112,8 +112,8 @@ describe('connection hand-off', { timeout: 60_000 }, () => {
       const h = new Handoff({ clock: realClock, log, run: execNft(['ip', 'netns', 'exec', lab.ns('new'), 'nft']), drainMs: 30_000 });
       try {
         const r = await moveMidStream(family, async () => {
-          h.forward(VIP[family], 'eth0', ADDR.old[family]);
-          await waitNft(family, true);
+          await h.forward(VIP[family], 'eth0', ADDR.old[family]);
+          await waitNft(family, true); // resolved means applied: the table is there at once
         });
         assert.deepEqual(r, { answer: 'served-by-old' });
         assert.equal(h.stats.disabled, false);
