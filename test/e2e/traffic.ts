@@ -185,7 +185,16 @@ export async function heal(lab: LabCluster, node: string): Promise<void> {
   lab.apiAccess(node, true);
   if (!lab.kubeProxyRunning(node)) await lab.startKubeProxy(node);
   if (!lab.speakerRunning(node)) { lab.startSpeaker(node); await lab.waitReady(node); }
-  for (const p of lab.pods.values()) if (p.node === node) await lab.setPodReady(p.name, true);
+  const ready = await readyPods(lab);
+  for (const p of lab.pods.values()) if (p.node === node && !ready.has(p.name)) await lab.setPodReady(p.name, true);
+}
+
+/** Names of the Pods (namespace default) whose Ready condition is True. */
+export async function readyPods(lab: LabCluster): Promise<Set<string>> {
+  const r = await lab.kubectl(['get', 'pods', '-n', 'default', '-o', 'json']);
+  if (r.code !== 0) throw new Error(`kubectl get pods: ${r.stderr}`);
+  const items = (JSON.parse(r.stdout) as { items: { metadata: { name: string }; status?: { conditions?: { type: string; status: string }[] } }[] }).items;
+  return new Set(items.filter((p) => p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True')).map((p) => p.metadata.name));
 }
 
 /** {@link heal} for every node. */
