@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /** The `baregate` command. Subcommands are thin: each calls into its package. */
 import { readFileSync } from 'node:fs';
-import { Command, InvalidArgumentError } from 'commander';
+import { Argument, Command, InvalidArgumentError, Option } from 'commander';
 import { HEARTBEAT_PORT, LOAD_BALANCER_CLASS } from '../api/keys.ts';
 import { DEFAULT_SCHEDULE } from '../l2/announcer.ts';
 import { logger } from '../log.ts';
@@ -81,6 +81,19 @@ program.command('status')
   .action(async (opts: { kubeconfig?: string; output: string }) => {
     const { runStatusCommand } = await import('./status.ts');
     process.exitCode = await runStatusCommand(opts);
+  });
+
+program.command('lab')
+  .description('a whole bare-metal cluster in network namespaces on this machine (source checkout, root): up, down, status, failover')
+  .addArgument(new Argument('[action]', 'up: bring it up and keep it until Ctrl-C; down: stop it; status: Services, IPs, owners; failover: kill the owner of demo\'s IPv4 and time the gap').choices(['up', 'down', 'status', 'failover']).default('up'))
+  .option('--nodes <n>', 'number of nodes, 1 to 8 (up)', '3')
+  .option('--once', 'up: bring up, check traffic from both clients, tear down; exit code 0 only if traffic flowed', false)
+  .addOption(new Option('--tag <tag>', 'namespace tag (network namespaces are bg<tag>-…)').hideHelp())
+  .action(async (action: string, opts: { nodes: string; once: boolean; tag?: string }) => {
+    const { labFlags, runLabCommand } = await import('./lab.ts');
+    const parsed = labFlags(action, opts);
+    if (typeof parsed === 'string') { process.stderr.write(`baregate lab: ${parsed}\n`); process.exitCode = 2; return; }
+    process.exitCode = await runLabCommand(parsed.action, parsed.flags);
   });
 
 program.command('l2-announce')
