@@ -92,7 +92,12 @@ describe('Service settings', { timeout: 240_000 }, () => {
         assert.ok(b && nodes.includes(b.node), `${what}: the BGP answer comes from a pod on one of ${nodes.join(', ')}: ${JSON.stringify(b)}`);
       }
       report(t, `Local, ${what}: announcements followed in ${Date.now() - t0} ms (L2 owner ${nodes.length ? planned(ip, nodes) : 'none'}, BGP next hops ${nodes.join(', ') || 'none'})`);
-      assert.deepEqual(await lab.announcers(ip), nodes.length ? [planned(ip, nodes)] : [], `${what}: SpeakerStatus L2 announcers`);
+      const want = nodes.length ? [planned(ip, nodes)] : [];
+      let seen: string[] = [];
+      await until(() => `${what}: SpeakerStatus L2 announcers [${want.join(', ')}] (seen [${seen.join(', ')}])`, async () => {
+        seen = await lab.announcers(ip);
+        return JSON.stringify(seen) === JSON.stringify(want) ? true : undefined;
+      }, 15_000, 200);
     };
 
     await sleep(1500);
