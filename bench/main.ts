@@ -1,13 +1,14 @@
 /**
  * `npm run bench`: prints one JSON object with every measurement (progress goes to stderr).
  * BENCH_SERVICES sets the controller's Service count, BENCH_CHURN_SERVICES the Services created under a
- * running controller, BENCH_ONLY (comma list of allocator, speaker, controller, l2, bgp, failover, speakermem) runs a subset.
+ * running controller, BENCH_ONLY (comma list of allocator, speaker, controller, l2, bgp, failover, speakermem, lab) runs a subset.
  */
 import { allocatorBench } from './allocator.ts';
 import { controllerBench } from './controller.ts';
 import { bgpBench } from './bgp.ts';
 import { l2Bench } from './l2.ts';
 import { failoverBench } from './failover.ts';
+import { labBench } from './lab.ts';
 import { speakerBench } from './speaker.ts';
 import { speakerMemoryBench } from './speaker-memory.ts';
 
@@ -26,5 +27,6 @@ if (run('l2')) Object.assign(out, await l2Bench());
 if (run('bgp')) Object.assign(out, await bgpBench());
 if (run('failover')) Object.assign(out, await failoverBench());
 if (run('speakermem')) Object.assign(out, await speakerMemoryBench());
+if (run('lab')) Object.assign(out, await labBench());
 clearInterval(keepAlive);
 console.log(JSON.stringify(out, null, 2));
