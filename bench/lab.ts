@@ -284,6 +284,7 @@ async function bgpPart(bed: Bed, router: Router, counts: { single: number; bulk:
   const hashPolicy = topo.lab.exec('router', 'sysctl', ['-n', 'net.ipv4.fib_multipath_hash_policy']).trim();
   const crash: Record<string, unknown>[] = [];
   const crashGone: number[] = [];
+  const crashGap: number[] = [];
   const graceful: Record<string, unknown>[] = [];
   const gracefulGone: number[] = [];
   let gracefulFailed = 0;
@@ -318,7 +319,11 @@ async function bgpPart(bed: Bed, router: Router, counts: { single: number; bulk:
         ...f,
       };
       log(`BGP ${kind} ${i + 1}/${counts.trials}: ${JSON.stringify(row)}`);
-      if (kind === 'crash') { crash.push(row); if (gone !== undefined) crashGone.push(gone - t0); } else {
+      if (kind === 'crash') {
+        crash.push(row);
+        if (gone !== undefined) crashGone.push(gone - t0);
+        if (typeof f.lastEndMs === 'number') crashGap.push(f.lastEndMs);
+      } else {
         graceful.push(row); if (gone !== undefined) gracefulGone.push(gone - t0);
         gracefulFailed += Number(f.failed);
       }
@@ -326,8 +331,8 @@ async function bgpPart(bed: Bed, router: Router, counts: { single: number; bulk:
     }
   }
   out.nodeCrash = {
-    routeGoneMs: summary(crashGone), trials: crash,
-    method: `wclient (${WAN.client4}) GETs ${url} every 20 ms (new connection, 500 ms timeout); the victim is the next hop the router's kernel picks for wclient's flow (fib_multipath_hash_policy=${hashPolicy}); crash = cable cut + SIGKILL${bed.name === 'lab' ? ' + evictNode' : ''}; BGPPeer holdTime 9s, no BFD`,
+    routeGoneMs: summary(crashGone), trafficGapMs: summary(crashGap), trials: crash,
+    method: `wclient (${WAN.client4}) GETs ${url} every 20 ms (new connection, 500 ms timeout); the victim is the next hop the router's kernel picks for wclient's flow (fib_multipath_hash_policy=${hashPolicy}); crash = cable cut + SIGKILL${bed.name === 'lab' ? ' + evictNode' : ''}; BGPPeer holdTime 9s, no BFD; trafficGapMs = end of the last failed request after the crash`,
   };
   out.gracefulStop = {
     routeGoneMs: summary(gracefulGone), failedRequests: gracefulFailed, trials: graceful,
@@ -387,6 +392,9 @@ export async function labBench(): Promise<Record<string, unknown>> {
         out.bgp = await bgpPart(bed, router, counts);
       } catch (e) { out.bgp = { error: e instanceof Error ? e.message : String(e) }; log(`BGP failed: ${String(e)}`); }
     }
+  } catch (e) {
+    out.error = `setting up the ${bed.name}: ${e instanceof Error ? e.message : String(e)}`;
+    log(String(e));
   } finally {
     router?.close();
     await bed.destroy();
