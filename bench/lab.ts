@@ -296,6 +296,8 @@ async function bgpPart(bed: Bed, router: Router, counts: { single: number; bulk:
       const loop = topo.httpLoop(url, { from: 'wclient', intervalMs: 20, timeoutMs: 500 });
       await until('wclient answers', () => (loop.results.some((r) => r.ok) ? true : undefined), 20_000);
       await sleep(500);
+      // what BIRD shows on the victim's path before (through birdc, a second parser path besides the socket)
+      const before = (await topo.birdRoutes(prefix).catch(() => [])).find((r) => r.nextHop === vip4)?.communities ?? null;
       const t0 = Date.now();
       let how = '';
       if (kind === 'crash') { await topo.crash(victim); await bed.afterCrash(victim); } else how = await topo.stopSpeaker(victim, 'SIGTERM');
@@ -315,7 +317,7 @@ async function bgpPart(bed: Bed, router: Router, counts: { single: number; bulk:
         victim, ...(how !== '' && { exit: how }),
         routeGoneMs: gone === undefined ? null : gone - t0,
         kernelRouteGoneMs: kernelGone === undefined ? null : kernelGone - t0,
-        ...(kind === 'graceful' && { gshutSeenMs: gshut === undefined ? null : gshut - t0, communitiesSeen: [...seen].sort() }),
+        ...(kind === 'graceful' && { gshutSeenMs: gshut === undefined ? null : gshut - t0, communitiesBefore: before, communitiesSeen: [...seen].sort() }),
         ...f,
       };
       log(`BGP ${kind} ${i + 1}/${counts.trials}: ${JSON.stringify(row)}`);
