@@ -27,6 +27,7 @@ import { Liveness, UdpPort, type DatagramPort } from '../speaker/liveness.ts';
 import { plan } from '../speaker/plan.ts';
 import { ClusterSources, informerFactory } from '../speaker/sources.ts';
 import type { SpeakerStatusContent, StatusSink } from '../speaker/status.ts';
+import { HANDOFF_DRAIN_MS, Handoff, execNft, type NftRunner } from '../speaker/handoff.ts';
 import { Takeover } from '../speaker/takeover.ts';
 
 /** The `baregate speaker` flags, as commander parses them. */
@@ -41,6 +42,12 @@ export interface SpeakerFlags {
   leaseDuration: number;
   bgpPort: number;
   logLevel: string;
+  /**
+   * How long connections of a gracefully leaving owner are passed on to it after we take its IP, ms (default
+   * HANDOFF_DRAIN_MS; 0 turns connection hand-off off). Needs `nft` and CAP_NET_ADMIN; without them it switches
+   * itself off with one warning.
+   */
+  handoffDrainMs?: number;
 }
 
 /** Data-plane ports a caller may replace (tests); everything else is always the real one. */
@@ -53,6 +60,8 @@ export interface SpeakerOverrides {
   interfaces?: () => readonly NodeInterface[];
   /** Client for every API request (default: from --kubeconfig). */
   client?: KubeClient;
+  /** Applies hand-off nft scripts (default: `nft -f -`). */
+  nft?: NftRunner;
 }
 
 /** A running speaker. */
@@ -126,8 +135,11 @@ export async function startSpeaker(flags: SpeakerFlags, o: SpeakerOverrides = {}
     config: { routerID: cfg.routerID, myASN: cfg.myASN, listenPort: flags.bgpPort, peers: [], prefixes: [] },
     log: log.child({ part: 'bgp' }), clock,
   }));
+  const drainMs = flags.handoffDrainMs ?? HANDOFF_DRAIN_MS;
+  const handoff = drainMs > 0 ? new Handoff({ clock, log: log.child({ part: 'handoff' }), run: o.nft ?? execNft(), drainMs }) : undefined;
+  handoff?.start();
   const daemon = new SpeakerDaemon({
-    node, clock, log,
+    node, clock, log, ...(handoff && { handoff }),
     sources: new ClusterSources(informerFactory(client, log, clock)),
     parseConfig, plan, liveness,
     leases: new LeaseWatch({ clock, defaultDurationSeconds: flags.leaseDuration, log }),

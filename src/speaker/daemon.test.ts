@@ -23,6 +23,7 @@ import { Liveness, type DatagramPort } from './liveness.ts';
 import { plan } from './plan.ts';
 import { ClusterSources, type SourceSpec } from './sources.ts';
 import type { SpeakerStatusContent, StatusSink } from './status.ts';
+import type { HandoffPort } from './handoff.ts';
 import { Takeover } from './takeover.ts';
 
 const silent = pino({ level: 'silent' });
@@ -243,7 +244,7 @@ function world(): World {
   return { clock, cluster: new FakeCluster(), lan: new FakeLan(), net: new FakeNet(clock) };
 }
 
-function speaker(w: World, name: string, ip: string, mac: string): TestSpeaker {
+function speaker(w: World, name: string, ip: string, mac: string, opts: { handoff?: HandoffPort } = {}): TestSpeaker {
   const steps: string[] = [];
   const sink = new RecordingSink();
   const events = new RecordingEvents();
@@ -280,6 +281,7 @@ function speaker(w: World, name: string, ip: string, mac: string): TestSpeaker {
     bgp: (cfg) => { const b = new FakeBgp(cfg, steps); bgp.push(b); return b; },
     status: sink,
     events,
+    ...(opts.handoff && { handoff: opts.handoff }),
   });
   return { name, daemon, liveness, sink, events, carrier, links, bgp, steps, mac, api };
 }
@@ -384,10 +386,52 @@ test('SIGTERM: leave, hand over (the other node takes over at once), BGP gracefu
   assert.ok(handedOver >= 0 && handedOver < 500, `b took a's IPs within 500 ms of SIGTERM (${handedOver} ms)`);
   assert.equal(a.daemon.answering().size, 0, 'a answers nothing after shutdown');
   for (const ip of ips) assert.deepEqual(answeringNodes([a, b], ip), ['node-b']);
-  assert.deepEqual(a.daemon.shutdownSteps, ['leave', 'handover', 'bgp-shutdown', 'status', 'lease-delete', 'leave-sent', 'close']);
+  assert.deepEqual(a.daemon.shutdownSteps, ['leave', 'handover', 'bgp-shutdown', 'status', 'lease-delete', 'leave-sent', 'handoff-close', 'close']);
   assert.deepEqual(a.steps, ['liveness:leave', 'bgp:gshut', 'lease:delete']);
   assert.deepEqual(a.sink.last?.announcements, [], 'the final status lists no announcement (L2 handed over, BGP withdrawn)');
   await stopped(w, b);
+});
+
+test('SIGTERM hand-off: the IPs a leaving speaker held are announced by the taker only once the hand-off rule towards it is in place', async () => {
+  const w = l2World();
+  const calls: string[] = [];
+  const applied = new Set<string>();
+  const handoff: HandoffPort = {
+    forward: (ip, device, via) => {
+      calls.push(`forward ${ip} ${device} ${via}`);
+      return new Promise((resolve) => { w.clock.setTimeout(() => { applied.add(ip); resolve(); }, 30); }); // nft takes 30 ms
+    },
+    stop: (ip) => { calls.push(`stop ${ip}`); },
+    close: () => { calls.push('close'); return Promise.resolve(); },
+  };
+  const a = speaker(w, 'node-a', '192.0.2.1', '02:00:00:00:00:01');
+  const b = speaker(w, 'node-b', '192.0.2.2', '02:00:00:00:00:02', { handoff });
+  await started(w, a, b);
+  const ips = Array.from({ length: 8 }, (_, i) => `192.0.2.${200 + i}`);
+  ips.forEach((ip, i) => { w.cluster.set('services', service('web', `s${i}`, [ip], 'p1')); });
+  await w.clock.advanceAsync(1500, 10);
+  const ofA = ips.filter((ip) => a.daemon.answering().has(ip));
+  assert.ok(ofA.length > 0, 'a answers some IPs');
+  assert.equal(calls.length, 0, 'nothing handed off while nobody leaves');
+  // b's link announces an IP only after its rule was applied: check at every claim b makes on the LAN
+  const early: string[] = [];
+  const link = b.links.get('eth0');
+  assert.ok(link);
+  const add = link.add.bind(link);
+  link.add = (ip: string) => { if (ofA.includes(ip) && !applied.has(ip)) early.push(ip); add(ip); };
+  const done = a.daemon.shutdown();
+  for (let t = 0; t < 3000; t += 10) await w.clock.advanceAsync(10, 10);
+  await done;
+  for (const ip of ips) assert.deepEqual(answeringNodes([a, b], ip), ['node-b']);
+  assert.deepEqual(calls.filter((c) => c.startsWith('forward')).sort(), ofA.map((ip) => `forward ${ip} eth0 192.0.2.1`).sort(),
+    'one forward per IP taken from a, to a\'s address on the shared link');
+  assert.deepEqual(early, [], 'no IP announced before its hand-off rule');
+  // an IP b stops answering loses its rule; shutdown removes the rest
+  w.cluster.delete('services', `web/s${ips.indexOf(ofA[0] ?? '')}`);
+  await w.clock.advanceAsync(200, 10);
+  assert.ok(calls.includes(`stop ${ofA[0] ?? ''}`));
+  await stopped(w, b);
+  assert.equal(calls.at(-1), 'close');
 });
 
 test('BGP: routes per peer follow the plan (attributes, withdrawals); routerID from the Node InternalIP', async () => {

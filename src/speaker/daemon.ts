@@ -30,6 +30,7 @@ import type { PeerStats, Route, Speaker } from '../bgp/speaker.ts';
 import { State } from '../bgp/fsm.ts';
 import { isConfigKind, heartbeatKey, leaseNode, type ClusterSources, type LeaseObject, type SourceKind } from './sources.ts';
 import { SpeakerConditions, StatusPublisher, statusContent, type ConditionInput, type SessionInput, type StatusSink } from './status.ts';
+import { handoffTarget, type HandoffPort } from './handoff.ts';
 import type { ProbeResult, Takeover, TakeoverPorts } from './takeover.ts';
 import type { InterfaceState, MemberView, Plan, PlanSnapshot } from './types.ts';
 import type { SpeakerMetricsInput } from '../metrics/metrics.ts';
@@ -127,6 +128,13 @@ export interface DaemonDeps {
   readonly bgp: BgpFactory;
   readonly status: StatusSink;
   readonly events: EventRecorder;
+  /**
+   * Connection hand-off (handoff.ts): when an IP is taken from a leaving speaker, its node's connections are passed on
+   * to it and the IP is announced once that is in place. Absent: announced at once, in-flight requests may reset.
+   */
+  readonly handoff?: HandoffPort;
+  /** Longest an announcement waits for the hand-off rule, ms (default 250): the old owner still answers meanwhile. */
+  readonly handoffWaitMs?: number;
   /** Shortest source-change coalescing window, ms (default 10; stretched to 3 × the last re-plan's duration). */
   readonly batchMs?: number;
   /** How often Lease freshness, API health, interfaces and BGP sessions are looked at, ms (default 1000). */
@@ -169,6 +177,8 @@ export class SpeakerDaemon {
   private lastPlan: Plan | undefined;
   private members: ReadonlyMap<string, MemberView> = new Map();
   private macs = new Map<string, string>();
+  /** IPs taken from a leaving speaker whose announcement waits for the hand-off rule (token per answer call). */
+  private readonly deferred = new Map<string, object>();
   private replanTimer: Timer | undefined;
   private replanAt = Infinity;
   private tickTimer: Timer | undefined;
@@ -195,7 +205,7 @@ export class SpeakerDaemon {
     this.d = deps;
     this.log = deps.log;
     this.takeover = deps.takeover({
-      answer: (ip, ifaces) => { this.guard('answer', () => { this.answer(ip, ifaces); }); },
+      answer: (ip, ifaces, from) => { this.guard('answer', () => { this.answerFrom(ip, ifaces, from); }); },
       release: (ip) => { this.guard('release', () => { this.release(ip); }); },
       announce: (ip) => { this.guard('announce', () => { this.reannounce(ip); }); },
       probe: (ip, ifaces, windowMs) => this.probe(ip, ifaces, windowMs),
@@ -321,6 +331,7 @@ export class SpeakerDaemon {
     this.publisher.stop();
     await step('lease-delete', () => this.d.lease.delete());
     await step('leave-sent', () => left);
+    await step('handoff-close', () => this.d.handoff?.close());
     await step('close', () => {
       for (const ifname of [...this.links.keys()]) this.closeLink(ifname);
       this.d.lease.stop();
@@ -581,6 +592,28 @@ export class SpeakerDaemon {
     return l;
   }
 
+  /**
+   * Answers `ip`; when it is taken from a leaving speaker `from`, the hand-off rule towards that node goes in first
+   * (bounded by handoffWaitMs) so that no client follows our announcement before its connection can be passed on.
+   */
+  private answerFrom(ip: string, ifaces: readonly string[], from: string | undefined): void {
+    this.deferred.delete(ip);
+    const theirs = from === undefined ? undefined : this.members.get(from)?.interfaces;
+    const target = theirs === undefined || this.d.handoff === undefined ? undefined
+      : ifaces.map((dev) => ({ dev, via: handoffTarget(ip, dev, this.localIfaces, theirs) })).find((t) => t.via !== undefined);
+    if (this.d.handoff === undefined || target?.via === undefined) { this.answer(ip, ifaces); return; }
+    const token = {};
+    this.deferred.set(ip, token);
+    const go = (): void => {
+      timer.cancel();
+      if (this.deferred.get(ip) !== token) return; // released or answered again meanwhile
+      this.deferred.delete(ip);
+      this.guard('answer', () => { this.answer(ip, ifaces); });
+    };
+    const timer: Timer = this.d.clock.setTimeout(go, this.d.handoffWaitMs ?? 250);
+    void this.d.handoff.forward(ip, target.dev, target.via).then(go);
+  }
+
   private answer(ip: string, ifaces: readonly string[]): void {
     for (const i of ifaces) this.link(i).add(ip);
     // an IP answered on other interfaces than before (plan changed them) stops on the old ones
@@ -601,6 +634,8 @@ export class SpeakerDaemon {
   }
 
   private release(ip: string): void {
+    this.deferred.delete(ip);
+    this.d.handoff?.stop(ip);
     for (const l of this.links.values()) l.remove(ip);
     this.counters.lost++;
     this.log.info({ event: 'ip_lost', ip }, 'no longer answering');

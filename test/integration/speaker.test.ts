@@ -95,6 +95,7 @@ test('objects created through the API become a SpeakerStatus showing the IPs (L2
     bgp: () => { const b = new FakeBgp(); bgps.push(b); return b; },
     datagrams: { send: () => undefined, onMessage: () => undefined, close: () => undefined },
     carrier: { setInterfaces: () => undefined, isUp: () => true, onChange: () => undefined, stop: () => undefined },
+    nft: () => Promise.resolve(), // the data plane is faked: no nftables in the root namespace
     interfaces: () => [{ name: 'eth0', mac: '02:00:00:00:00:0a', addresses: [{ address: '192.0.2.1', cidr: '192.0.2.1/24', family: 'IPv4' }] }],
   });
   await h.started;
@@ -202,6 +203,7 @@ test(`${BULK} Services: the speaker answers every IP, its status lists them, and
     bgp: () => new FakeBgp(),
     datagrams: { send: () => undefined, onMessage: () => undefined, close: () => undefined },
     carrier: { setInterfaces: () => undefined, isUp: () => true, onChange: () => undefined, stop: () => undefined },
+    nft: () => Promise.resolve(), // the data plane is faked: no nftables in the root namespace
     interfaces: () => [{ name: 'eth0', mac: '02:00:00:00:00:0a', addresses: [
       { address: '192.0.2.1', cidr: '192.0.2.1/24', family: 'IPv4' }, { address: '2001:db8:1::1', cidr: '2001:db8:1::1/64', family: 'IPv6' }] }],
   });
