@@ -148,7 +148,7 @@ describe('lab control (run directory, state file, socket)', () => {
     const owner = { pid: 123456, start: '9', cmd: 'node' };
     const pid36 = (123456).toString(36);
     const names = [`bglab-${pid36}abc-sw`, `bglab-${pid36}abc-n1`, `bglab-${pid36}1abc-n1`, 'bglab-zzzzabc-n1', 'bgtp-xyz-sw', 'other', `bgl3-${pid36}abc-client`];
-    assert.deepEqual(labNamespaces({ tag: 'lab', owner, namespaces: [], nsPrefix: undefined }, names), [`bglab-${pid36}abc-sw`, `bglab-${pid36}abc-n1`]);
+    assert.deepEqual(labNamespaces({ tag: 'lab', owner, namespaces: [] }, names), [`bglab-${pid36}abc-sw`, `bglab-${pid36}abc-n1`]);
     assert.deepEqual(labNamespaces({ tag: 'l3', owner, namespaces: ['other'], nsPrefix: 'bgtp-xyz' }, names), ['bgtp-xyz-sw', 'other', `bgl3-${pid36}abc-client`]);
   });
 

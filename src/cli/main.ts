@@ -93,7 +93,7 @@ program.command('lab')
     const { labFlags, runLabCommand } = await import('./lab.ts');
     const parsed = labFlags(action, opts);
     if (typeof parsed === 'string') { process.stderr.write(`baregate lab: ${parsed}\n`); process.exitCode = 2; return; }
-    process.exitCode = await runLabCommand(parsed.action, parsed.flags);
+    process.exit(await runLabCommand(parsed.action, parsed.flags)); // the lab's child handles must not keep the CLI alive
   });
 
 program.command('l2-announce')

@@ -8,17 +8,20 @@
  *   node --import tsx tools/lab/main.ts up|down|status|failover [--nodes N] [--once] [--tag T]
  *
  * Output is for a person at a terminal: plain lines, no stack traces (BAREGATE_LAB_DEBUG=1 adds them).
+ * BAREGATE_LAB_RUN_DIR moves the run directory (control.ts); BAREGATE_LAB_IMPL names another module exporting
+ * `startLab` (to try this program against a stand-in).
  */
 import { spawnSync } from 'node:child_process';
-import { dirname } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { formatProblems, labFlags, labPrerequisites, machineProbe, type LabFlags } from '../../src/cli/lab.ts';
 import { formatTable, statusReport, type StatusReport } from '../../src/cli/status.ts';
 import { KubeClient } from '../../src/k8s/client.ts';
 import { readStatusInputs } from '../../src/k8s/speakerstatus.ts';
 import { until } from '../../test/harness/wait.ts';
-import type { LabCluster } from './api.ts';
+import type { HttpResult } from '../../test/netlab/topology.ts';
+import type { LabCluster, StartLab } from './api.ts';
 import {
   alive, claim, cleanLeftovers, descendants, labNamespaces, labRunDir, listNamespaces, procRef, readState,
   release, requestControl, serveControl, writeState, type LabState,
@@ -106,7 +109,7 @@ function printChecks(lab: LabCluster, checks: readonly IPCheck[]): void {
     c.service, c.ip, c.mode, c.owners.length > 0 ? c.owners.join(',') : '<none yet>',
     c.answeredBy !== undefined ? c.answeredBy : c.mode === 'L2' ? '<nobody>' : '-',
     `${c.from} (${lab.lab.ns(c.from)})`,
-    c.answer !== undefined ? `${c.answer} (${String(c.ms)} ms)` : `FAILED: ${c.error ?? '?'}`,
+    c.answer !== undefined ? `${c.answer} (after ${secs(c.ms ?? 0)})` : `FAILED: ${c.error ?? '?'}`,
   ]);
   const head = ['SERVICE', 'IP', 'MODE', 'ANNOUNCED BY', 'ARP/NDP', 'FROM', 'HTTP ANSWER'];
   const w = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
@@ -215,7 +218,10 @@ async function up(flags: LabFlags): Promise<number> {
   say('Starting: control plane (etcd, kube-apiserver, kube-controller-manager, baregate controller), nodes (kube-proxy,');
   say('speaker), BIRD router, clients. Kubernetes binaries come from ~/.cache/baregate (built by npm run lab\'s setup;');
   say('when missing they are built now from the Go module proxy: several minutes on 2 cores).');
-  const { startLab } = await import('./cluster.ts');
+  // BAREGATE_LAB_IMPL: another module exporting startLab (trying this program against a stand-in)
+  const { startLab } = await (process.env.BAREGATE_LAB_IMPL !== undefined
+    ? import(pathToFileURL(process.env.BAREGATE_LAB_IMPL).href) as Promise<{ startLab: StartLab }>
+    : import('./cluster.ts'));
   try {
     lab = await startLab({ nodes: flags.nodes, tag, log: (m) => { say(`  ${m}`); } });
   } catch (e) {
@@ -320,17 +326,29 @@ async function failoverOp(lab: LabCluster, out: (s: string) => void): Promise<nu
     const t0 = await lab.crash(before);
     const evicted = lab.evictNode(before).then(() => true, (e: unknown) => { out(`  marking ${before}'s pods NotReady failed: ${errText(e)}`); return false; });
     const first = await until('an ARP reply from another node', () => watch.replies.find((r) => r.t >= t0 && r.mac !== beforeMac), 20_000, 5).catch(() => undefined);
-    const back = await until('an answer after the crash', () => loop.results.find((r) => r.t >= t0 && r.ok), 20_000, 5).catch(() => undefined);
+    // the outage: from the first request that failed after the crash to the first answer to a request started
+    // after that one (requests started while the cable was still being pulled may still succeed)
+    const firstFail = (): HttpResult | undefined => loop.results.find((r) => r.t >= t0 && !r.ok);
+    const backAfter = (f: HttpResult): HttpResult | undefined => loop.results.find((r) => r.t > f.t && r.ok);
+    const settled = await until('traffic to come back after the crash', () => {
+      const f = firstFail();
+      if (f) { const b = backAfter(f); return b ? { back: b } : undefined; }
+      return first !== undefined && Date.now() - first.t > 2000 ? { back: undefined } : undefined;
+    }, 20_000, 5).catch(() => undefined);
     await evicted;
     await sleep(1000);
     const results = await loop.stop();
-    const after = results.filter((r) => r.t >= t0);
-    const failed = after.filter((r) => !r.ok).length;
+    const since = results.filter((r) => r.t >= t0);
+    const failed = since.filter((r) => !r.ok).length;
     const newOwner = lab.nodeByMac(first?.mac ?? '')?.name ?? '?';
     out(`New owner: ${newOwner}${first ? ` (first ARP reply ${first.t - t0} ms after the crash)` : ' (no ARP reply from another node within 20 s)'}.`);
-    out(back
-      ? `Traffic back ${back.t + back.ms - t0} ms after the crash: ${failed} of ${after.length} requests since the crash failed; answers now come from ${[...new Set(after.filter((r) => r.ok).map((r) => r.body ?? ''))].join(', ')}.`
-      : 'Traffic did not come back within 20 s.');
+    const back = settled?.back;
+    if (!settled) out('Traffic did not come back within 20 s.');
+    else if (!back) out(`No request failed: ${since.length} requests since the crash, all answered.`);
+    else {
+      const answers = [...new Set(results.filter((r) => r.t >= back.t && r.ok).map((r) => r.body ?? ''))].sort();
+      out(`Traffic back ${back.t + back.ms - t0} ms after the crash; ${failed} of ${since.length} requests since the crash failed; answers now come from ${answers.join(', ')}.`);
+    }
     out(`(${before}'s pods were marked NotReady at once, standing in for the node lifecycle controller's grace period.)`);
     out(`Bringing ${before} back (cable in, speaker restarted, its pods Ready)…`);
     try {
@@ -340,7 +358,7 @@ async function failoverOp(lab: LabCluster, out: (s: string) => void): Promise<nu
     } catch (e) {
       out(`${before} could not be brought back: ${errText(e)}; ${CLI} lab down, then up, gives a fresh lab`);
     }
-    return back ? 0 : 1;
+    return settled ? 0 : 1;
   } finally {
     await watch.stop();
     await loop.stop();
@@ -403,7 +421,15 @@ async function down(): Promise<number> {
 
 // ───────────── entry ─────────────
 
-async function main(argv: string[]): Promise<number> {
+/**
+ * Runs the lab program with `argv` (`up --nodes 2 --once`, `status`, …) and resolves with its exit code (`up`
+ * without --once never resolves: it exits the process when torn down). `baregate lab` calls it in-process when
+ * it runs from TypeScript sources; otherwise this file is started as a program.
+ */
+export async function runLabProgram(argv: string[]): Promise<number> {
+  process.chdir(ROOT);
+  // `lab status | head`: a closed pipe ends the output, not with a stack trace
+  process.stdout.on('error', (e: NodeJS.ErrnoException) => { if (e.code === 'EPIPE') process.exit(0); });
   let parsed;
   try {
     parsed = parseArgs({ args: argv, allowPositionals: true, options: { nodes: { type: 'string' }, once: { type: 'boolean' }, tag: { type: 'string' } } });
@@ -425,8 +451,9 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
-process.chdir(ROOT);
-main(process.argv.slice(2)).then((code) => { process.exit(code); }, (e: unknown) => {
-  say(`baregate lab: ${errText(e)}`);
-  process.exit(1);
-});
+if (process.argv[1] !== undefined && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  runLabProgram(process.argv.slice(2)).then((code) => { process.exit(code); }, (e: unknown) => {
+    say(`baregate lab: ${errText(e)}`);
+    process.exit(1);
+  });
+}
