@@ -16,6 +16,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
+import { relayTcpToUnix, type Relay } from '../netlab/relay.ts';
 
 /** Handle on a running test control plane; everything a test needs to talk to it, break it and tear it down. */
 export interface TestCluster {
@@ -119,9 +120,10 @@ export function readAudit(dataDir: string): AuditEvent[] {
 /**
  * A kubeconfig with its own client certificate (CN=user, O=each group) for the cluster in `dataDir`, made
  * synchronously so harness code that must stay synchronous (starting a replica) can give every replica its
- * own identity. The server comes from the admin kubeconfig.
+ * own identity. The server comes from the admin kubeconfig unless `serverOverride` names another (the lab's
+ * components reach the apiserver at its namespace address, the root namespace through a relay).
  */
-export function clientKubeconfigSync(dataDir: string, user: string, groups: string[] = []): string {
+export function clientKubeconfigSync(dataDir: string, user: string, groups: string[] = [], serverOverride?: string): string {
   const pki = join(dataDir, 'pki');
   const name = `u-${user.replace(/[^a-zA-Z0-9-]/g, '-')}-${randomBytes(4).toString('hex')}`;
   const cnf = join(pki, 'openssl.cnf');
@@ -130,7 +132,7 @@ export function clientKubeconfigSync(dataDir: string, user: string, groups: stri
   execFileSync('openssl', ['x509', '-req', '-CA', join(pki, 'ca.crt'), '-CAkey', join(pki, 'ca.key'), '-days', '7',
     '-set_serial', `0x${randomBytes(8).toString('hex')}`, '-extfile', cnf, '-extensions', 'client', '-out', join(pki, `${name}.crt`)], { input: csr, stdio: ['pipe', 'pipe', 'pipe'] });
   const admin = JSON.parse(readFileSync(join(dataDir, 'admin.kubeconfig'), 'utf8')) as { clusters: { cluster: { server: string } }[] };
-  const server = admin.clusters[0]?.cluster.server ?? '';
+  const server = serverOverride ?? admin.clusters[0]?.cluster.server ?? '';
   const b64 = (f: string) => readFileSync(join(pki, f)).toString('base64');
   const path = join(dataDir, `${name}.kubeconfig`);
   writeFileSync(path, JSON.stringify({
@@ -144,7 +146,7 @@ export function clientKubeconfigSync(dataDir: string, user: string, groups: stri
 const KILL_GRACE_MS = 5_000;
 const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
 
-const OPENSSL_CNF = `[req]
+const openSslCnf = (sans: readonly string[]): string => `[req]
 distinguished_name = dn
 [dn]
 [ca]
@@ -155,7 +157,7 @@ subjectKeyIdentifier = hash
 basicConstraints = critical,CA:FALSE
 keyUsage = critical,digitalSignature,keyEncipherment
 extendedKeyUsage = serverAuth
-subjectAltName = IP:127.0.0.1,DNS:localhost
+subjectAltName = ${['IP:127.0.0.1', 'DNS:localhost', ...sans.map((a) => (/^[0-9.:a-fA-F]+$/.test(a) ? `IP:${a}` : `DNS:${a}`))].join(',')}
 authorityKeyIdentifier = keyid
 [client]
 basicConstraints = critical,CA:FALSE
@@ -221,9 +223,12 @@ async function freePorts(n: number): Promise<number[]> {
 interface Daemon { name: string; logFile: string; child: ChildProcess; running: boolean; exit: string; exited: Promise<void> }
 
 /** Own process group (detached) so a kill reaches anything it forks; unref'd so a forgotten stop() can't hang node. */
-function startDaemon(name: string, bin: string, args: string[], logFile: string): Daemon {
+function startDaemon(name: string, bin: string, args: string[], logFile: string, netns?: string): Daemon {
   const fd = openSync(logFile, 'a');
-  const child = spawn(bin, args, { detached: true, stdio: ['ignore', fd, fd] });
+  // `ip netns exec` execs the daemon in place (same pid), so the process group signals still reach it
+  const child = netns === undefined
+    ? spawn(bin, args, { cwd: repoRoot, detached: true, stdio: ['ignore', fd, fd] })
+    : spawn('ip', ['netns', 'exec', netns, bin, ...args], { cwd: repoRoot, detached: true, stdio: ['ignore', fd, fd] });
   closeSync(fd);
   child.unref();
   const d: Daemon = { name, logFile, child, running: true, exit: '', exited: Promise.resolve() };
@@ -310,19 +315,51 @@ async function writeKubeconfig(path: string, server: string, pki: string, name: 
   await writeFile(path, JSON.stringify(config, null, 2), { mode: 0o600 }); // JSON is valid kubeconfig YAML
 }
 
+/** Options of {@link startCluster}; every one but crdDir/log exists for the lab (tools/lab), whose control plane lives in a namespace. */
+export interface ClusterOptions {
+  /** CRD manifests applied (server-side) and waited for. */
+  crdDir?: string;
+  log?: (msg: string) => void;
+  /**
+   * Run etcd and kube-apiserver inside this (existing) network namespace. The root namespace then reaches the
+   * apiserver only through a relay: a listener on 127.0.0.1:PORT (in this process) → a unix socket (a file) → a
+   * relay process inside the namespace → 127.0.0.1:apiPort there. `server` and the admin kubeconfig name the
+   * root-side listener; nothing gets an address or a route in the root namespace.
+   */
+  netns?: string;
+  /** The apiserver's port (inside `netns`; default a free port). */
+  apiPort?: number;
+  /** --bind-address (default 127.0.0.1; `0.0.0.0` in a namespace so other namespaces can connect). */
+  bindAddress?: string;
+  /** --advertise-address (default 127.0.0.1). */
+  advertiseAddress?: string;
+  /** --service-cluster-ip-range (default 10.96.0.0/16 + fd00:10:96::/108: allocation only, never routed). */
+  serviceCIDRs?: readonly string[];
+  /** Extra subjectAltNames of the serving certificate (IP or DNS), besides 127.0.0.1 and localhost. */
+  extraSANs?: readonly string[];
+  /** --endpoint-reconciler-type (default none: a loopback advertise address is invalid in Endpoints). */
+  endpointReconciler?: 'none' | 'lease' | 'master-count';
+}
+
 /**
  * Starts etcd and kube-apiserver on free loopback ports with fresh certs, waits until the API is usable (readyz,
  * default namespace, optional CRDs Established) and returns a handle. Tests get an isolated cluster in a few seconds.
  */
-export async function startCluster(opts: { crdDir?: string; log?: (msg: string) => void } = {}): Promise<TestCluster> {
+export async function startCluster(opts: ClusterOptions = {}): Promise<TestCluster> {
   const t0 = Date.now();
   const log = (msg: string) => opts.log?.(`+${Date.now() - t0}ms ${msg}`);
   const deadline = t0 + READY_TIMEOUT_MS;
   installExitHooks();
   const [binDir, dataDir, ports] = await Promise.all([k8sBinDir(), mkdtemp(join(tmpdir(), 'baregate-cluster-')), freePorts(3)]);
-  const [etcdPort, peerPort, apiPort] = ports as [number, number, number];
+  const [etcdPort, peerPort, freeApiPort] = ports as [number, number, number];
+  const apiPort = opts.apiPort ?? freeApiPort;
+  const netns = opts.netns;
   const keep = process.env.BAREGATE_KEEP_CLUSTER === '1';
-  const server = `https://127.0.0.1:${apiPort}`;
+  // in a namespace: the root side of the relay listens on the free port; the apiserver on apiPort in there
+  const server = `https://127.0.0.1:${netns === undefined ? apiPort : freeApiPort}`;
+  const relaySock = join(dataDir, 'api.sock');
+  let rootRelay: Relay | undefined;
+  let nsRelay: Daemon | undefined;
   const pki = join(dataDir, 'pki');
   const kubeconfigPath = join(dataDir, 'admin.kubeconfig');
   const auditLogPath = join(dataDir, 'audit.log');
@@ -333,13 +370,15 @@ export async function startCluster(opts: { crdDir?: string; log?: (msg: string) 
   let users = 0;
 
   const syncCleanup = () => {
-    for (const d of [api, etcd]) if (d) signalGroup(d, 'SIGKILL');
+    for (const d of [api, etcd, nsRelay]) if (d) signalGroup(d, 'SIGKILL');
     if (!keep) rmSync(dataDir, { recursive: true, force: true });
   };
   exitCleanups.add(syncCleanup);
   const stop = () => (stopping ??= (async () => {
     if (api) await stopDaemon(api); // apiserver first: it drains against a live etcd
     if (etcd) await stopDaemon(etcd);
+    if (nsRelay) await stopDaemon(nsRelay);
+    await rootRelay?.close();
     exitCleanups.delete(syncCleanup);
     if (keep) log(`kept ${dataDir}`);
     else await rm(dataDir, { recursive: true, force: true });
@@ -349,7 +388,7 @@ export async function startCluster(opts: { crdDir?: string; log?: (msg: string) 
 
   try {
     await mkdir(pki);
-    await writeFile(join(pki, 'openssl.cnf'), OPENSSL_CNF);
+    await writeFile(join(pki, 'openssl.cnf'), openSslCnf(opts.extraSANs ?? []));
     await mustRun('openssl', ['req', '-x509', '-new', '-nodes', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-keyout',
       join(pki, 'ca.key'), '-out', join(pki, 'ca.crt'), '-subj', '/CN=baregate-test-ca', '-days', '7', '-config', join(pki, 'openssl.cnf'), '-extensions', 'ca']);
     await Promise.all([
@@ -366,30 +405,39 @@ export async function startCluster(opts: { crdDir?: string; log?: (msg: string) 
     const peerUrl = `http://127.0.0.1:${peerPort}`;
     etcd = startDaemon('etcd', join(binDir, 'etcd'), ['--name=default', `--data-dir=${join(dataDir, 'etcd')}`,
       `--listen-client-urls=${etcdUrl}`, `--advertise-client-urls=${etcdUrl}`, `--listen-peer-urls=${peerUrl}`,
-      `--initial-advertise-peer-urls=${peerUrl}`, `--initial-cluster=default=${peerUrl}`, '--unsafe-no-fsync'], join(dataDir, 'etcd.log'));
-    await poll('etcd /health', deadline, etcd, async () => (await httpStatus(`${etcdUrl}/health`)) === 200);
+      `--initial-advertise-peer-urls=${peerUrl}`, `--initial-cluster=default=${peerUrl}`, '--unsafe-no-fsync'], join(dataDir, 'etcd.log'), netns);
+    await poll('etcd /health', deadline, etcd, async () => (netns === undefined
+      ? (await httpStatus(`${etcdUrl}/health`)) === 200
+      : (await run('ip', ['netns', 'exec', netns, 'curl', '-s', '-o', '/dev/null', '-w', '%{http_code}', '--max-time', '2', `${etcdUrl}/health`])).stdout === '200'));
+    if (netns !== undefined) {
+      // the relay: unix socket → 127.0.0.1:apiPort inside the namespace (a process there), 127.0.0.1:PORT → the socket here
+      nsRelay = startDaemon('relay', process.execPath, ['--import', 'tsx', join(repoRoot, 'test/netlab/relay.ts'), '--unix', relaySock, '--connect', `127.0.0.1:${apiPort}`],
+        join(dataDir, 'relay.log'), netns);
+      rootRelay = await relayTcpToUnix('127.0.0.1', freeApiPort, relaySock);
+    }
     log(`etcd healthy on ${etcdUrl}`);
 
     const apiArgs = [
-      `--etcd-servers=${etcdUrl}`, '--bind-address=127.0.0.1', `--secure-port=${apiPort}`, '--advertise-address=127.0.0.1',
+      `--etcd-servers=${etcdUrl}`, `--bind-address=${opts.bindAddress ?? '127.0.0.1'}`, `--secure-port=${apiPort}`,
+      `--advertise-address=${opts.advertiseAddress ?? '127.0.0.1'}`,
       `--tls-cert-file=${join(pki, 'apiserver.crt')}`, `--tls-private-key-file=${join(pki, 'apiserver.key')}`,
       `--client-ca-file=${join(pki, 'ca.crt')}`, '--authorization-mode=RBAC',
       '--service-account-issuer=https://kubernetes.default.svc', `--service-account-key-file=${join(pki, 'sa.pub')}`,
       `--service-account-signing-key-file=${join(pki, 'sa.key')}`,
-      '--service-cluster-ip-range=10.96.0.0/16,fd00:10:96::/108', // allocation range only; never routed
+      `--service-cluster-ip-range=${(opts.serviceCIDRs ?? ['10.96.0.0/16', 'fd00:10:96::/108']).join(',')}`, // by default allocation only; never routed
       '--disable-admission-plugins=ServiceAccount', // no controller-manager, hence no token controller
       '--enable-priority-and-fairness=false', '--allow-privileged=true',
       // informer tests need a watch to hit an expired resourceVersion (410) within seconds: etcd compacts every
       // 10 s, and ConfigMap watches bypass the watch cache (which would otherwise replay recent history)
       '--etcd-compaction-interval=10s', '--watch-cache-sizes=configmaps#0',
-      '--endpoint-reconciler-type=none', // a loopback advertise address is invalid in Endpoints
+      `--endpoint-reconciler-type=${opts.endpointReconciler ?? 'none'}`, // a loopback advertise address is invalid in Endpoints
       // who wrote what: tests assert the writer's identity, not counters another process could move
       `--audit-policy-file=${join(dataDir, 'audit-policy.yaml')}`, `--audit-log-path=${auditLogPath}`, '--audit-log-format=json',
       '--audit-log-mode=blocking', '--audit-log-maxsize=0',
     ];
     const tls = { ca: await readFile(join(pki, 'ca.crt')), cert: await readFile(join(pki, 'admin.crt')), key: await readFile(join(pki, 'admin.key')) };
     const startApiserver = async (until: number) => {
-      const a = (api = startDaemon('kube-apiserver', join(binDir, 'kube-apiserver'), apiArgs, join(dataDir, 'kube-apiserver.log')));
+      const a = (api = startDaemon('kube-apiserver', join(binDir, 'kube-apiserver'), apiArgs, join(dataDir, 'kube-apiserver.log'), netns));
       await poll('kube-apiserver /readyz', until, a, async () => (await httpStatus(`${server}/readyz`, tls)) === 200);
       return a;
     };

@@ -83,6 +83,27 @@ export class Lab {
     return { mac };
   }
 
+  /**
+   * Plugs an existing namespace into a switch with one more interface `ifname` (the lab's management link):
+   * `switchPort(host)` on that switch cuts it.
+   */
+  attach(host: string, sw: string, ifname: string, addrs: string[]): void {
+    const port = this.switchPort(host);
+    this.ip(sw, 'link', 'add', port, 'type', 'veth', 'peer', 'name', ifname, 'netns', this.ns(host));
+    this.ip(sw, 'link', 'set', port, 'master', 'br0');
+    this.ip(sw, 'link', 'set', port, 'up');
+    for (const a of addrs) this.ip(host, 'addr', 'add', a, 'dev', ifname, ...(a.includes(':') ? ['nodad'] : []));
+    this.ip(host, 'link', 'set', ifname, 'up');
+  }
+
+  /** Deletes one namespace of this lab (a lab pod going away); its veths go with it. Killing its processes is the caller's part. */
+  delNamespace(name: string): void {
+    const ns = this.ns(name);
+    const i = this.namespaces.indexOf(ns);
+    if (i >= 0) this.namespaces.splice(i, 1);
+    spawnSync('ip', ['netns', 'del', ns], { stdio: 'ignore' });
+  }
+
   /** Name of a host's port on the switch (see {@link addHost}): `ip -n SW link set PORT down` cuts the host's cable. */
   switchPort(host: string): string {
     return `p-${host}`.slice(0, 15);

@@ -12,6 +12,9 @@
  *
  * Run as a program (inside a namespace):
  *   node --import tsx test/netlab/relay.ts --listen 127.0.0.1:PORT --unix PATH
+ * The reverse direction (the lab's control-plane namespace, whose apiserver the root namespace reaches through a
+ * unix socket): listen on the socket, connect to HOST:PORT inside the namespace:
+ *   node --import tsx test/netlab/relay.ts --unix PATH --connect 127.0.0.1:6443
  * It prints `relay ready` on stdout once listening and relays until killed.
  */
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
@@ -87,10 +90,12 @@ function arg(name: string): string {
 }
 
 if (process.argv[1] !== undefined && fileURLToPath(import.meta.url) === process.argv[1]) {
-  const listen = arg('--listen');
+  const reverse = process.argv.includes('--connect');
+  const hostPort = arg(reverse ? '--connect' : '--listen');
   const unix = arg('--unix');
-  const colon = listen.lastIndexOf(':');
-  relayTcpToUnix(listen.slice(0, colon), Number(listen.slice(colon + 1)), unix).then(
+  const colon = hostPort.lastIndexOf(':');
+  const [host, port] = [hostPort.slice(0, colon), Number(hostPort.slice(colon + 1))];
+  (reverse ? relayUnixToTcp(unix, port, host) : relayTcpToUnix(host, port, unix)).then(
     () => { process.stdout.write('relay ready\n'); },
     (e: unknown) => { process.stderr.write(`relay: ${e instanceof Error ? e.message : String(e)}\n`); process.exit(1); },
   );

@@ -139,13 +139,15 @@ export { until } from '../harness/wait.ts';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-function keepTail(child: ChildProcess, sink: { log: string }, max = 200_000): void {
+/** Keeps the last `max` characters of a child's stdout+stderr in `sink.log` (failure messages quote it). */
+export function keepTail(child: ChildProcess, sink: { log: string }, max = 200_000): void {
   const add = (d: Buffer): void => { sink.log = (sink.log + d.toString()).slice(-max); };
   child.stdout?.on('data', add);
   child.stderr?.on('data', add);
 }
 
-function exitedOf(child: ChildProcess): Promise<string> {
+/** Resolves with how a child ended (`code N` / `signal S`), also when it already has. */
+export function exitedOf(child: ChildProcess): Promise<string> {
   return new Promise((resolve) => {
     if (child.exitCode !== null || child.signalCode !== null) { resolve(child.signalCode ? `signal ${child.signalCode}` : `code ${String(child.exitCode)}`); return; }
     child.once('exit', (code, sig) => { resolve(sig ? `signal ${sig}` : `code ${String(code)}`); });
@@ -236,14 +238,14 @@ export class Topology {
   readonly speakers = new Map<string, SpeakerProc>();
   private readonly relays = new Map<string, ChildProcessWithoutNullStreams>();
   private readonly https = new Map<string, ChildProcessWithoutNullStreams>();
-  private controller: ChildProcess | undefined;
-  private controllerLog = { log: '' };
+  protected controller: ChildProcess | undefined;
+  protected controllerLog = { log: '' };
   private bird: ChildProcessWithoutNullStreams | undefined;
   readonly birdLog = { log: '' };
   private rootRelay: Relay | undefined;
   private destroyed = false;
 
-  private constructor(readonly lab: Lab, readonly cluster: TestCluster, readonly dir: string, readonly log: (m: string) => void) {
+  protected constructor(readonly lab: Lab, readonly cluster: TestCluster, readonly dir: string, readonly log: (m: string) => void) {
     this.apiSocket = join(dir, 'api.sock');
     this.apiPort = Number(new URL(cluster.server).port);
   }
@@ -266,14 +268,17 @@ export class Topology {
     return topo;
   }
 
-  private async build(n: number, withBird: boolean): Promise<void> {
+  /**
+   * Builds the namespaces and starts the parts; the steps a lab does differently (how nodes reach the apiserver,
+   * what a node holds, what runs on it) are the protected hooks below, so the topology itself stays as it was.
+   */
+  protected async build(n: number, withBird: boolean): Promise<void> {
     const { lab } = this;
     const ns = await this.kubectl(['create', 'namespace', SYSTEM_NAMESPACE]);
     if (ns.code !== 0) throw new Error(`create namespace: ${ns.stderr}`);
-    this.rootRelay = await relayUnixToTcp(this.apiSocket, this.apiPort);
+    await this.connectApi();
 
     lab.addSwitch('sw');
-    const poolAddrs = [...POOLS.l2.addresses, ...POOLS.bgp.addresses].flatMap(rangeAddresses);
     for (let i = 1; i <= n; i++) {
       const name = `n${i}`;
       const ipv4 = `192.0.2.${10 + i}`;
@@ -286,11 +291,10 @@ export class Topology {
         lab.sysctl(name, `net.ipv4.conf.${scope}.arp_ignore`, '1');
         lab.sysctl(name, `net.ipv4.conf.${scope}.arp_announce`, '2');
       }
-      lab.ipBatch(name, poolAddrs.map((a) => (a.includes(':') ? `addr add ${a}/128 dev lo nodad` : `addr add ${a}/32 dev lo`)));
+      this.prepareNode(name, i);
       lab.ip(name, 'route', 'add', 'default', 'via', LAN.router4);
       lab.ip(name, '-6', 'route', 'add', 'default', 'via', LAN.router6);
-      const kubeconfig = clientKubeconfigSync(this.cluster.dataDir, `speaker:${name}`, ['system:masters']);
-      this.nodes.push({ name, ipv4, ipv6, mac, kubeconfig });
+      this.nodes.push({ name, ipv4, ipv6, mac, kubeconfig: this.nodeKubeconfig(name) });
     }
     lab.addHost('client', 'sw', [`${LAN.client4}/24`, `${LAN.client6}/64`]);
     lab.ip('client', 'route', 'add', WAN.v4, 'via', LAN.router4);
@@ -314,11 +318,38 @@ export class Topology {
         apiVersion: 'v1', kind: 'Secret', metadata: { name: HEARTBEAT_SECRET, namespace: SYSTEM_NAMESPACE },
         type: 'Opaque', data: { [HEARTBEAT_SECRET_KEY]: randomBytes(32).toString('base64') },
       }),
-      ...this.nodes.map((nd) => this.startRelay(nd.name)),
-      ...this.nodes.map((nd) => this.startHttp(nd.name)),
+      ...this.nodes.map((nd) => this.startNodeParts(nd.name)),
       ...(withBird ? [this.startBird()] : []),
     ]);
     this.log('nodes registered, relays, HTTP servers and BIRD up');
+  }
+
+  /** How the node namespaces will reach the apiserver: here the root side of the relays (a unix socket). */
+  protected async connectApi(): Promise<void> {
+    this.rootRelay = await relayUnixToTcp(this.apiSocket, this.apiPort);
+  }
+
+  /** What a node namespace holds besides eth0: here every pool address on lo (Service IPs delivered locally). */
+  // eslint-disable-next-line @typescript-eslint/no-unused-vars -- the lab's nodes need the index (their pod CIDR)
+  protected prepareNode(name: string, _index: number): void {
+    const poolAddrs = [...POOLS.l2.addresses, ...POOLS.bgp.addresses].flatMap(rangeAddresses);
+    this.lab.ipBatch(name, poolAddrs.map((a) => (a.includes(':') ? `addr add ${a}/128 dev lo nodad` : `addr add ${a}/32 dev lo`)));
+  }
+
+  /** The kubeconfig of a node's speaker: here https://127.0.0.1:PORT, through the node's relay. */
+  protected nodeKubeconfig(name: string): string {
+    return clientKubeconfigSync(this.cluster.dataDir, `speaker:${name}`, ['system:masters']);
+  }
+
+  /** What runs on a node before the speakers: here its relay and its HTTP server (the Service's backend). */
+  protected async startNodeParts(node: string): Promise<void> {
+    await Promise.all([this.startRelay(node), this.startHttp(node)]);
+  }
+
+  /** The `spec` of a Node object (none here; the lab sets podCIDRs). */
+  // eslint-disable-next-line @typescript-eslint/no-unused-vars -- the lab's nodes have one
+  protected nodeSpec(_nd: TopoNode): Record<string, unknown> | undefined {
+    return undefined;
   }
 
   /** The node of this name (throws when there is none). */
@@ -355,7 +386,8 @@ export class Topology {
 
   /** Creates the Node object with InternalIP v4+v6 and Ready=True (no kubelet runs: the status is set here). */
   async registerNode(nd: TopoNode, labels: Record<string, string> = {}): Promise<void> {
-    await this.apply({ apiVersion: 'v1', kind: 'Node', metadata: { name: nd.name, labels: { 'kubernetes.io/hostname': nd.name, 'kubernetes.io/os': 'linux', ...labels } } });
+    const spec = this.nodeSpec(nd);
+    await this.apply({ apiVersion: 'v1', kind: 'Node', metadata: { name: nd.name, labels: { 'kubernetes.io/hostname': nd.name, 'kubernetes.io/os': 'linux', ...labels } }, ...(spec && { spec }) });
     const now = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
     await this.mustKubectl(['patch', 'node', nd.name, '--subresource=status', '--type=merge', '-p', JSON.stringify({
       status: {
@@ -518,7 +550,8 @@ export class Topology {
     await this.waitLine(c, 'http ready', `HTTP server in ${node}`);
   }
 
-  private waitLine(c: ChildProcessWithoutNullStreams, line: string, what: string, ms = 30_000): Promise<void> {
+  /** Resolves when the child prints a line containing `line` (fails when it exits first or after `ms`). */
+  protected waitLine(c: ChildProcessWithoutNullStreams, line: string, what: string, ms = 30_000): Promise<void> {
     return new Promise((resolve, reject) => {
       let err = '';
       c.stderr.on('data', (d: Buffer) => { err = (err + d.toString()).slice(-4000); });

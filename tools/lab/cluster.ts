@@ -1,5 +1,501 @@
-/** The lab implementation (issue 10). Stub until the lab lands: see tools/lab/api.ts for the contract. */
-import type { StartLab } from './api.ts';
+/**
+ * The lab (issue 10): the netlab {@link Topology} grown into a whole cluster. See tools/lab/api.ts for the
+ * contract and the address plan. What runs where:
+ * ```
+ *  root namespace: this process only: the root side of the apiserver relay (127.0.0.1:PORT → unix socket)
+ *  msw (bridge br0, 198.51.100.32/27): the management LAN
+ *    ├─ cp eth0 198.51.100.33: etcd, kube-apiserver (:6443, the relay's far end on 127.0.0.1:6443),
+ *    │                         kube-controller-manager (endpointslice, endpointslicemirroring), baregate controller
+ *    └─ nI mgmt 198.51.100.(40+i): kube-proxy and the speaker reach https://198.51.100.33:6443 over it
+ *  sw (bridge br0): the LAN of the Topology: nI eth0, client, router (BIRD) → wclient
+ *  nI: ip_forward on, kube-proxy (nftables), speaker, bridge cbr0 = the pod CIDRs' gateways
+ *      (198.51.100.(64+8(i-1)+1)/29, 2001:db8:100:i::1/64), static routes to the other nodes' pod CIDRs via
+ *      their LAN addresses (the lab is the CNI)
+ *  nIpS (pod slot S = 0..4 of node i): eth0 (veth, node side vpS on cbr0) 198.51.100.(64+8(i-1)+2+S)/29,
+ *      2001:db8:100:i::(2+S)/64, default routes via the gateways; `node -e` HTTP + UDP echo on POD_PORT
+ * ```
+ * No kubelet runs: the lab writes Node status (Ready, InternalIPs, podCIDRs) and Pod status (Running, Ready,
+ * podIPs) itself; Pods are deleted with grace period 0. A node has at most 5 pods (its /29 minus network,
+ * gateway and broadcast).
+ */
+import type { ChildProcessWithoutNullStreams } from 'node:child_process';
+import { cpSync, createWriteStream, mkdtempSync, rmSync, writeFileSync, type WriteStream } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { clientKubeconfigSync, startCluster, type TestCluster } from '../../test/harness/cluster.ts';
+import { Lab } from '../../test/netlab/netns.ts';
+import { exitedOf, keepTail, LAN, Topology, until, type SpeakerProc, type TopoNode } from '../../test/netlab/topology.ts';
+import { CONTROLLER_LEASE, SYSTEM_NAMESPACE } from '../../src/api/keys.ts';
+import { LAB_MAX_NODES, LAB_NET, POD_PORT, type LabCluster, type LabOptions, type LabPod, type LabServiceOptions, type StartLab } from './api.ts';
+import { labRest, type LabRest } from './rest.ts';
 
-/** Brings a lab up (see {@link StartLab}). */
-export const startLab: StartLab = () => Promise.reject(new Error('the lab is not built yet'));
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const MAIN = join(ROOT, 'src/cli/main.ts');
+/** Pods per node: the /29 holds network, gateway, 5 pods, broadcast. */
+const SLOTS = 5;
+const KUBE_PROXY_METRICS = '127.0.0.1:10249';
+const KUBE_PROXY_HEALTHZ = '127.0.0.1:10256';
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** The i-th (1-based) host address of a v4 CIDR's network (`198.51.100.64/29`, 1 → 198.51.100.65). */
+function v4Host(cidr: string, k: number): string {
+  const [net = ''] = cidr.split('/');
+  const o = net.split('.').map(Number);
+  return `${o[0] ?? 0}.${o[1] ?? 0}.${o[2] ?? 0}.${(o[3] ?? 0) + k}`;
+}
+/** The k-th host address of a v6 /64 written `P::/64`. */
+function v6Host(cidr: string, k: number): string {
+  return `${cidr.split('/')[0] ?? ''}${k.toString(16)}`;
+}
+
+const POD_SERVER = `
+const http = require('node:http');
+const dgram = require('node:dgram');
+const text = process.argv[1], port = Number(process.argv[2]);
+let up = 0;
+const ready = () => { if (++up === 2) console.log('pod ready'); };
+const s = http.createServer((q, r) => { r.setHeader('connection', 'close'); r.end(text); });
+s.on('error', (e) => { console.error(e.message); process.exit(1); });
+s.listen({ port, host: '::', ipv6Only: false }, ready);
+const u = dgram.createSocket({ type: 'udp6', ipv6Only: false });
+u.on('error', (e) => { console.error(e.message); process.exit(1); });
+u.on('message', (m, ri) => { u.send(text, ri.port, ri.address); });
+u.bind(port, '::', ready);
+`;
+
+interface KubeProxyProc { child: ChildProcessWithoutNullStreams; exited: Promise<string>; log: WriteStream }
+
+interface PodObject {
+  metadata?: { name?: string };
+  spec?: { nodeName?: string; ports?: { nodePort?: number }[] };
+  status?: { phase?: string; podIPs?: { ip: string }[]; conditions?: { type: string; status: string }[] };
+}
+
+/** A Kubernetes timestamp (seconds precision). */
+const now = (): string => new Date().toISOString().replace(/\.\d+Z$/, 'Z');
+
+class Cluster extends Topology implements LabCluster {
+  readonly kubeconfigPath: string;
+  readonly binDir: string;
+  readonly pods = new Map<string, LabPod>();
+  private readonly rest: LabRest;
+  private readonly kubeProxies = new Map<string, KubeProxyProc>();
+  private readonly podProcs = new Map<string, ChildProcessWithoutNullStreams>();
+  private readonly slots = new Map<string, Set<number>>();
+  private readonly mgmtIndex = new Map<string, number>();
+  private readonly kubeconfigs = new Map<string, string>();
+  private kcm: ChildProcessWithoutNullStreams | undefined;
+  private controllerIdentity = '';
+  private controllerStarts = 0;
+  private labDestroyed = false;
+
+  constructor(lab: Lab, cluster: TestCluster, dir: string, log: (m: string) => void) {
+    super(lab, cluster, dir, log);
+    this.kubeconfigPath = cluster.kubeconfigPath;
+    this.binDir = cluster.binDir;
+    this.rest = labRest(cluster.kubeconfigPath);
+  }
+
+  // ───────────── the Topology's hooks ─────────────
+
+  /** No relays: the nodes reach the apiserver over the management LAN. */
+  protected override async connectApi(): Promise<void> { /* nothing in the root namespace */ }
+
+  /** Management link, forwarding, the pod bridge and the routes to the other nodes' pods; no Service IPs on lo. */
+  protected override prepareNode(name: string, i: number): void {
+    const { lab } = this;
+    this.mgmtIndex.set(name, i);
+    lab.attach(name, 'msw', 'mgmt', [`${LAB_NET.mgmtNode(i)}/27`]);
+    lab.sysctl(name, 'net.ipv4.ip_forward', '1');
+    lab.sysctl(name, 'net.ipv6.conf.all.forwarding', '1');
+    // a request forwarded back out of eth0 (the pod is on another node) must not redirect the client there
+    for (const scope of ['all', 'eth0']) lab.sysctl(name, `net.ipv4.conf.${scope}.send_redirects`, '0');
+    lab.ip(name, 'link', 'add', 'cbr0', 'type', 'bridge');
+    lab.ip(name, 'addr', 'add', `${v4Host(LAB_NET.podCIDR4(i), 1)}/29`, 'dev', 'cbr0');
+    lab.ip(name, 'addr', 'add', `${v6Host(LAB_NET.podCIDR6(i), 1)}/64`, 'dev', 'cbr0', 'nodad');
+    lab.ip(name, 'link', 'set', 'cbr0', 'up');
+    const lines: string[] = [];
+    for (let j = 1; j <= LAB_MAX_NODES; j++) {
+      if (j === i) continue;
+      lines.push(`route add ${LAB_NET.podCIDR4(j)} via 192.0.2.${10 + j}`);
+      lines.push(`route add ${LAB_NET.podCIDR6(j)} via 2001:db8:2::${(0x10 + j).toString(16)}`);
+    }
+    // routes to nodes that do not exist stay harmless (their next hop never answers)
+    lab.ipBatch(name, lines);
+  }
+
+  /** Speakers and kube-proxy use the apiserver's management address. */
+  protected override nodeKubeconfig(name: string): string {
+    return clientKubeconfigSync(this.cluster.dataDir, `speaker:${name}`, ['system:masters'], `https://${LAB_NET.cp}:${LAB_NET.apiPort}`);
+  }
+
+  /** Nothing before the speakers: pods serve, kube-proxy starts once the Node objects exist. */
+  protected override async startNodeParts(): Promise<void> { /* see start() */ }
+
+  protected override nodeSpec(nd: TopoNode): Record<string, unknown> {
+    const i = this.mgmtIndex.get(nd.name) ?? 0;
+    const cidrs = [LAB_NET.podCIDR4(i), LAB_NET.podCIDR6(i)];
+    return { podCIDR: cidrs[0], podCIDRs: cidrs };
+  }
+
+  /** In the lab "the relay" of a node is its management link. */
+  override startRelay(node: string): Promise<void> { this.apiAccess(node, true); return Promise.resolve(); }
+  override stopRelay(node: string): Promise<void> { this.apiAccess(node, false); return Promise.resolve(); }
+
+  /** The speaker as the Topology starts it, its output also in `<dir>/speaker-<node>.log`. */
+  override startSpeaker(node: string, extra: string[] = []): SpeakerProc {
+    const p = super.startSpeaker(node, extra);
+    const f = createWriteStream(join(this.dir, `speaker-${node}.log`), { flags: 'a' });
+    f.on('error', () => undefined);
+    p.child.stdout.on('data', (d: Buffer) => { f.write(d); });
+    p.child.stderr.on('data', (d: Buffer) => { f.write(d); });
+    p.child.once('exit', () => { f.end(); });
+    return p;
+  }
+
+  /** The baregate controller as a process in `cp` (it talks to 127.0.0.1:6443 there). */
+  override startController(): void {
+    if (this.controller) return;
+    this.controllerIdentity = `lab-${++this.controllerStarts}`;
+    const c = this.lab.start('cp', process.execPath, ['--import', 'tsx', MAIN, 'controller', '--kubeconfig', this.cpKubeconfig('lab-controller'),
+      '--metrics-port', '0', '--identity', this.controllerIdentity]);
+    keepTail(c, this.controllerLog);
+    this.tee(c, 'controller-cp.log');
+    c.on('exit', () => { if (this.controller === c) this.controller = undefined; });
+    this.controller = c;
+  }
+
+  /** Every part's log tail, for failure messages. */
+  override logs(): string {
+    return `${super.logs()}\n(kube-proxy, kube-controller-manager, apiserver logs: ${this.dir} and ${this.cluster.dataDir})`;
+  }
+
+  // ───────────── bring-up ─────────────
+
+  /** Builds the topology on the running control plane, then starts kube-controller-manager, kube-proxies, baregate. */
+  async bringUp(n: number, opts: LabOptions): Promise<void> {
+    await this.build(n, opts.bird ?? true);
+    this.log('namespaces, Nodes and BIRD up; starting kube-controller-manager, kube-proxies, baregate');
+    await Promise.all([
+      this.startKcm(),
+      ...this.nodes.map((nd) => this.startKubeProxy(nd.name)),
+      ...(opts.baregate ?? true ? [this.startBaregate()] : []),
+    ]);
+  }
+
+  private async startBaregate(): Promise<void> {
+    this.startController();
+    await Promise.all([this.waitLeader(), this.startSpeakers()]);
+    this.log('baregate controller leading, speakers ready');
+  }
+
+  private cpKubeconfig(user: string): string {
+    let kc = this.kubeconfigs.get(user);
+    if (kc === undefined) {
+      kc = clientKubeconfigSync(this.cluster.dataDir, user, ['system:masters'], `https://127.0.0.1:${LAB_NET.apiPort}`);
+      this.kubeconfigs.set(user, kc);
+    }
+    return kc;
+  }
+
+  private tee(c: ChildProcessWithoutNullStreams, file: string): WriteStream {
+    const f = createWriteStream(join(this.dir, file), { flags: 'a' });
+    f.on('error', () => undefined);
+    c.stdout.on('data', (d: Buffer) => { f.write(d); });
+    c.stderr.on('data', (d: Buffer) => { f.write(d); });
+    c.once('exit', () => { f.end(); });
+    return f;
+  }
+
+  private async startKcm(): Promise<void> {
+    const c = this.lab.start('cp', join(this.binDir, 'kube-controller-manager'), [
+      `--kubeconfig=${this.cpKubeconfig('system:kube-controller-manager')}`,
+      '--controllers=endpointslice,endpointslicemirroring', '--leader-elect=false', '--secure-port=0',
+      '--concurrent-service-endpoint-syncs=5', '--endpointslice-updates-batch-period=0s',
+    ]);
+    this.kcm = c;
+    this.tee(c, 'kube-controller-manager-cp.log');
+    await sleep(300);
+    if (c.exitCode !== null) throw new Error(`kube-controller-manager exited at once (${this.dir}/kube-controller-manager-cp.log)`);
+  }
+
+  // ───────────── kube-proxy ─────────────
+
+  /** Whether a node's kube-proxy runs. */
+  kubeProxyRunning(node: string): boolean {
+    const p = this.kubeProxies.get(node);
+    return p !== undefined && p.child.exitCode === null && p.child.signalCode === null;
+  }
+
+  /** Starts a node's kube-proxy (nftables) and waits until it has synced its rules once. */
+  async startKubeProxy(node: string): Promise<void> {
+    if (this.kubeProxyRunning(node)) return;
+    const nd = this.node(node);
+    const cfg = join(this.dir, `kube-proxy-${node}.json`);
+    writeFileSync(cfg, JSON.stringify({
+      apiVersion: 'kubeproxy.config.k8s.io/v1alpha1', kind: 'KubeProxyConfiguration',
+      clientConnection: { kubeconfig: nd.kubeconfig, qps: 50, burst: 100 },
+      hostnameOverride: node, mode: 'nftables',
+      clusterCIDR: LAB_NET.clusterCIDRs.join(','), detectLocalMode: 'ClusterCIDR',
+      // the conntrack sysctls are the machine's (nf_conntrack_max is not per namespace): leave them all alone
+      conntrack: { maxPerCore: 0, min: 0, tcpEstablishedTimeout: '0s', tcpCloseWaitTimeout: '0s', udpTimeout: '0s', udpStreamTimeout: '0s' },
+      metricsBindAddress: KUBE_PROXY_METRICS, healthzBindAddress: KUBE_PROXY_HEALTHZ,
+      nodePortAddresses: ['primary'], oomScoreAdj: 0,
+      nftables: { minSyncPeriod: '100ms', syncPeriod: '30s' },
+    }, null, 2));
+    const child = this.lab.start(node, join(this.binDir, 'kube-proxy'), [`--config=${cfg}`]);
+    const log = this.tee(child, `kube-proxy-${node}.log`);
+    const p: KubeProxyProc = { child, exited: exitedOf(child), log };
+    this.kubeProxies.set(node, p);
+    await until(() => `kube-proxy on ${node} to sync its rules (${this.dir}/kube-proxy-${node}.log)`, async () => {
+      if (child.exitCode !== null || child.signalCode !== null) throw new Error(`kube-proxy on ${node} exited (${await p.exited}); see ${this.dir}/kube-proxy-${node}.log`);
+      const r = await this.lab.run(node, 'curl', ['-s', '--max-time', '1', `http://${KUBE_PROXY_METRICS}/metrics`], 5000);
+      // both families synced once (the gauge is 0 until then)
+      const synced = [...r.stdout.matchAll(/^kubeproxy_sync_proxy_rules_last_timestamp_seconds\{ip_family="IPv[46]"\} (\S+)$/gm)].filter((m) => Number(m[1]) > 0);
+      return synced.length === 2 ? true : undefined;
+    }, 60_000, 200).catch(async (e: unknown) => {
+      if (child.exitCode !== null || child.signalCode !== null) throw new Error(`kube-proxy on ${node} exited (${await p.exited}); see ${this.dir}/kube-proxy-${node}.log`);
+      throw e;
+    });
+  }
+
+  /** Stops a node's kube-proxy (SIGTERM; SIGKILL after 10 s). Its rules stay, as a crashed kube-proxy's do. */
+  async stopKubeProxy(node: string): Promise<void> {
+    const p = this.kubeProxies.get(node);
+    if (!p) return;
+    this.kubeProxies.delete(node);
+    if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill('SIGTERM');
+    if (await Promise.race([p.exited, sleep(10_000).then(() => 'timeout')]) === 'timeout') { p.child.kill('SIGKILL'); await p.exited; }
+  }
+
+  // ───────────── the management link, the controller, the apiserver ─────────────
+
+  /** Cuts or restores a node's management link (its port on the management bridge). */
+  apiAccess(node: string, on: boolean): void {
+    this.node(node);
+    this.lab.ip('msw', 'link', 'set', this.lab.switchPort(node), on ? 'up' : 'down');
+  }
+
+  private async waitLeader(ms = 60_000): Promise<void> {
+    await until(() => `baregate controller ${this.controllerIdentity} to lead; log: ${this.controllerLog.log.slice(-1500)}`, async () => {
+      if (!this.controller) throw new Error(`controller exited: ${this.controllerLog.log.slice(-1500)}`);
+      const r = await this.rest.request('GET', `/apis/coordination.k8s.io/v1/namespaces/${SYSTEM_NAMESPACE}/leases/${CONTROLLER_LEASE}`);
+      const holder = (r.body as { spec?: { holderIdentity?: string } } | undefined)?.spec?.holderIdentity;
+      return r.status === 200 && holder === this.controllerIdentity ? true : undefined;
+    }, ms, 200);
+  }
+
+  /** SIGTERM, wait for the exit, start again and wait until it holds the leader Lease. */
+  async restartController(): Promise<void> {
+    const c = this.controller;
+    if (c) {
+      c.kill('SIGTERM');
+      if (await Promise.race([exitedOf(c), sleep(15_000).then(() => 'timeout')]) === 'timeout') { c.kill('SIGKILL'); await exitedOf(c); }
+      this.controller = undefined;
+    }
+    this.startController();
+    await this.waitLeader();
+  }
+
+  /** Restarts kube-apiserver (same etcd and certs) through the harness; resolves when /readyz is OK. */
+  async restartApiserver(opts: { downMs?: number } = {}): Promise<void> {
+    await this.cluster.restartApiserver(opts);
+  }
+
+  // ───────────── pods ─────────────
+
+  private podPath(name = ''): string {
+    return `/api/v1/namespaces/default/pods${name === '' ? '' : `/${name}`}`;
+  }
+
+  /** Creates one pod on `node` (namespace, veth on cbr0, server, Pod object with status). */
+  private async addPod(app: string, node: string): Promise<LabPod> {
+    const i = this.mgmtIndex.get(node);
+    if (i === undefined) throw new Error(`no node ${node}`);
+    const used = this.slots.get(node) ?? new Set<number>();
+    this.slots.set(node, used);
+    let slot = 0;
+    while (used.has(slot)) slot++;
+    if (slot >= SLOTS) throw new Error(`node ${node} has ${SLOTS} pods already (its /29 is full)`);
+    used.add(slot);
+    const name = `${app}-${node}-${slot}`;
+    const ipv4 = v4Host(LAB_NET.podCIDR4(i), 2 + slot);
+    const ipv6 = v6Host(LAB_NET.podCIDR6(i), 2 + slot);
+    const gw4 = v4Host(LAB_NET.podCIDR4(i), 1);
+    const gw6 = v6Host(LAB_NET.podCIDR6(i), 1);
+    const pns = `${node}p${slot}`;
+    const { lab } = this;
+    try {
+      lab.addNamespace(pns);
+      lab.addLink(node, `vp${slot}`, pns, 'eth0');
+      lab.ip(node, 'link', 'set', `vp${slot}`, 'master', 'cbr0');
+      lab.ipBatch(pns, [
+        `addr add ${ipv4}/29 dev eth0`, `addr add ${ipv6}/64 dev eth0 nodad`,
+        `route add default via ${gw4}`, `route add default via ${gw6}`,
+      ]);
+      const child = lab.start(pns, process.execPath, ['-e', POD_SERVER, `pod=${name} node=${node}`, String(POD_PORT)]);
+      this.podProcs.set(name, child);
+      const ready = this.waitLine(child, 'pod ready', `pod ${name}`);
+      const pod: LabPod = { name, namespace: 'default', node, ipv4, ipv6, app };
+      const created = await this.rest.request('POST', this.podPath(), {
+        apiVersion: 'v1', kind: 'Pod',
+        metadata: { name, namespace: 'default', labels: { app } },
+        spec: {
+          nodeName: node, terminationGracePeriodSeconds: 0,
+          containers: [{ name: 'app', image: 'lab.invalid/baregate-lab-pod:never-pulled', ports: [{ name: 'http', containerPort: POD_PORT }] }],
+        },
+      });
+      if (created.status !== 201) throw new Error(`create Pod ${name}: ${created.status} ${created.text}`);
+      await ready;
+      this.pods.set(name, pod);
+      await this.writePodStatus(pod, true);
+      return pod;
+    } catch (e) {
+      await this.deletePod(name).catch(() => undefined);
+      used.delete(slot);
+      throw e;
+    }
+  }
+
+  private async writePodStatus(pod: LabPod, ready: boolean): Promise<void> {
+    const t = now();
+    const st = ready ? 'True' : 'False';
+    const nd = this.node(pod.node);
+    const r = await this.rest.request('PATCH', `${this.podPath(pod.name)}/status`, {
+      status: {
+        phase: 'Running', startTime: t, hostIP: nd.ipv4, hostIPs: [{ ip: nd.ipv4 }, { ip: nd.ipv6 }],
+        podIP: pod.ipv4, podIPs: [{ ip: pod.ipv4 }, { ip: pod.ipv6 }],
+        conditions: [
+          { type: 'PodScheduled', status: 'True', lastTransitionTime: t },
+          { type: 'Initialized', status: 'True', lastTransitionTime: t },
+          { type: 'ContainersReady', status: st, lastTransitionTime: t },
+          { type: 'Ready', status: st, lastTransitionTime: t },
+        ],
+      },
+    }, 'application/strategic-merge-patch+json');
+    if (r.status !== 200) throw new Error(`Pod ${pod.name} status: ${r.status} ${r.text}`);
+  }
+
+  /** Pods for `app`, one per entry of `nodes`, each Running/Ready with its podIPs and answering HTTP. */
+  async deployApp(app: string, nodes: string[]): Promise<LabPod[]> {
+    const pods = await Promise.all(nodes.map((nd) => this.addPod(app, nd)));
+    await Promise.all(pods.map((p) => until(`pod ${p.name} answering from its node`, async () => {
+      const r = await this.lab.run(p.node, 'curl', ['-s', '--max-time', '1', `http://${p.ipv4}:${POD_PORT}/`, '-g', `http://[${p.ipv6}]:${POD_PORT}/`], 5000);
+      const want = `pod=${p.name} node=${p.node}`;
+      return r.stdout === `${want}${want}` ? true : undefined;
+    }, 20_000, 100)));
+    return pods;
+  }
+
+  /** Sets a pod's Ready and ContainersReady conditions. */
+  async setPodReady(pod: string, ready: boolean): Promise<void> {
+    const p = this.pods.get(pod);
+    if (!p) throw new Error(`no pod ${pod}`);
+    await this.writePodStatus(p, ready);
+  }
+
+  /** Deletes a pod: the Pod object (grace period 0), its server and its namespace. */
+  async deletePod(pod: string): Promise<void> {
+    const p = this.pods.get(pod);
+    this.pods.delete(pod);
+    const r = await this.rest.request('DELETE', this.podPath(pod), { apiVersion: 'v1', kind: 'DeleteOptions', gracePeriodSeconds: 0 });
+    if (r.status !== 200 && r.status !== 404) throw new Error(`delete Pod ${pod}: ${r.status} ${r.text}`);
+    const child = this.podProcs.get(pod);
+    this.podProcs.delete(pod);
+    if (child && child.exitCode === null && child.signalCode === null) { child.kill('SIGKILL'); await exitedOf(child); }
+    const m = /-(n\d+)-(\d+)$/.exec(pod);
+    if (m?.[1] !== undefined && m[2] !== undefined) {
+      this.lab.delNamespace(`${m[1]}p${m[2]}`);
+      this.slots.get(p?.node ?? m[1])?.delete(Number(m[2]));
+    }
+  }
+
+  /** Every pod on `node` NotReady (what the node lifecycle controller does to a dead node's pods). */
+  async evictNode(node: string): Promise<void> {
+    await Promise.all([...this.pods.values()].filter((p) => p.node === node).map((p) => this.writePodStatus(p, false)));
+  }
+
+  // ───────────── Services ─────────────
+
+  /** Creates or updates (server-side apply) a LoadBalancer Service. */
+  async lbService(name: string, opts: LabServiceOptions = {}): Promise<void> {
+    const families = opts.ips ? opts.ips.map((ip) => (ip.includes(':') ? 'IPv6' : 'IPv4')) : (opts.families ?? ['IPv4', 'IPv6']);
+    const protocol = opts.protocol ?? 'TCP';
+    const annotations: Record<string, string> = { 'baregate.io/address-pool': opts.pool ?? 'lan' };
+    if (opts.ips) annotations['baregate.io/loadBalancerIPs'] = opts.ips.join(',');
+    if (opts.sharing !== undefined) annotations['baregate.io/allow-shared-ip'] = opts.sharing;
+    const r = await this.rest.request('PATCH', `/api/v1/namespaces/default/services/${name}?fieldManager=lab&force=true`, {
+      apiVersion: 'v1', kind: 'Service',
+      metadata: { name, namespace: 'default', annotations },
+      spec: {
+        type: 'LoadBalancer', ipFamilyPolicy: families.length > 1 ? 'RequireDualStack' : 'SingleStack', ipFamilies: families,
+        ports: [{ name: protocol === 'UDP' ? 'udp' : 'http', port: opts.port ?? 80, protocol, targetPort: POD_PORT }],
+        selector: { app: opts.selector ?? name },
+        ...(opts.local && { externalTrafficPolicy: 'Local' }),
+        ...(opts.allocateNodePorts !== undefined && { allocateLoadBalancerNodePorts: opts.allocateNodePorts }),
+      },
+    }, 'application/apply-patch+yaml');
+    if (r.status !== 200 && r.status !== 201) throw new Error(`apply Service ${name}: ${r.status} ${r.text}`);
+  }
+
+  /** The NodePorts of a Service (empty when it has none or does not exist). */
+  async nodePorts(name: string): Promise<number[]> {
+    const r = await this.rest.request('GET', `/api/v1/namespaces/default/services/${name}`);
+    if (r.status !== 200) return [];
+    return ((r.body as PodObject).spec?.ports ?? []).map((p) => p.nodePort).filter((p): p is number => p !== undefined && p > 0);
+  }
+
+  // ───────────── teardown ─────────────
+
+  /** Tears everything down (idempotent): the lab's own processes, then what the Topology holds. */
+  override async destroy(): Promise<void> {
+    if (this.labDestroyed) return;
+    this.labDestroyed = true;
+    for (const p of this.kubeProxies.values()) p.child.kill('SIGKILL');
+    for (const c of this.podProcs.values()) c.kill('SIGKILL');
+    this.kcm?.kill('SIGKILL');
+    this.rest.close();
+    if (process.env.BAREGATE_KEEP_LAB === '1') try {
+      // post-mortems: the component logs outlive the lab
+      cpSync(this.dir, `${this.dir}-kept`, { recursive: true, filter: (src) => !src.endsWith('.ctl') });
+      cpSync(this.cluster.dataDir, `${this.dir}-kept/cluster`, { recursive: true, filter: (src) => !src.endsWith('.sock') && !src.includes('/etcd') });
+      this.log(`logs kept in ${this.dir}-kept`);
+    } catch (e) { this.log(`keeping the logs failed: ${String(e)}`); }
+    await super.destroy();
+  }
+}
+
+/** Brings a lab up (see {@link StartLab}); on any failure everything started so far is torn down again. */
+export const startLab: StartLab = async (opts: LabOptions = {}): Promise<LabCluster> => {
+  const n = opts.nodes ?? 3;
+  if (!Number.isInteger(n) || n < 1 || n > LAB_MAX_NODES) throw new Error(`nodes must be 1..${LAB_MAX_NODES} (got ${String(n)})`);
+  const t0 = Date.now();
+  const log = (m: string): void => { opts.log?.(`[lab +${((Date.now() - t0) / 1000).toFixed(1)}s] ${m}`); };
+  const lab = new Lab(opts.tag ?? 'lab');
+  const dir = mkdtempSync(join(tmpdir(), 'bg-lab-'));
+  let cluster: TestCluster;
+  try {
+    lab.addSwitch('msw');
+    lab.addHost('cp', 'msw', [`${LAB_NET.cp}/27`]);
+    log('control-plane namespace up; starting etcd and kube-apiserver (a cold first run builds Kubernetes: minutes)');
+    cluster = await startCluster({
+      crdDir: join(ROOT, 'deploy', 'crds'), netns: lab.ns('cp'), apiPort: LAB_NET.apiPort, bindAddress: '0.0.0.0',
+      advertiseAddress: LAB_NET.cp, serviceCIDRs: LAB_NET.serviceCIDRs, extraSANs: [LAB_NET.cp], endpointReconciler: 'lease',
+      log: (m) => { log(`cluster ${m}`); },
+    });
+  } catch (e) {
+    lab.destroySync();
+    rmSync(dir, { recursive: true, force: true });
+    throw e;
+  }
+  const c = new Cluster(lab, cluster, dir, log);
+  try {
+    await c.bringUp(n, opts);
+  } catch (e) {
+    await c.destroy();
+    throw e;
+  }
+  log(`up (${n} nodes; LAN client ${LAN.client4}; kubeconfig ${c.kubeconfigPath})`);
+  return c;
+};
