@@ -6,8 +6,8 @@
  *
  * - crash: the owner's cable is cut on the switch and its speaker SIGKILLed (the bed may add what a cluster
  *   would do next: the lab marks the node's pods NotReady); measured: crash → the new owner's first ARP reply,
- *   crash → the client's neighbour entry moving, crash → the first HTTP answer started after the crash (nothing
- *   can pass the cut cable, so it came through the new owner);
+ *   crash → the client's neighbour entry moving, crash → the first HTTP answer of a request started once the
+ *   cable was cut (nothing passes it, so that answer came through the new owner);
  * - graceful: the owner's speaker gets SIGTERM; measured: SIGTERM → the new owner's first ARP reply, SIGTERM →
  *   the client's neighbour entry moving, SIGTERM → the first answer started after that move, and every request
  *   that failed, with its error text and whether it was in flight when the client's entry moved (the target
@@ -140,9 +140,11 @@ export async function l2FailoverTrials(bed: L2Bed, trials: number): Promise<Reco
     const ownerMac = topo.node(owner).mac;
     const { watch, loop, neigh } = await probes(bed, 200);
     const t0 = await topo.crash(owner);
+    // crash() stamps its start; a request started before it returned may still have passed the cable
+    const cut = Date.now();
     if (bed.afterCrash) await bed.afterCrash(owner);
     const first = await until('a reply from another node', () => watch.replies.find((r) => r.t >= t0 && r.mac !== ownerMac), 20_000, 5).catch(() => undefined);
-    const back = await until('an HTTP answer after the crash', () => loop.results.find((r) => r.t >= t0 && r.ok && (bed.via === undefined || bed.via(r.body ?? '') !== owner)), 20_000, 5).catch(() => undefined);
+    const back = await until('an HTTP answer after the crash', () => loop.results.find((r) => r.t >= cut && r.ok && (bed.via === undefined || bed.via(r.body ?? '') !== owner)), 20_000, 5).catch(() => undefined);
     await watch.stop();
     neigh.stop();
     const results = await loop.stop();
