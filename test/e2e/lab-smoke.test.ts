@@ -1,8 +1,10 @@
 /**
  * Lab smoke test (issue 10): the whole lab comes up (control plane in its namespace, kube-controller-manager,
- * kube-proxy per node, speakers, pods), a LoadBalancer Service gets an IP from the L2 pool, the LAN client
- * reaches it through kube-proxy to a pod, and exactly one node answers ARP for it. Root only: skips loudly
- * otherwise, as the netlab tests do.
+ * kube-proxy per node, speakers, pods as namespaces, BIRD); a dual-stack LoadBalancer Service from the L2 pool
+ * is reached by the LAN client over IPv4 and IPv6 through kube-proxy to a pod, with exactly one node answering
+ * ARP/NDP; one from the BGP pool is reached by the routed client through the router's ECMP route over every
+ * node; Pod readiness written by the lab reaches the traffic through the real EndpointSlice controller and
+ * kube-proxy. Root only: skips loudly otherwise, as the netlab tests do.
  */
 import { strict as assert } from 'node:assert';
 import { after, before, describe, it } from 'node:test';
@@ -12,36 +14,85 @@ import { startLab } from '../../tools/lab/cluster.ts';
 import type { LabCluster } from '../../tools/lab/api.ts';
 
 const ANSWER = /^pod=demo-n[123]-\d+ node=n[123]$/;
+const url = (ip: string): string => (ip.includes(':') ? `http://[${ip}]/` : `http://${ip}/`);
 
-describe('lab smoke', { skip: netlabSkip, timeout: 600_000 }, () => {
+describe('lab smoke', { skip: netlabSkip, timeout: 900_000 }, () => {
   let lab: LabCluster;
-  let ipv4 = '';
+  const ip: Record<'l2v4' | 'l2v6' | 'bgpv4' | 'bgpv6', string> = { l2v4: '', l2v6: '', bgpv4: '', bgpv6: '' };
+
+  /** The first 200 answer from `from` for `target`, with a pod's text. */
+  const fetchOk = (from: string, target: string): Promise<string> => until(() => `an HTTP answer from ${target} at ${from}\n${lab.logs()}`, async () => {
+    const r = await lab.httpGet(from, url(target), 1500);
+    return r.status === 200 && r.body !== undefined && ANSWER.test(r.body) ? r.body : undefined;
+  }, 30_000, 250);
 
   before(async () => {
+    const t0 = Date.now();
     lab = await startLab({ nodes: 3, tag: 'smk', log: (m) => { process.stderr.write(`${m}\n`); } });
-    await lab.applyBaseConfig();
+    process.stderr.write(`lab up in ${((Date.now() - t0) / 1000).toFixed(1)} s\n`);
+    await lab.applyBaseConfig({ bgp: true });
     await lab.deployApp('demo', ['n1', 'n2', 'n3']);
     await lab.lbService('demo');
-    const ips = await lab.waitServiceIPs('demo', 2);
-    ipv4 = ips.find((ip) => !ip.includes(':')) ?? '';
+    await lab.lbService('demo-bgp', { pool: 'routed', selector: 'demo' });
+    const [l2, bgp] = await Promise.all([lab.waitServiceIPs('demo', 2), lab.waitServiceIPs('demo-bgp', 2)]);
+    ip.l2v4 = l2.find((a) => !a.includes(':')) ?? '';
+    ip.l2v6 = l2.find((a) => a.includes(':')) ?? '';
+    ip.bgpv4 = bgp.find((a) => !a.includes(':')) ?? '';
+    ip.bgpv6 = bgp.find((a) => a.includes(':')) ?? '';
   });
   after(async () => { await lab.destroy(); });
 
-  it('gives the Service an IPv4 from the L2 pool', () => {
-    assert.match(ipv4, /^192\.0\.2\.2[0-2]\d$/);
+  it('gives the Services one IP per family from their pools', () => {
+    assert.match(ip.l2v4, /^192\.0\.2\.2[0-2]\d$/);
+    assert.match(ip.l2v6, /^2001:db8:2::2[0-2][0-9a-f]$/);
+    assert.match(ip.bgpv4, /^198\.51\.100\.([12]\d|30)$/);
+    assert.match(ip.bgpv6, /^2001:db8:5::[123][0-9a-f]$/);
   });
 
   it('the LAN client fetches http://<ipv4>/ and a pod answers with its name and node', async () => {
-    const body = await until(() => `an HTTP answer from ${ipv4}\n${lab.logs()}`, async () => {
-      const r = await lab.httpGet('client', `http://${ipv4}/`, 1500);
-      return r.status === 200 && r.body !== undefined && ANSWER.test(r.body) ? r.body : undefined;
-    }, 30_000, 250);
-    assert.match(body, ANSWER);
+    assert.match(await fetchOk('client', ip.l2v4), ANSWER);
   });
 
-  it('exactly one node answers ARP for the IP', async () => {
-    const owner = await lab.waitOwner(ipv4);
-    const macs = await lab.whoAnswers(ipv4, { count: 4 });
-    assert.deepEqual(macs, [lab.node(owner).mac]);
+  it('exactly one node answers ARP for the IPv4', async () => {
+    const owner = await lab.waitOwner(ip.l2v4);
+    assert.deepEqual(await lab.whoAnswers(ip.l2v4, { count: 4 }), [lab.node(owner).mac]);
+  });
+
+  it('the LAN client fetches http://[<ipv6>]/ and exactly one node answers NDP for it', async () => {
+    assert.match(await fetchOk('client', ip.l2v6), ANSWER);
+    const owner = await lab.waitOwner(ip.l2v6);
+    assert.deepEqual(await lab.whoAnswers(ip.l2v6, { count: 3 }), [lab.node(owner).mac]);
+  });
+
+  it('BGP: the router holds an ECMP route over every node and the routed client reaches both IPs', async () => {
+    for (const a of [ip.bgpv4, ip.bgpv6]) {
+      const route = await until(() => `an ECMP route for ${a} over 3 nodes at the router (now: ${lab.routerKernelRoute(a)})`,
+        () => { const r = lab.routerKernelRoute(a); return (r.match(/nexthop via/g) ?? []).length === 3 ? r : undefined; }, 60_000, 250);
+      for (const nd of lab.nodes) assert.ok(route.includes(a.includes(':') ? nd.ipv6 : nd.ipv4), `${nd.name} is a next hop for ${a}: ${route}`);
+      assert.match(await fetchOk('wclient', a), ANSWER);
+    }
+  });
+
+  it('a pod made NotReady gets no traffic (EndpointSlice controller + kube-proxy), and it comes back when Ready', async () => {
+    const pods = [...lab.pods.values()].filter((p) => p.app === 'demo');
+    assert.equal(pods.length, 3);
+    const [keep, ...off] = pods as [typeof pods[number], ...typeof pods];
+    await Promise.all(off.map((p) => lab.setPodReady(p.name, false)));
+    // once kube-proxy has the change, every answer comes from the one Ready pod
+    await until(`only ${keep.name} answering`, async () => {
+      const bodies = await Promise.all(Array.from({ length: 6 }, () => lab.httpGet('client', url(ip.l2v4), 1500)));
+      return bodies.every((b) => b.body === `pod=${keep.name} node=${keep.node}`) ? true : undefined;
+    }, 30_000, 250);
+    await Promise.all(off.map((p) => lab.setPodReady(p.name, true)));
+    await until('answers from more than one pod again', async () => {
+      const bodies = await Promise.all(Array.from({ length: 8 }, () => lab.httpGet('client', url(ip.l2v4), 1500)));
+      return new Set(bodies.map((b) => b.body)).size > 1 ? true : undefined;
+    }, 30_000, 250);
+  });
+
+  it('the Service has NodePorts (allocateLoadBalancerNodePorts defaults to true)', async () => {
+    const ports = await lab.nodePorts('demo');
+    assert.equal(ports.length, 1);
+    assert.ok((ports[0] ?? 0) >= 30000, `a NodePort: ${ports.join(',')}`);
   });
 });

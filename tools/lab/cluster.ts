@@ -25,8 +25,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { clientKubeconfigSync, startCluster, type TestCluster } from '../../test/harness/cluster.ts';
 import { Lab } from '../../test/netlab/netns.ts';
-import { exitedOf, keepTail, LAN, Topology, until, type SpeakerProc, type TopoNode } from '../../test/netlab/topology.ts';
-import { CONTROLLER_LEASE, SYSTEM_NAMESPACE } from '../../src/api/keys.ts';
+import { exitedOf, keepTail, LAN, Topology, until, type SpeakerProc, type SpeakerStatusView, type TopoNode } from '../../test/netlab/topology.ts';
+import { API_VERSION, CONTROLLER_LEASE, Kinds, SYSTEM_NAMESPACE } from '../../src/api/keys.ts';
 import { LAB_MAX_NODES, LAB_NET, POD_PORT, type LabCluster, type LabOptions, type LabPod, type LabServiceOptions, type StartLab } from './api.ts';
 import { labRest, type LabRest } from './rest.ts';
 
@@ -171,23 +171,74 @@ class Cluster extends Topology implements LabCluster {
     return `${super.logs()}\n(kube-proxy, kube-controller-manager, apiserver logs: ${this.dir} and ${this.cluster.dataDir})`;
   }
 
+  // ───────────── cheaper I/O than the Topology's (kubectl and `node -e` cost a third of a core each) ─────────────
+
+  /** The Node object (SSA) and its status (InternalIPs, Ready), over REST. */
+  override async registerNode(nd: TopoNode, labels: Record<string, string> = {}): Promise<void> {
+    const a = await this.rest.request('PATCH', `/api/v1/nodes/${nd.name}?fieldManager=netlab&force=true`, {
+      apiVersion: 'v1', kind: 'Node',
+      metadata: { name: nd.name, labels: { 'kubernetes.io/hostname': nd.name, 'kubernetes.io/os': 'linux', ...labels } },
+      spec: this.nodeSpec(nd),
+    }, 'application/apply-patch+yaml');
+    if (a.status !== 200 && a.status !== 201) throw new Error(`apply Node ${nd.name}: ${a.status} ${a.text}`);
+    const t = now();
+    const r = await this.rest.request('PATCH', `/api/v1/nodes/${nd.name}/status`, {
+      status: {
+        addresses: [{ type: 'InternalIP', address: nd.ipv4 }, { type: 'InternalIP', address: nd.ipv6 }, { type: 'Hostname', address: nd.name }],
+        conditions: [{ type: 'Ready', status: 'True', reason: 'LabReady', message: 'lab node (no kubelet)', lastHeartbeatTime: t, lastTransitionTime: t }],
+      },
+    }, 'application/merge-patch+json');
+    if (r.status !== 200) throw new Error(`Node ${nd.name} status: ${r.status} ${r.text}`);
+  }
+
+  /** The ingress IPs on a Service, over REST. */
+  override async serviceIPs(name: string): Promise<string[]> {
+    const r = await this.rest.request('GET', `/api/v1/namespaces/default/services/${name}`);
+    if (r.status !== 200) return [];
+    const ingress = (r.body as { status?: { loadBalancer?: { ingress?: { ip?: string }[] } } }).status?.loadBalancer?.ingress ?? [];
+    return ingress.map((i) => i.ip ?? '').filter((x) => x !== '');
+  }
+
+  /** Every SpeakerStatus, over REST. */
+  override async speakerStatuses(): Promise<SpeakerStatusView[]> {
+    const r = await this.rest.request('GET', `/apis/${API_VERSION}/${Kinds.SpeakerStatus.plural}`);
+    return r.status === 200 ? (r.body as { items: SpeakerStatusView[] }).items : [];
+  }
+
+  /** One HTTP GET from a namespace with curl (new connection; same answer shape as the Topology's). */
+  override async httpGet(from: string, url: string, timeoutMs = 2000): Promise<{ status?: number; body?: string; error?: string }> {
+    const r = await this.lab.run(from, 'curl', ['-sS', '-g', '-o', '-', '-w', '\n%{http_code}', '--max-time', String(timeoutMs / 1000), url], timeoutMs + 5000);
+    if (r.code !== 0) return { error: `curl exited ${r.code}: ${r.stderr.trim().slice(-300)}` };
+    const i = r.stdout.lastIndexOf('\n');
+    return { status: Number(r.stdout.slice(i + 1)), body: r.stdout.slice(0, i) };
+  }
+
   // ───────────── bring-up ─────────────
 
   /** Builds the topology on the running control plane, then starts kube-controller-manager, kube-proxies, baregate. */
   async bringUp(n: number, opts: LabOptions): Promise<void> {
+    const baregate = opts.baregate ?? true;
+    // the slow starters first: the controller (tsx) and kube-controller-manager need only the API, so they
+    // start while the namespaces are built; kube-proxy and the speakers need their Node objects
+    const kcm = this.startKcm();
+    const leader = baregate ? this.startControllerEarly() : Promise.resolve();
+    leader.catch(() => undefined); // awaited below; a failure must not be unhandled meanwhile
+    kcm.catch(() => undefined);
     await this.build(n, opts.bird ?? true);
-    this.log('namespaces, Nodes and BIRD up; starting kube-controller-manager, kube-proxies, baregate');
+    this.log('namespaces, Nodes and BIRD up; starting kube-proxies and speakers');
     await Promise.all([
-      this.startKcm(),
+      kcm,
       ...this.nodes.map((nd) => this.startKubeProxy(nd.name)),
-      ...(opts.baregate ?? true ? [this.startBaregate()] : []),
+      ...(baregate ? [this.startSpeakers().then(() => { this.log('speakers ready'); })] : []),
+      leader,
     ]);
+    this.log('kube-proxies synced');
   }
 
-  private async startBaregate(): Promise<void> {
+  private async startControllerEarly(): Promise<void> {
     this.startController();
-    await Promise.all([this.waitLeader(), this.startSpeakers()]);
-    this.log('baregate controller leading, speakers ready');
+    await this.waitLeader(120_000);
+    this.log('baregate controller leading');
   }
 
   private cpKubeconfig(user: string): string {
