@@ -299,8 +299,10 @@ async function bgpPart(bed: Bed, router: Router, counts: { single: number; bulk:
       // what BIRD shows on the victim's path before (through birdc, a second parser path besides the socket)
       const before = (await topo.birdRoutes(prefix).catch(() => [])).find((r) => r.nextHop === vip4)?.communities ?? null;
       const t0 = Date.now();
-      let how = '';
-      if (kind === 'crash') { await topo.crash(victim); await bed.afterCrash(victim); } else how = await topo.stopSpeaker(victim, 'SIGTERM');
+      // the router is polled while the stop runs (a graceful stop takes seconds: GSHUT, wait, withdraw, exit)
+      const action = kind === 'crash'
+        ? topo.crash(victim).then(() => bed.afterCrash(victim)).then(() => '')
+        : topo.stopSpeaker(victim, 'SIGTERM');
       let gshut: number | undefined;
       const seen = new Set<string>();
       const gone = await poll(async () => {
@@ -309,6 +311,7 @@ async function bgpPart(bed: Bed, router: Router, counts: { single: number; bulk:
         if (gshut === undefined && rs.some((r) => r.communities.includes('65535:0'))) gshut = Date.now();
         return rs.length === 0 ? Date.now() : undefined;
       }, 60_000, 10);
+      const how = await action;
       const kernelGone = await poll(() => Promise.resolve(topo.routerKernelRoute(IPS.traffic).includes(vip4) ? undefined : Date.now()), 10_000, 10);
       await sleep(1500);
       const results = await loop.stop();
