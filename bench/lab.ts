@@ -305,14 +305,19 @@ async function bgpPart(bed: Bed, router: Router, counts: { single: number; bulk:
         : topo.stopSpeaker(victim, 'SIGTERM');
       let gshut: number | undefined;
       const seen = new Set<string>();
-      const gone = await poll(async () => {
-        const rs = (await router.routes(prefix)).filter((r) => r.nextHop === vip4);
-        for (const r of rs) for (const c of r.communities) seen.add(c);
-        if (gshut === undefined && rs.some((r) => r.communities.includes('65535:0'))) gshut = Date.now();
-        return rs.length === 0 ? Date.now() : undefined;
+      let gone: number | undefined;
+      let kernelGone: number | undefined;
+      await poll(async () => {
+        if (gone === undefined) {
+          const rs = (await router.routes(prefix)).filter((r) => r.nextHop === vip4);
+          for (const r of rs) for (const c of r.communities) seen.add(c);
+          if (gshut === undefined && rs.some((r) => r.communities.includes('65535:0'))) gshut = Date.now();
+          if (rs.length === 0) gone = Date.now();
+        }
+        if (kernelGone === undefined && !topo.routerKernelRoute(IPS.traffic).includes(vip4)) kernelGone = Date.now();
+        return gone !== undefined && kernelGone !== undefined ? true : undefined;
       }, 60_000, 10);
       const how = await action;
-      const kernelGone = await poll(() => Promise.resolve(topo.routerKernelRoute(IPS.traffic).includes(vip4) ? undefined : Date.now()), 10_000, 10);
       await sleep(1500);
       const results = await loop.stop();
       const f = failedOf(results, t0, t0);
