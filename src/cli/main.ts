@@ -5,6 +5,7 @@ import { Argument, Command, InvalidArgumentError, Option } from 'commander';
 import { HEARTBEAT_PORT, LOAD_BALANCER_CLASS } from '../api/keys.ts';
 import { DEFAULT_SCHEDULE } from '../l2/announcer.ts';
 import { logger } from '../log.ts';
+import { HANDOFF_DRAIN_MS } from '../speaker/handoff.ts';
 import type { ControllerFlags } from './controller.ts';
 import type { SpeakerFlags } from './speaker.ts';
 
@@ -63,6 +64,7 @@ program.command('speaker')
   .option('--heartbeat-timeout-ms <ms>', 'a speaker not heard for this long is no longer alive', int, 350)
   .option('--lease-duration <seconds>', 'duration of the speaker membership Lease', int, 15)
   .option('--bgp-port <port>', 'TCP port BGP listens on for passive peers', int, 179)
+  .option('--handoff-drain-ms <ms>', 'after a graceful L2 move, pass the old owner\'s connections on to it this long (needs nft and NET_ADMIN; 0: off)', int, HANDOFF_DRAIN_MS)
   .option('--log-level <level>', 'fatal, error, warn, info, debug or trace', 'info')
   .action(async (opts: SpeakerFlags) => {
     const { runSpeakerCommand } = await import('./speaker.ts');
