@@ -123,7 +123,7 @@ function usage(lab: LabCluster, checks: readonly IPCheck[]): string[] {
   const bgpv4 = checks.find((c) => c.mode === 'BGP' && !c.ip.includes(':'))?.ip ?? '198.51.100.10';
   const curl = has('curl');
   const get = (ns: string, ip: string): string => (curl
-    ? `ip netns exec ${lab.lab.ns(ns)} curl ${url(ip)}`
+    ? `ip netns exec ${lab.lab.ns(ns)} curl '${url(ip)}'`
     : `ip netns exec ${lab.lab.ns(ns)} node -e "fetch('${url(ip)}').then((r) => r.text()).then(console.log)"`);
   return [
     'The lab is up. In another terminal, as root, in this checkout:',
@@ -215,9 +215,9 @@ async function up(flags: LabFlags): Promise<number> {
   server.unref();
 
   say(`baregate lab: ${flags.nodes} node(s), namespaces bg${tag}-…${flags.once ? ', --once (check, then tear down)' : ''}`);
-  say('Starting: control plane (etcd, kube-apiserver, kube-controller-manager, baregate controller), nodes (kube-proxy,');
-  say('speaker), BIRD router, clients. Kubernetes binaries come from ~/.cache/baregate (built by npm run lab\'s setup;');
-  say('when missing they are built now from the Go module proxy: several minutes on 2 cores).');
+  say('Starting the control plane (etcd, kube-apiserver, kube-controller-manager, baregate controller), the nodes');
+  say('(kube-proxy, speaker), the BIRD router and the clients. Kubernetes binaries missing from ~/.cache/baregate are');
+  say('built first, from the Go module proxy: several minutes on 2 cores.');
   // BAREGATE_LAB_IMPL: another module exporting startLab (trying this program against a stand-in)
   const { startLab } = await (process.env.BAREGATE_LAB_IMPL !== undefined
     ? import(pathToFileURL(process.env.BAREGATE_LAB_IMPL).href) as Promise<{ startLab: StartLab }>
