@@ -13,9 +13,9 @@ import { SPEAKER_NAME } from '../api/keys.ts';
 import { Speaker } from '../bgp/speaker.ts';
 import { realClock, type Clock } from '../clock.ts';
 import { parseConfig } from '../config/config.ts';
-import { KubeClient } from '../k8s/client.ts';
+import { KubeClient, type RequestOptions } from '../k8s/client.ts';
 import { ApiEventRecorder } from '../k8s/events.ts';
-import type { Health } from '../k8s/ports.ts';
+import type { Health, Requester } from '../k8s/ports.ts';
 import { RestSpeakerStatus } from '../k8s/speakerstatus.ts';
 import { CarrierWatch } from '../l2/carrier.ts';
 import type { NodeInterface } from '../l2/interfaces.ts';
@@ -120,7 +120,12 @@ export async function startSpeaker(flags: SpeakerFlags, o: SpeakerOverrides = {}
     intervalMs: flags.heartbeatIntervalMs, timeoutMs: flags.heartbeatTimeoutMs, peerPort: flags.heartbeatPort,
   });
   const openLink = o.openLink ?? await nativeLinkOpener(clock, log);
-  const statusRest = new RestSpeakerStatus(client);
+  // a status write's 2xx answer echoes the whole object (~1 MB listing 10k IPs) and nobody reads it: not decoded
+  const statusClient: Requester = {
+    request: <T>(method: string, path: string, body?: unknown, contentType?: string, opts?: RequestOptions) =>
+      client.request<T>(method, path, body, contentType, method === 'PATCH' ? { ...opts, decode: false } : opts),
+  };
+  const statusRest = new RestSpeakerStatus(statusClient);
   const status: StatusSink = {
     read: async (n) => {
       const r = await statusRest.read(n);

@@ -22,6 +22,7 @@ before(async () => {
   server = http.createServer((req, res) => {
     seen.push({ url: req.url ?? '', ua: req.headers['user-agent'], port: req.socket.remotePort ?? 0 });
     if (req.url?.startsWith('/hang')) { held.push(res); return; } // never answers
+    if (req.url?.startsWith('/notfound')) { res.writeHead(404, { 'Content-Type': 'application/json' }); res.end(JSON.stringify({ kind: 'Status', code: 404, message: 'gone' })); return; }
     if (req.url?.startsWith('/slowbody')) { res.writeHead(200, { 'Content-Type': 'application/json' }); res.write('{"a":'); held.push(res); return; }
     res.writeHead(200, { 'Content-Type': 'application/json' });
     res.end(JSON.stringify({ ok: true }));
@@ -100,3 +101,14 @@ test('a dedicated connection is not queued behind a stuck shared pool', async ()
 async function waitSeen(url: string): Promise<void> {
   while (!seen.some((x) => x.url === url)) await new Promise((r) => setImmediate(r));
 }
+
+test('decode: false drops a 2xx body undecoded (the same socket serves the next request); an error body is still decoded', async () => {
+  const c = KubeClient.create({ kubeconfig });
+  try {
+    assert.deepEqual(await c.request('PATCH', '/echo', { big: 1 }, 'application/merge-patch+json', { decode: false }), { status: 200, body: {} });
+    assert.deepEqual(await c.request('GET', '/echo'), { status: 200, body: { ok: true } }, 'decoded by default');
+    const err = await c.request('PATCH', '/notfound', {}, 'application/merge-patch+json', { decode: false });
+    assert.equal(err.status, 404);
+    assert.deepEqual(err.body, { kind: 'Status', code: 404, message: 'gone' });
+  } finally { c.destroy(); }
+});

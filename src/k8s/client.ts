@@ -60,6 +60,12 @@ export interface RequestOptions {
    * the shared pool, so they cannot wait behind a stuck or busy shared connection.
    */
   connection?: string;
+  /**
+   * False: a 2xx answer's body is read and dropped, not decoded (the response's `body` is `{}`); error answers are
+   * decoded as always. For writes whose echo nobody reads: the apiserver returns the whole object, and for a
+   * SpeakerStatus listing 10k IPs that is a megabyte of text and tens of thousands of objects per write.
+   */
+  decode?: boolean;
 }
 
 /** A request that got no complete answer before its deadline; the connection it used is destroyed. */
@@ -225,9 +231,12 @@ export class KubeClient {
         if (done) { r.destroy(); return; }
         r.on('response', (res) => {
           const chunks: Buffer[] = [];
-          res.on('data', (c: Buffer) => chunks.push(c));
+          const code = res.statusCode ?? 0;
+          const drop = opts.decode === false && code >= 200 && code < 300;
+          res.on('data', (c: Buffer) => { if (!drop) chunks.push(c); });
           res.on('error', (e) => { finish(e); });
           res.on('end', () => {
+            if (drop) { finish(undefined, { status: code, body: {} as T }); return; }
             const text = Buffer.concat(chunks).toString('utf8');
             let parsed: unknown = text;
             try { parsed = text === '' ? {} : JSON.parse(text); } catch { /* non-JSON error page: keep the text */ }

@@ -174,3 +174,28 @@ test('non-numeric resourceVersions: the list wins (no ordering can be assumed)',
   assert.equal(inf.get('n/b'), undefined);
   inf.stop();
 });
+
+test('transform: what it returns is cached and handed to handlers, for listed, watched and written objects alike', async () => {
+  const clock = new FakeClock();
+  const c = new ScriptedClient();
+  const big = (name: string, rv: string): Obj & Record<string, unknown> => ({ ...obj(name, rv, 'v'), spec: { huge: 'x'.repeat(1000) }, kind: 'K' });
+  c.list = { items: [big('a', '5')], rv: '10' };
+  const small = (o: Record<string, unknown>): Record<string, unknown> => ({ metadata: o.metadata, v: o.v });
+  const inf = new Informer<Obj>(c, { path: '/x', log, clock, transform: small });
+  const seen: unknown[] = [];
+  inf.onChange((_k, o) => { seen.push(o); });
+  inf.start();
+  clock.advance(0);
+  await inf.synced;
+  await flush();
+  c.open.onEvent({ type: 'ADDED', object: big('b', '11') });
+  inf.update(big('c', '12'));
+  const want = (name: string, rv: string): Obj => ({ metadata: { name, namespace: 'n', resourceVersion: rv }, v: 'v' });
+  assert.deepEqual(inf.get('n/a'), want('a', '5'), 'listed');
+  assert.deepEqual(inf.get('n/b'), want('b', '11'), 'watched');
+  assert.deepEqual(inf.get('n/c'), want('c', '12'), 'written');
+  assert.deepEqual(seen, [want('a', '5'), want('b', '11')], 'handlers get the transformed objects');
+  c.open.onEvent({ type: 'DELETED', object: big('b', '13') });
+  assert.equal(inf.get('n/b'), undefined, 'a delete finds the transformed object by key');
+  inf.stop();
+});

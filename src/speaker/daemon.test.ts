@@ -47,9 +47,9 @@ class FakeCache implements CacheSource<KObject> {
   list(): KObject[] { return [...this.objs.values()]; }
   update(): void { /* not used by the speaker */ }
   set(o: Record<string, unknown>): void {
-    const copy = structuredClone(o) as unknown as KObject;
-    copy.metadata.resourceVersion = String(this.rv++);
-    this.spec.strip?.(copy as unknown as Record<string, unknown>);
+    const decoded = structuredClone(o) as unknown as KObject;
+    decoded.metadata.resourceVersion = String(this.rv++);
+    const copy = (this.spec.keep?.(decoded as unknown as Record<string, unknown>) ?? decoded) as unknown as KObject;
     const key = objectKey(copy);
     const old = this.objs.get(key);
     this.objs.set(key, copy);

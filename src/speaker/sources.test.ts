@@ -48,10 +48,9 @@ test('sliceReadyNodes, planNode, nodeInternalIPs, heartbeatKey, leaseNode', () =
   assert.equal(leaseNode({ metadata: { name: 'baregate-controller' } }), undefined);
 });
 
-test('strip: a cached Service keeps only what the planner reads', () => {
+test('keep: a cached Service keeps only what the planner reads', () => {
   const spec = sourceSpecs().find((s) => s.kind === 'services');
-  const o = svc({ ips: ['192.0.2.1'], pool: 'p' });
-  spec?.strip?.(o);
+  const o = spec?.keep?.(svc({ ips: ['192.0.2.1'], pool: 'p' }));
   assert.deepEqual(o, {
     metadata: { name: 's', namespace: 'ns', uid: 'u', annotations: { [ALLOCATED_FROM_POOL]: 'p' } },
     spec: { type: 'LoadBalancer', externalTrafficPolicy: 'Cluster' },
@@ -60,10 +59,9 @@ test('strip: a cached Service keeps only what the planner reads', () => {
   assert.deepEqual(planService(o), { key: 'ns/s', ips: ['192.0.2.1'], pool: 'p', local: false }, 'the stripped object plans the same');
 });
 
-test('strip: a cached Secret keeps only the password and heartbeat key data', () => {
+test('keep: a cached Secret keeps only the password and heartbeat key data', () => {
   const spec = sourceSpecs().find((s) => s.kind === 'secrets');
-  const o: Record<string, unknown> = { metadata: { name: 'x', namespace: SYSTEM_NAMESPACE, annotations: { a: 'b' } }, type: 'Opaque', data: { password: 'cA==', key: 'aw==', 'release': 'x'.repeat(100) }, immutable: true };
-  spec?.strip?.(o);
+  const o = spec?.keep?.({ metadata: { name: 'x', namespace: SYSTEM_NAMESPACE, annotations: { a: 'b' } }, type: 'Opaque', data: { password: 'cA==', key: 'aw==', 'release': 'x'.repeat(100) }, immutable: true });
   assert.deepEqual(o, { metadata: { name: 'x', namespace: SYSTEM_NAMESPACE }, type: 'Opaque', data: { password: 'cA==', key: 'aw==' } });
 });
 
@@ -78,7 +76,7 @@ class Cache implements CacheSource<KObject> {
   get(k: string): KObject | undefined { return this.objs.get(k); }
   list(): KObject[] { return [...this.objs.values()]; }
   update(): void { /* fake */ }
-  set(o: Record<string, unknown>): void { this.spec.strip?.(o); const x = o as unknown as KObject; const k = objectKey(x); const old = this.objs.get(k); this.objs.set(k, x); for (const h of this.handlers) h(k, x, old); }
+  set(o: Record<string, unknown>): void { const x = (this.spec.keep?.(o) ?? o) as unknown as KObject; const k = objectKey(x); const old = this.objs.get(k); this.objs.set(k, x); for (const h of this.handlers) h(k, x, old); }
   del(k: string): void { const old = this.objs.get(k); this.objs.delete(k); for (const h of this.handlers) h(k, undefined, old); }
 }
 

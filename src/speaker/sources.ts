@@ -6,7 +6,8 @@
  * Why the conversion happens here, on every change of one object, and not when planning: with 10k Services a
  * re-plan must not walk and re-parse every Service JSON. Each cache event updates one entry of an incremental
  * map ({@link PlanService} per Service, ready nodes per Service), so building a {@link PlanSnapshot} costs only the
- * copy of the list. The caches drop every field the speaker does not read (`strip`), so 10k Services stay small.
+ * copy of the list. The caches hold, per object, a new one with only the fields the speaker reads (`keep`), so
+ * 10k Services stay small.
  *
  * The caches come from a factory: {@link Informer}s on a KubeClient in production ({@link informerFactory}),
  * in-memory fakes in tests; everything else in this file is plain data.
@@ -44,7 +45,8 @@ export interface SourceSpec {
   readonly kind: SourceKind;
   readonly path: string;
   readonly query?: string;
-  readonly strip?: (obj: Record<string, unknown>) => void;
+  /** The object to cache, built from the decoded one: a new, small object with only what the speaker reads. */
+  readonly keep?: (obj: Record<string, unknown>) => Record<string, unknown>;
 }
 
 /** Makes the cache for one {@link SourceSpec}. */
@@ -66,16 +68,15 @@ const arr = (v: unknown): unknown[] => (Array.isArray(v) ? v : []);
 const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
 
 /**
- * Keeps only the named keys of `o[field]` (drops the field when it is not an object). The field gets a new object
- * rather than losing keys: an object that had properties deleted turns into a dictionary and costs several times
- * the memory, and there are 10k of them.
+ * The named keys of `v` that are set, in a new object ({} when `v` is not an object). The caches hold new objects
+ * built from the decoded ones rather than the decoded ones with keys deleted: an object that had properties
+ * deleted turns into a dictionary and costs several times the memory, and there are 10k of them.
  */
-function keep(o: Json, field: string, keys: readonly string[]): void {
-  const v = obj(o[field]);
-  if (!v) { Reflect.deleteProperty(o, field); return; }
+function pick(v: unknown, keys: readonly string[]): Json {
+  const o = obj(v);
   const out: Json = {};
-  for (const k of keys) if (v[k] !== undefined) out[k] = v[k];
-  o[field] = out;
+  if (o) for (const k of keys) if (o[k] !== undefined) out[k] = o[k];
+  return out;
 }
 
 const META_KEYS = ['name', 'namespace', 'uid', 'resourceVersion', 'labels', 'annotations', 'generation'] as const;
@@ -85,77 +86,77 @@ const META_KEYS = ['name', 'namespace', 'uid', 'resourceVersion', 'labels', 'ann
  * IPs; a Service that is not a LoadBalancer with IPs and our annotation keeps only its metadata identity (the
  * cache must still hold it, or the next list would report it as new).
  */
-function stripService(o: Json): void {
-  keep(o, 'metadata', ['name', 'namespace', 'uid', 'resourceVersion', 'annotations']);
-  const meta = obj(o.metadata);
-  const ann = obj(meta?.annotations);
-  const pool = str(ann?.[ALLOCATED_FROM_POOL]);
-  if (meta) meta.annotations = pool !== undefined ? { [ALLOCATED_FROM_POOL]: pool } : {};
-  keep(o, 'spec', ['type', 'externalTrafficPolicy']);
+function keepService(o: Json): Json {
+  const meta = pick(o.metadata, ['name', 'namespace', 'uid', 'resourceVersion']);
+  const pool = str(obj(obj(o.metadata)?.annotations)?.[ALLOCATED_FROM_POOL]);
+  meta.annotations = pool !== undefined ? { [ALLOCATED_FROM_POOL]: pool } : {};
   const ingress = arr(obj(obj(o.status)?.loadBalancer)?.ingress).map((i) => str(obj(i)?.ip)).filter((ip): ip is string => ip !== undefined);
-  o.status = { loadBalancer: { ingress: ingress.map((ip) => ({ ip })) } };
-  for (const k of Object.keys(o)) if (!['metadata', 'spec', 'status'].includes(k)) Reflect.deleteProperty(o, k);
+  return { metadata: meta, spec: pick(o.spec, ['type', 'externalTrafficPolicy']), status: { loadBalancer: { ingress: ingress.map((ip) => ({ ip })) } } };
 }
 
 /** An EndpointSlice keeps its Service label and, per endpoint, readiness and node. */
-function stripSlice(o: Json): void {
-  keep(o, 'metadata', ['name', 'namespace', 'uid', 'resourceVersion', 'labels']);
-  const meta = obj(o.metadata);
-  const svc = str(obj(meta?.labels)?.[SERVICE_NAME_LABEL]);
-  if (meta) meta.labels = svc !== undefined ? { [SERVICE_NAME_LABEL]: svc } : {};
-  o.endpoints = arr(o.endpoints).map((e) => {
+function keepSlice(o: Json): Json {
+  const meta = pick(o.metadata, ['name', 'namespace', 'uid', 'resourceVersion']);
+  const svc = str(obj(obj(o.metadata)?.labels)?.[SERVICE_NAME_LABEL]);
+  meta.labels = svc !== undefined ? { [SERVICE_NAME_LABEL]: svc } : {};
+  const endpoints = arr(o.endpoints).map((e) => {
     const ep = obj(e);
     return { conditions: { ready: obj(ep?.conditions)?.ready }, nodeName: str(ep?.nodeName) };
   });
-  for (const k of Object.keys(o)) if (!['metadata', 'endpoints'].includes(k)) Reflect.deleteProperty(o, k);
+  return { metadata: meta, endpoints };
 }
 
 /** A Node keeps labels, NetworkUnavailable and its addresses. */
-function stripNode(o: Json): void {
-  keep(o, 'metadata', ['name', 'uid', 'resourceVersion', 'labels']);
+function keepNode(o: Json): Json {
   const st = obj(o.status);
   const conds = arr(st?.conditions).filter((c) => obj(c)?.type === 'NetworkUnavailable').map((c) => ({ type: 'NetworkUnavailable', status: obj(c)?.status }));
-  o.status = { conditions: conds, addresses: arr(st?.addresses) };
-  Reflect.deleteProperty(o, 'spec');
+  const out: Json = { ...o, metadata: pick(o.metadata, ['name', 'uid', 'resourceVersion', 'labels']), status: { conditions: conds, addresses: arr(st?.addresses) } };
+  Reflect.deleteProperty(out, 'spec'); // a few Nodes: the copy's shape does not matter
+  return out;
 }
 
 /** The baregate.io objects go to parseConfig as they are (it validates every field again); only metadata is trimmed. */
-function stripConfigObject(o: Json): void {
-  keep(o, 'metadata', META_KEYS);
-  Reflect.deleteProperty(o, 'status');
+function keepConfigObject(o: Json): Json {
+  const out: Json = { ...o, metadata: pick(o.metadata, META_KEYS) };
+  Reflect.deleteProperty(out, 'status');
+  return out;
 }
 
 /** A Lease keeps what freshness is judged from. */
-function stripLease(o: Json): void {
-  keep(o, 'metadata', ['name', 'namespace', 'uid', 'resourceVersion', 'labels']);
-  keep(o, 'spec', ['holderIdentity', 'renewTime', 'leaseDurationSeconds', 'acquireTime']);
+function keepLease(o: Json): Json {
+  return {
+    ...o,
+    metadata: pick(o.metadata, ['name', 'namespace', 'uid', 'resourceVersion', 'labels']),
+    ...(o.spec !== undefined ? { spec: pick(o.spec, ['holderIdentity', 'renewTime', 'leaseDurationSeconds', 'acquireTime']) } : {}),
+  };
 }
 
 /**
  * Secrets keep their type and the only data keys the speaker reads (a BGP password, the heartbeat key): the
  * namespace may also hold Helm releases or certificates of megabytes.
  */
-function stripSecret(o: Json): void {
-  keep(o, 'metadata', ['name', 'namespace', 'uid', 'resourceVersion']);
-  keep(o, 'data', [PASSWORD_SECRET_KEY, HEARTBEAT_SECRET_KEY]);
-  for (const k of Object.keys(o)) if (!['metadata', 'type', 'data'].includes(k)) Reflect.deleteProperty(o, k);
+function keepSecret(o: Json): Json {
+  const out: Json = { metadata: pick(o.metadata, ['name', 'namespace', 'uid', 'resourceVersion']) };
+  if (o.type !== undefined) out.type = o.type;
+  if (o.data !== undefined) out.data = pick(o.data, [PASSWORD_SECRET_KEY, HEARTBEAT_SECRET_KEY]);
+  return out;
 }
 
 /** The caches of one speaker: paths, queries and what each keeps. */
 export function sourceSpecs(): readonly SourceSpec[] {
   return [
-    { kind: 'services', path: '/api/v1/services', strip: stripService },
-    { kind: 'endpointSlices', path: '/apis/discovery.k8s.io/v1/endpointslices', strip: stripSlice },
-    { kind: 'nodes', path: '/api/v1/nodes', strip: stripNode },
-    { kind: 'pools', path: crdPath(Kinds.IPAddressPool.plural), strip: stripConfigObject },
-    { kind: 'l2Advertisements', path: crdPath(Kinds.L2Advertisement.plural), strip: stripConfigObject },
-    { kind: 'bgpAdvertisements', path: crdPath(Kinds.BGPAdvertisement.plural), strip: stripConfigObject },
-    { kind: 'bgpPeers', path: crdPath(Kinds.BGPPeer.plural), strip: stripConfigObject },
+    { kind: 'services', path: '/api/v1/services', keep: keepService },
+    { kind: 'endpointSlices', path: '/apis/discovery.k8s.io/v1/endpointslices', keep: keepSlice },
+    { kind: 'nodes', path: '/api/v1/nodes', keep: keepNode },
+    { kind: 'pools', path: crdPath(Kinds.IPAddressPool.plural), keep: keepConfigObject },
+    { kind: 'l2Advertisements', path: crdPath(Kinds.L2Advertisement.plural), keep: keepConfigObject },
+    { kind: 'bgpAdvertisements', path: crdPath(Kinds.BGPAdvertisement.plural), keep: keepConfigObject },
+    { kind: 'bgpPeers', path: crdPath(Kinds.BGPPeer.plural), keep: keepConfigObject },
     {
       kind: 'leases', path: `/apis/coordination.k8s.io/v1/namespaces/${SYSTEM_NAMESPACE}/leases`,
-      query: `labelSelector=${encodeURIComponent(SPEAKER_LEASE_LABEL)}`, strip: stripLease,
+      query: `labelSelector=${encodeURIComponent(SPEAKER_LEASE_LABEL)}`, keep: keepLease,
     },
-    { kind: 'secrets', path: `/api/v1/namespaces/${SYSTEM_NAMESPACE}/secrets`, strip: stripSecret },
+    { kind: 'secrets', path: `/api/v1/namespaces/${SYSTEM_NAMESPACE}/secrets`, keep: keepSecret },
   ];
 }
 
@@ -165,7 +166,7 @@ export function informerFactory(client: InformerClient, log: Logger, clock?: Clo
     const inf = new Informer<KObject>(client, {
       path: spec.path, log: log.child({ source: spec.kind }),
       ...(spec.query !== undefined ? { query: spec.query } : {}),
-      ...(spec.strip ? { strip: spec.strip } : {}),
+      ...(spec.keep ? { transform: spec.keep } : {}),
       ...(clock ? { clock } : {}),
     });
     return Object.assign(inf, { health: (): Health => (inf.healthy() ? { ok: true } : { ok: false, reason: `${spec.kind} cache stale for ${Math.round(inf.staleForMs())} ms` }) });
