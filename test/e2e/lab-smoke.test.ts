@@ -95,4 +95,49 @@ describe('lab smoke', { skip: netlabSkip, timeout: 900_000 }, () => {
     assert.equal(ports.length, 1);
     assert.ok((ports[0] ?? 0) >= 30000, `a NodePort: ${ports.join(',')}`);
   });
+
+  it('apiAccess(node, false) makes the apiserver unreachable from that node only, true restores it', async () => {
+    const probe = async (node: string): Promise<boolean> =>
+      (await lab.lab.run(node, 'curl', ['-sk', '-o', '/dev/null', '--max-time', '1', 'https://198.51.100.33:6443/'], 5000)).code === 0;
+    lab.apiAccess('n2', false);
+    try {
+      assert.equal(await probe('n2'), false);
+      assert.equal(await probe('n1'), true);
+    } finally { lab.apiAccess('n2', true); }
+    assert.equal(await until('apiserver reachable from n2 again', async () => ((await probe('n2')) ? true : undefined), 10_000, 200), true);
+  });
+
+  it('stopKubeProxy / startKubeProxy: the process goes and comes back with its rules synced', async () => {
+    await lab.stopKubeProxy('n1');
+    assert.equal(lab.kubeProxyRunning('n1'), false);
+    await lab.startKubeProxy('n1');
+    assert.equal(lab.kubeProxyRunning('n1'), true);
+    assert.match(await fetchOk('client', ip.l2v4), ANSWER);
+  });
+
+  it('restartController and restartApiserver change no Service IP, and traffic still flows', async () => {
+    const before = [...await lab.serviceIPs('demo'), ...await lab.serviceIPs('demo-bgp')].sort();
+    await lab.restartController();
+    await lab.restartApiserver({ downMs: 500 });
+    assert.deepEqual([...await lab.serviceIPs('demo'), ...await lab.serviceIPs('demo-bgp')].sort(), before);
+    assert.match(await fetchOk('client', ip.l2v4), ANSWER);
+  });
+
+  it('evictNode marks that node\'s pods NotReady; deletePod removes the Pod object and its namespace', async () => {
+    const ready = async (name: string): Promise<string | undefined> => {
+      const r = await lab.kubectl(['get', 'pod', name, '-o', 'jsonpath={.status.conditions[?(@.type=="Ready")].status}']);
+      return r.code === 0 ? r.stdout : undefined;
+    };
+    const onN3 = [...lab.pods.values()].filter((p) => p.node === 'n3');
+    await lab.evictNode('n3');
+    for (const p of onN3) assert.equal(await ready(p.name), 'False');
+    const victim = onN3[0];
+    assert.ok(victim);
+    await lab.deletePod(victim.name);
+    assert.equal(lab.pods.has(victim.name), false);
+    assert.equal((await lab.kubectl(['get', 'pod', victim.name])).code, 1);
+    const podNs = lab.lab.ns(`n3p${victim.name.split('-').at(-1) ?? ''}`);
+    assert.ok(!lab.lab.exec('sw', 'ip', ['netns', 'list']).includes(podNs), `pod namespace ${podNs} deleted`);
+    assert.match(await fetchOk('client', ip.l2v4), ANSWER);
+  });
 });

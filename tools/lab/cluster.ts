@@ -107,15 +107,16 @@ class Cluster extends Topology implements LabCluster {
     const { lab } = this;
     this.mgmtIndex.set(name, i);
     lab.attach(name, 'msw', 'mgmt', [`${LAB_NET.mgmtNode(i)}/27`]);
-    lab.sysctl(name, 'net.ipv4.ip_forward', '1');
-    lab.sysctl(name, 'net.ipv6.conf.all.forwarding', '1');
-    // a request forwarded back out of eth0 (the pod is on another node) must not redirect the client there
-    for (const scope of ['all', 'eth0']) lab.sysctl(name, `net.ipv4.conf.${scope}.send_redirects`, '0');
-    lab.ip(name, 'link', 'add', 'cbr0', 'type', 'bridge');
-    lab.ip(name, 'addr', 'add', `${v4Host(LAB_NET.podCIDR4(i), 1)}/29`, 'dev', 'cbr0');
-    lab.ip(name, 'addr', 'add', `${v6Host(LAB_NET.podCIDR6(i), 1)}/64`, 'dev', 'cbr0', 'nodad');
-    lab.ip(name, 'link', 'set', 'cbr0', 'up');
-    const lines: string[] = [];
+    // one sysctl run for all (a process per key costs more than the whole node otherwise); a request
+    // forwarded back out of eth0 (the pod is on another node) must not redirect the client there
+    lab.exec(name, 'sysctl', ['-q', '-w', 'net.ipv4.ip_forward=1', 'net.ipv6.conf.all.forwarding=1',
+      'net.ipv4.conf.all.send_redirects=0', 'net.ipv4.conf.eth0.send_redirects=0']);
+    const lines: string[] = [
+      'link add cbr0 type bridge',
+      `addr add ${v4Host(LAB_NET.podCIDR4(i), 1)}/29 dev cbr0`,
+      `addr add ${v6Host(LAB_NET.podCIDR6(i), 1)}/64 dev cbr0 nodad`,
+      'link set cbr0 up',
+    ];
     for (let j = 1; j <= LAB_MAX_NODES; j++) {
       if (j === i) continue;
       lines.push(`route add ${LAB_NET.podCIDR4(j)} via 192.0.2.${10 + j}`);
@@ -213,6 +214,14 @@ class Cluster extends Topology implements LabCluster {
     return { status: Number(r.stdout.slice(i + 1)), body: r.stdout.slice(0, i) };
   }
 
+  /**
+   * The Topology's speaker readiness wait with a longer bound: several labs on two shared cores make a tsx
+   * speaker take over a minute to load (a bound on a hang, not a timing assertion).
+   */
+  override waitReady(node: string, ms = 180_000): Promise<void> {
+    return super.waitReady(node, ms);
+  }
+
   // ───────────── bring-up ─────────────
 
   /** Builds the topology on the running control plane, then starts kube-controller-manager, kube-proxies, baregate. */
@@ -237,7 +246,7 @@ class Cluster extends Topology implements LabCluster {
 
   private async startControllerEarly(): Promise<void> {
     this.startController();
-    await this.waitLeader(120_000);
+    await this.waitLeader();
     this.log('baregate controller leading');
   }
 
@@ -305,7 +314,7 @@ class Cluster extends Topology implements LabCluster {
       // both families synced once (the gauge is 0 until then)
       const synced = [...r.stdout.matchAll(/^kubeproxy_sync_proxy_rules_last_timestamp_seconds\{ip_family="IPv[46]"\} (\S+)$/gm)].filter((m) => Number(m[1]) > 0);
       return synced.length === 2 ? true : undefined;
-    }, 60_000, 200).catch(async (e: unknown) => {
+    }, 180_000, 200).catch(async (e: unknown) => {
       if (child.exitCode !== null || child.signalCode !== null) throw new Error(`kube-proxy on ${node} exited (${await p.exited}); see ${this.dir}/kube-proxy-${node}.log`);
       throw e;
     });
@@ -328,7 +337,7 @@ class Cluster extends Topology implements LabCluster {
     this.lab.ip('msw', 'link', 'set', this.lab.switchPort(node), on ? 'up' : 'down');
   }
 
-  private async waitLeader(ms = 60_000): Promise<void> {
+  private async waitLeader(ms = 180_000): Promise<void> {
     await until(() => `baregate controller ${this.controllerIdentity} to lead; log: ${this.controllerLog.log.slice(-1500)}`, async () => {
       if (!this.controller) throw new Error(`controller exited: ${this.controllerLog.log.slice(-1500)}`);
       const r = await this.rest.request('GET', `/apis/coordination.k8s.io/v1/namespaces/${SYSTEM_NAMESPACE}/leases/${CONTROLLER_LEASE}`);
@@ -435,7 +444,7 @@ class Cluster extends Topology implements LabCluster {
       const r = await this.lab.run(p.node, 'curl', ['-s', '--max-time', '1', `http://${p.ipv4}:${POD_PORT}/`, '-g', `http://[${p.ipv6}]:${POD_PORT}/`], 5000);
       const want = `pod=${p.name} node=${p.node}`;
       return r.stdout === `${want}${want}` ? true : undefined;
-    }, 20_000, 100)));
+    }, 60_000, 100)));
     return pods;
   }
 
