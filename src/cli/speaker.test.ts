@@ -10,7 +10,8 @@ import { pino } from 'pino';
 import type { Health } from '../k8s/ports.ts';
 import { observeSpeaker, registry, type SpeakerMetricsInput } from '../metrics/metrics.ts';
 import type { DaemonMetrics, SpeakerDaemon } from '../speaker/daemon.ts';
-import { nodeInterfaces, serveSpeakerMetrics } from './speaker.ts';
+import v8 from 'node:v8';
+import { applySpeakerHeapFlags, nodeInterfaces, serveSpeakerMetrics, SPEAKER_V8_FLAGS } from './speaker.ts';
 
 const base: DaemonMetrics = {
   announced: { L2: 3, BGP: 2 }, gained: 5, lost: 2, replies: 40, announcements: 12, heartbeatLosses: 1,
@@ -75,4 +76,19 @@ test('nodeInterfaces: this host\'s interfaces with addresses, lower-case MACs, s
     assert.equal(i.mac, i.mac.toLowerCase());
     for (const a of i.addresses) assert.ok(a.address !== '', 'every address has text');
   }
+});
+
+test('applySpeakerHeapFlags: the operator\'s own flags win; applied, the young generation stops growing', () => {
+  assert.deepEqual(applySpeakerHeapFlags(['--heap_growing_percent=30', '--semi-space-growth-factor=2']), [], 'both given (either spelling): none applied');
+  assert.deepEqual(applySpeakerHeapFlags(['--heap-growing-percent=30']), ['--semi-space-growth-factor=1']);
+  assert.deepEqual(applySpeakerHeapFlags([]), [...SPEAKER_V8_FLAGS]);
+  const young = (): number => v8.getHeapSpaceStatistics().find((x) => x.space_name === 'new_space')?.space_size ?? 0;
+  const before = young();
+  // survivors of young-generation GCs are what makes V8 double the young generation: keep ~40 MB of them alive
+  const keep: unknown[] = [];
+  for (let i = 0; i < 400_000; i++) keep.push({ i, s: `x${i}`, a: [i, i + 1] });
+  assert.ok(keep.length > 0);
+  // V8's default doubles it up to 32 MiB under this load (`new_space` space_size); with the flag it stays where it was
+  // (one step at most)
+  assert.ok(young() <= Math.max(2 * before, 4 * 1024 * 1024), `young generation ${young()} bytes, was ${before}`);
 });
