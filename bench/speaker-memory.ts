@@ -7,8 +7,14 @@
  *
  * Measured: the speaker process's VmRSS once `status.summary.announced` of its SpeakerStatus equals the count
  * and ~5 s have passed, its VmHWM (peak RSS), and the time from the first status patch to that summary. The
- * process runs under `--import tsx` like every netlab speaker, so the RSS includes tsx's loader (a production
- * image runs compiled JS and would be somewhat smaller). BENCH_SPEAKER_SERVICES sets the count (default 10000).
+ * speaker is the compiled JS (`node out/cli/main.js speaker`, as a production image runs it; its V8 heap settings
+ * come from the speaker command itself, see SPEAKER_V8_FLAGS), or with BENCH_SPEAKER_RUNTIME=tsx the netlab way
+ * (`--import tsx`, whose loader adds to the RSS). BENCH_SPEAKER_NODE_ARGS adds node flags (e.g. `--import` of a
+ * heap sampler). BENCH_SPEAKER_SERVICES sets the count (default 10000).
+ *
+ * Of the RSS, ~45 MiB are pages of the node binary itself (file-backed, the same for any node process) and ~15 MiB
+ * node's own start-up heap and buffers: the idle speaker is ~70-75 MiB, so the target leaves ~50 MiB for 10k
+ * Services, their plan, the takeover state and the L2 announcers.
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync } from 'node:fs';
