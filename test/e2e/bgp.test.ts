@@ -45,7 +45,7 @@ after(async () => {
 const all = (ip: string, nodes: readonly string[] = NODES): string[] => nodes.map((n) => nodeAddr(lab, n, ip)).sort();
 const esc = (s: string): string => s.replace(/[.]/g, '\\.');
 
-describe('BGP', { timeout: 240_000 }, () => {
+describe('BGP', { timeout: 1_200_000 }, () => {
   beforeEach(async () => {
     if (e2eSkip) return;
     await healAll(lab);

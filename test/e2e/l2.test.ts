@@ -46,7 +46,7 @@ const podsNotOn = (node: string): Set<string> => new Set([...lab.pods.values()].
 /** Requests in flight (started before, ended after, ±slack) at time `flip`. */
 const inFlightAt = (r: HttpResult, flip: number | undefined, slack: number): boolean => flip !== undefined && r.t - slack <= flip && r.t + r.ms + slack >= flip;
 
-describe('L2', { timeout: 240_000 }, () => {
+describe('L2', { timeout: 1_200_000 }, () => {
   // a failed test must not leave a node broken for the next one
   beforeEach(async () => {
     if (e2eSkip) return;
