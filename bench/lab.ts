@@ -14,7 +14,7 @@
  *
  * Env: BENCH_LAB_TRIALS (L2 trials of each kind, default 20), BENCH_LAB_SERVICES (Services created one at a
  * time, default 20), BENCH_LAB_BULK (Services created at once, default 1000), BENCH_LAB_BGP_TRIALS (BGP crash
- * and graceful trials, default 3), BENCH_LAB_BULK_CLIENTS (kubectl processes creating the bulk, default 4), BENCH_LAB_PARTS (comma list of l2, bgp; default both), BENCH_LAB_BED=netlab
+ * and graceful trials, default 3), BENCH_LAB_BULK_CLIENTS (kubectl processes creating and deleting the bulk, default 8), BENCH_LAB_PARTS (comma list of l2, bgp; default both), BENCH_LAB_BED=netlab
  * (the same measurements on the lighter netlab topology: no kube-proxy, no pods, each node answers itself).
  */
 import { existsSync } from 'node:fs';
@@ -260,8 +260,12 @@ async function bgpPart(bed: Bed, router: Router, counts: { single: number; bulk:
       return last.routes >= counts.bulk * nodes.length ? performance.now() : undefined;
     }, 300_000, 100);
     log(`BGP bulk: all networks ${firstAll === undefined ? 'never' : Math.round(firstAll - t0)} ms, every path ${everyPath === undefined ? `never (${JSON.stringify(last)})` : Math.round(everyPath - t0)} ms`);
+    // Services have no delete-collection: kubectl deletes one at a time, so several clients again
+    const names = Array.from({ length: counts.bulk }, (_, k) => `bench-bulk-${k}`);
+    const per = Math.ceil(names.length / counts.clients);
     const d0 = performance.now();
-    await topo.kubectl(['delete', 'services', '-n', 'default', '-l', `${BULK_LABEL}=bulk`, '--wait=false']);
+    await Promise.all(Array.from({ length: counts.clients }, (_, c) => names.slice(c * per, (c + 1) * per)).filter((x) => x.length > 0)
+      .map((x) => topo.kubectl(['delete', 'services', '-n', 'default', '--wait=false', ...x])));
     if (bed.name === 'netlab') await topo.kubectl(['delete', 'endpointslices', '-n', 'default', '-l', `${BULK_LABEL}=bulk`, '--wait=false']);
     const deleted = performance.now() - d0;
     const gone = await poll(async () => ((await router.countIn(IPS.bulkNet)).routes === 0 ? performance.now() : undefined), 300_000, 100);
@@ -270,6 +274,8 @@ async function bgpPart(bed: Bed, router: Router, counts: { single: number; bulk:
       services: counts.bulk, applyMs: Math.round(applied),
       createToAllNetworksMs: firstAll === undefined ? undefined : Math.round(firstAll - t0),
       createToEveryPathMs: everyPath === undefined ? undefined : Math.round(everyPath - t0),
+      lastApplyReturnedToAllNetworksMs: firstAll === undefined ? undefined : Math.max(0, Math.round(firstAll - t0 - applied)),
+      lastApplyReturnedToEveryPathMs: everyPath === undefined ? undefined : Math.max(0, Math.round(everyPath - t0 - applied)),
       lastSeen: last, deleteMs: Math.round(deleted), deleteToAllWithdrawnMs: gone === undefined ? undefined : Math.round(gone - d0),
       method: `kubectl apply --server-side of ${counts.bulk} IPv6 Services by ${counts.clients} kubectl processes at once (fixed IPs in ${IPS.bulkNet}), timed from before it; BIRD's count polled every 100 ms; every path = one per node`,
     };
@@ -372,7 +378,7 @@ export async function labBench(): Promise<Record<string, unknown>> {
   const trials = num('BENCH_LAB_TRIALS', 20);
   const counts = {
     single: num('BENCH_LAB_SERVICES', 20), bulk: num('BENCH_LAB_BULK', 1000), trials: num('BENCH_LAB_BGP_TRIALS', 3),
-    clients: Math.max(1, num('BENCH_LAB_BULK_CLIENTS', 4)),
+    clients: Math.max(1, num('BENCH_LAB_BULK_CLIENTS', 8)),
   };
   const started = Date.now();
   let bed: Bed;
