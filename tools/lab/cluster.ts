@@ -19,7 +19,7 @@
  * gateway and broadcast).
  */
 import type { ChildProcessWithoutNullStreams } from 'node:child_process';
-import { cpSync, createWriteStream, mkdtempSync, rmSync, writeFileSync, type WriteStream } from 'node:fs';
+import { cpSync, createWriteStream, mkdtempSync, rmSync, symlinkSync, writeFileSync, type WriteStream } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -406,7 +406,8 @@ class Cluster extends Topology implements LabCluster {
           containers: [{ name: 'app', image: 'lab.invalid/baregate-lab-pod:never-pulled', ports: [{ name: 'http', containerPort: POD_PORT }] }],
         },
       });
-      if (created.status !== 201) throw new Error(`create Pod ${name}: ${created.status} ${created.text}`);
+      // 409: a retried create whose first attempt went through (rest.ts retries after a connection reset)
+      if (created.status !== 201 && created.status !== 409) throw new Error(`create Pod ${name}: ${created.status} ${created.text}`);
       await ready;
       this.pods.set(name, pod);
       await this.writePodStatus(pod, true);
@@ -518,7 +519,7 @@ class Cluster extends Topology implements LabCluster {
     this.rest.close();
     if (process.env.BAREGATE_KEEP_LAB === '1') try {
       // post-mortems: the component logs outlive the lab
-      cpSync(this.dir, `${this.dir}-kept`, { recursive: true, filter: (src) => !src.endsWith('.ctl') });
+      cpSync(this.dir, `${this.dir}-kept`, { recursive: true, filter: (src) => !src.endsWith('.ctl') && !src.endsWith('/cluster') });
       cpSync(this.cluster.dataDir, `${this.dir}-kept/cluster`, { recursive: true, filter: (src) => !src.endsWith('.sock') && !src.includes('/etcd') });
       this.log(`logs kept in ${this.dir}-kept`);
     } catch (e) { this.log(`keeping the logs failed: ${String(e)}`); }
@@ -549,6 +550,8 @@ export const startLab: StartLab = async (opts: LabOptions = {}): Promise<LabClus
     rmSync(dir, { recursive: true, force: true });
     throw e;
   }
+  // one directory for every log: etcd, kube-apiserver and the relay write theirs in the harness's data dir
+  symlinkSync(cluster.dataDir, join(dir, 'cluster'));
   const c = new Cluster(lab, cluster, dir, log);
   try {
     await c.bringUp(n, opts);
@@ -556,6 +559,6 @@ export const startLab: StartLab = async (opts: LabOptions = {}): Promise<LabClus
     await c.destroy();
     throw e;
   }
-  log(`up (${n} nodes; LAN client ${LAN.client4}; kubeconfig ${c.kubeconfigPath})`);
+  log(`up in ${((Date.now() - t0) / 1000).toFixed(1)} s (${n} nodes; LAN client ${LAN.client4}; kubeconfig ${c.kubeconfigPath}; logs ${dir})`);
   return c;
 };

@@ -34,8 +34,7 @@ export function labRest(kubeconfigPath: string): LabRest {
     keepAlive: true, maxSockets: 8,
     ca: b64(cluster['certificate-authority-data']), cert: b64(user['client-certificate-data']), key: b64(user['client-key-data']),
   });
-  return {
-    request: (method, path, body, contentType = 'application/json', timeoutMs = 15_000) => new Promise((resolve, reject) => {
+  const once = (method: string, path: string, body: unknown, contentType: string, timeoutMs: number): Promise<RestAnswer> => new Promise((resolve, reject) => {
       const data = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
       const req = https.request({
         host: url.hostname, port: url.port, method, path, agent, timeout: timeoutMs,
@@ -54,7 +53,20 @@ export function labRest(kubeconfigPath: string): LabRest {
       req.on('timeout', () => { req.destroy(new Error(`${method} ${path}: no answer within ${timeoutMs} ms`)); });
       req.on('error', reject);
       req.end(data);
-    }),
+    });
+  return {
+    // a kept-alive socket the relay or a restarting apiserver has closed fails the next request with a reset
+    // ("socket hang up"): connection-level failures are tried again (3 times), HTTP answers never are
+    request: async (method, path, body, contentType = 'application/json', timeoutMs = 15_000) => {
+      for (let attempt = 1; ; attempt++) {
+        try {
+          return await once(method, path, body, contentType, timeoutMs);
+        } catch (e) {
+          if (attempt >= 3) throw e;
+          await new Promise((r) => setTimeout(r, 200 * attempt));
+        }
+      }
+    },
     close: () => { agent.destroy(); },
   };
 }
