@@ -136,7 +136,7 @@ export interface DaemonDeps {
    * to it and the IP is announced once that is in place. Absent: announced at once, in-flight requests may reset.
    */
   readonly handoff?: HandoffPort;
-  /** Longest an announcement waits for the hand-off rule, ms (default 250): the old owner still answers meanwhile. */
+  /** Longest an announcement waits for the hand-off rule, ms (default 800: spawning nft on a loaded node can take that long; below the leaving speaker's 1 s hand-over bound, and it answers meanwhile). */
   readonly handoffWaitMs?: number;
   /** Shortest source-change coalescing window, ms (default 10; stretched to 9 × the last re-plan's duration, at most 1 s). */
   readonly batchMs?: number;
@@ -619,14 +619,15 @@ export class SpeakerDaemon {
     if (this.d.handoff === undefined || target?.via === undefined) { this.answer(ip, ifaces); return; }
     const token = {};
     this.deferred.set(ip, token);
-    const go = (): void => {
+    const go = (late: boolean): void => {
       timer.cancel();
       if (this.deferred.get(ip) !== token) return; // released or answered again meanwhile
       this.deferred.delete(ip);
+      if (late) this.log.warn({ event: 'l2-handoff-late', ip, waitedMs: this.d.handoffWaitMs ?? 800 }, 'hand-off rule not in place yet: announcing anyway');
       this.guard('answer', () => { this.answer(ip, ifaces); });
     };
-    const timer: Timer = this.d.clock.setTimeout(go, this.d.handoffWaitMs ?? 250);
-    void this.d.handoff.forward(ip, target.dev, target.via).then(go);
+    const timer: Timer = this.d.clock.setTimeout(() => { go(true); }, this.d.handoffWaitMs ?? 800);
+    void this.d.handoff.forward(ip, target.dev, target.via).then(() => { go(false); });
   }
 
   private answer(ip: string, ifaces: readonly string[]): void {
