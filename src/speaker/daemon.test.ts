@@ -434,6 +434,37 @@ test('SIGTERM hand-off: the IPs a leaving speaker held are announced by the take
   assert.equal(calls.at(-1), 'close');
 });
 
+test('BGP graceful stop: the staying speakers hand the leaving node\'s flows back to it (every BGP host route, once), before its GSHUT', async () => {
+  const w = l2World();
+  w.cluster.delete('l2Advertisements', 'all');
+  w.cluster.set('bgpPeers', peer('router', { myASN: 64500, peerASN: 64501, peerAddress: '192.0.2.254' }));
+  w.cluster.set('bgpAdvertisements', bgpadv('all'));
+  const calls: { ip: string; device: string; via: string; at: number }[] = [];
+  const handoff: HandoffPort = {
+    forward: (ip, device, via) => { calls.push({ ip, device, via, at: w.clock.now() }); return Promise.resolve(); },
+    stop: () => undefined,
+    close: () => Promise.resolve(),
+  };
+  const a = speaker(w, 'node-a', '192.0.2.1', '02:00:00:00:00:01', { handoff });
+  const b = speaker(w, 'node-b', '192.0.2.2', '02:00:00:00:00:02');
+  await started(w, a, b);
+  const ips = ['192.0.2.200', '192.0.2.201', '192.0.2.202'];
+  ips.forEach((ip, i) => { w.cluster.set('services', service('web', `s${i}`, [ip], 'p1')); });
+  await w.clock.advanceAsync(1500, 10);
+  assert.equal(b.bgp[0]?.routes.get('router')?.length, 3, 'b announces the three routes');
+  assert.equal(calls.length, 0);
+  const t0 = w.clock.now();
+  const done = b.daemon.shutdown();
+  for (let t = 0; t < 4000; t += 10) await w.clock.advanceAsync(10, 10);
+  await done;
+  assert.deepEqual(calls.map((c) => `${c.ip} ${c.device} ${c.via}`).sort(), ips.map((ip) => `${ip} eth0 192.0.2.2`),
+    'each BGP IP handed off to b once, on the shared link');
+  const gshutAt = b.steps.indexOf('bgp:gshut');
+  assert.ok(gshutAt >= 0);
+  assert.ok(Math.max(...calls.map((c) => c.at)) - t0 < 300, 'a installed the hand-off within the 300 ms b waits before its GSHUT');
+  await stopped(w, a);
+});
+
 test('BGP: routes per peer follow the plan (attributes, withdrawals); routerID from the Node InternalIP', async () => {
   const w = l2World();
   w.cluster.delete('l2Advertisements', 'all');

@@ -146,6 +146,8 @@ export interface DaemonDeps {
   readonly statusDebounceMs?: number;
   /** BGP graceful shutdown wait on SIGTERM, ms (default 2000). */
   readonly gshutWaitMs?: number;
+  /** Wait between the leaving heartbeat and the BGP graceful shutdown on SIGTERM, ms (default 300; see bgpHandoff). */
+  readonly bgpHandoffLeadMs?: number;
 }
 
 /** Counters the daemon keeps (the metrics module turns them into series). */
@@ -188,6 +190,8 @@ export class SpeakerDaemon {
   private lastPlan: Plan | undefined;
   private members: ReadonlyMap<string, MemberView> = new Map();
   private macs = new Map<string, string>();
+  /** Leaving speakers whose BGP flows were handed off to them already (see bgpHandoff). */
+  private readonly leavingSeen = new Set<string>();
   /** IPs taken from a leaving speaker whose announcement waits for the hand-off rule (token per answer call). */
   private readonly deferred = new Map<string, object>();
   private replanTimer: Timer | undefined;
@@ -339,7 +343,12 @@ export class SpeakerDaemon {
     let left: Promise<void> = Promise.resolve();
     await step('leave', () => { left = this.d.liveness.leave(); });
     await step('handover', () => this.takeover.handOver());
-    await step('bgp-shutdown', async () => { if (this.bgp) await this.bgp.port.gracefulShutdown(this.d.gshutWaitMs ?? 2000); });
+    await step('bgp-shutdown', async () => {
+      if (!this.bgp) return;
+      // the others hand our flows back to us once they hear we leave: give their nft a head start over the router
+      await new Promise<void>((r) => { this.d.clock.setTimeout(r, this.d.bgpHandoffLeadMs ?? 300); });
+      await this.bgp.port.gracefulShutdown(this.d.gshutWaitMs ?? 2000);
+    });
     // the final status: nothing announced any more (the routes were withdrawn, the IPs handed over)
     this.lastPlan = undefined;
     await step('status', () => this.publisher.flush());
@@ -544,7 +553,41 @@ export class SpeakerDaemon {
     this.takeover.apply(plan.l2, view, plan.l2Owners);
     this.gcLinks();
     this.applyBgp(config, plan);
+    this.bgpHandoff(view, plan);
     this.publisher.changed();
+  }
+
+  /**
+   * BGP graceful stops: when a speaker says it is leaving, the router soon moves its flows to the other nodes
+   * (GSHUT, then the withdrawal), and a connection in flight lands at a node that never saw it. So every other node
+   * hands such segments of its BGP-announced host routes off to the leaving node (which still serves them), once per
+   * leaving speaker. Segments of flows the router moved between two staying nodes go there too: they were lost anyway.
+   */
+  private bgpHandoff(view: ReadonlyMap<string, MemberView>, plan: Plan): void {
+    const h = this.d.handoff;
+    if (h === undefined) return;
+    const leaving = [...view].filter(([n, m]) => n !== this.d.node && m.state === 'leaving').map(([n]) => n);
+    for (const n of [...this.leavingSeen]) if (!leaving.includes(n)) this.leavingSeen.delete(n);
+    const fresh = leaving.filter((n) => !this.leavingSeen.has(n));
+    if (fresh.length === 0) return;
+    const ips = new Set<string>();
+    for (const routes of plan.bgp.values()) {
+      for (const r of routes) {
+        const slash = r.prefix.indexOf('/');
+        const ip = r.prefix.slice(0, slash);
+        if (Number(r.prefix.slice(slash + 1)) === (ip.includes(':') ? 128 : 32)) ips.add(ip);
+      }
+    }
+    for (const n of fresh) {
+      this.leavingSeen.add(n);
+      const theirs = view.get(n)?.interfaces ?? [];
+      for (const ip of ips) {
+        for (const i of this.localIfaces) {
+          const via = handoffTarget(ip, i.name, this.localIfaces, theirs);
+          if (via !== undefined) { void h.forward(ip, i.name, via); break; }
+        }
+      }
+    }
   }
 
   private applyBgp(config: Config, plan: Plan): void {

@@ -12,18 +12,20 @@ const iface = (name: string, addrs: [string, string | null][]): InterfaceState =
 });
 
 describe('handoffScript', () => {
-  test('one rule per IP in its family table, after an idempotent removal of both tables', () => {
+  test('one rule per old owner and device in its family table (IPs as a set), after an idempotent removal of both tables', () => {
     const s = handoffScript([
       { ip: '192.0.2.201', device: 'eth0', via: '192.0.2.11' },
       { ip: '2001:db8:2::201', device: 'eth0', via: '2001:db8:2::11' },
       { ip: '192.0.2.200', device: 'eth1', via: '192.0.2.12' },
+      { ip: '198.51.100.11', device: 'eth0', via: '192.0.2.11' },
+      { ip: '198.51.100.10', device: 'eth0', via: '192.0.2.11' },
     ]);
     const lines = s.trim().split('\n');
     assert.deepEqual(lines.slice(0, 2), [`add table ip ${HANDOFF_TABLE}`, `delete table ip ${HANDOFF_TABLE}`]);
     const v4 = lines.filter((l) => l.includes('ip daddr'));
     assert.deepEqual(v4, [
+      '    ip daddr { 192.0.2.201, 198.51.100.10, 198.51.100.11 } ct state new tcp flags & syn == 0 dup to 192.0.2.11 device "eth0" drop',
       '    ip daddr 192.0.2.200 ct state new tcp flags & syn == 0 dup to 192.0.2.12 device "eth1" drop',
-      '    ip daddr 192.0.2.201 ct state new tcp flags & syn == 0 dup to 192.0.2.11 device "eth0" drop',
     ], 'sorted, stable text');
     assert.deepEqual(lines.filter((l) => l.includes('ip6 daddr')), [
       '    ip6 daddr 2001:db8:2::201 ct state new tcp flags & syn == 0 dup to 2001:db8:2::11 device "eth0" drop',
@@ -74,7 +76,9 @@ function setup(fail?: string) {
     return Promise.resolve();
   };
   const h = new Handoff({ clock, log, run, drainMs: 1000 });
-  const rulesOf = (s: string | undefined): string[] => (s ?? '').split('\n').filter((l) => l.includes('dup to')).map((l) => l.trim().split(' ')[2] ?? '');
+  // the IPs the script forwards (single or in a set), sorted
+  const rulesOf = (s: string | undefined): string[] => (s ?? '').split('\n').filter((l) => l.includes('dup to'))
+    .flatMap((l) => (/daddr (\{ [^}]* \}|\S+)/.exec(l)?.[1] ?? '').replace(/[{}]/g, '').split(',').map((x) => x.trim()).filter((x) => x !== '')).sort();
   return { h, clock, scripts, lines, rulesOf, holdRuns: () => { hold = true; }, releaseRun: () => { hold = false; release?.(); } };
 }
 

@@ -12,8 +12,8 @@
  * connections (SYN) are ours from the first moment.
  *
  * Mechanism: one nftables table per family (`ip`/`ip6` `baregate_handoff`), chain at prerouting priority mangle
- * (after conntrack, before kube-proxy's DNAT), one rule per handed-off IP:
- * `ip daddr IP ct state new tcp flags & syn == 0 dup to OLD device DEV drop`. The whole table is replaced in one
+ * (after conntrack, before kube-proxy's DNAT), one rule per old owner and device, matching a set of IPs:
+ * `ip daddr { IP, … } ct state new tcp flags & syn == 0 dup to OLD device DEV drop`. The whole table is replaced in one
  * `nft -f` transaction on every change. Rules expire after `drainMs` (long-lived connections to a node that is
  * going away are not worth keeping it reachable for) and when we stop answering the IP.
  *
@@ -53,8 +53,21 @@ export function handoffScript(rules: readonly HandoffRule[], table: string = HAN
     lines.push(`add table ${family} ${table}`, `delete table ${family} ${table}`);
     if (mine.length === 0) continue;
     lines.push(`table ${family} ${table} {`, '  chain prerouting {', '    type filter hook prerouting priority mangle; policy accept;');
-    for (const r of [...mine].sort((a, b) => (a.ip < b.ip ? -1 : a.ip > b.ip ? 1 : 0))) {
-      lines.push(`    ${match} ${r.ip} ct state new tcp flags & syn == 0 dup to ${r.via} device ${quoteDevice(r.device)} drop`);
+    // one rule per (device, old owner) with the IPs as a set: a BGP hand-off covers every announced IP at once, and
+    // a set is one hash lookup per packet where a rule per IP would be a linear walk
+    const groups = new Map<string, { device: string; via: string; ips: string[] }>();
+    for (const r of mine) {
+      const k = `${r.device}\0${r.via}`;
+      const g = groups.get(k) ?? { device: r.device, via: r.via, ips: [] };
+      g.ips.push(r.ip);
+      groups.set(k, g);
+    }
+    for (const k of [...groups.keys()].sort()) {
+      const g = groups.get(k);
+      if (!g) continue;
+      const ips = g.ips.sort();
+      const dst = ips.length === 1 ? ips[0] ?? '' : `{ ${ips.join(', ')} }`;
+      lines.push(`    ${match} ${dst} ct state new tcp flags & syn == 0 dup to ${g.via} device ${quoteDevice(g.device)} drop`);
     }
     lines.push('  }', '}');
   }
