@@ -101,6 +101,21 @@ describe('Announcer', () => {
     assert.deepEqual(sent, ['192.0.2.10@0', '192.0.2.10@10', '192.0.2.10@100', '192.0.2.10@110']);
   });
 
+  test('an IP whose schedule is over is forgotten (nothing kept per announced IP), while one still running is not', () => {
+    const { a, timers } = setup();
+    a.gain('192.0.2.10');
+    timers.advance(3000);
+    a.gain('192.0.2.11');
+    assert.equal(a.running, 2);
+    timers.advance(2000);
+    assert.equal(a.running, 1, '192.0.2.10 finished at 5000 ms');
+    timers.advance(3000);
+    assert.equal(a.running, 0);
+    const only = setup([0]);
+    only.a.gain('192.0.2.12');
+    assert.equal(only.a.running, 0, 'a schedule of one immediate send keeps nothing');
+  });
+
   test('stop cancels everything; gaining afterwards works again', () => {
     const { a, timers, sent } = setup();
     a.gain('192.0.2.10');

@@ -36,11 +36,21 @@ export class Announcer {
   gain(ip: string): void {
     this.lose(ip);
     const timers: Timer[] = [];
-    this.pending.set(ip, timers);
+    const last = Math.max(0, ...this.schedule);
     for (const at of this.schedule) {
       if (at <= 0) { this.fire(ip); continue; }
-      timers.push(this.o.clock.setTimeout(() => { this.fire(ip); }, at));
+      timers.push(this.o.clock.setTimeout(() => {
+        this.fire(ip);
+        // the schedule is over: forget the fired timers (10k announced IPs kept 40k of them alive)
+        if (at === last && this.pending.get(ip) === timers) this.pending.delete(ip);
+      }, at));
     }
+    if (timers.length > 0) this.pending.set(ip, timers);
+  }
+
+  /** IPs whose announcement schedule is still running (for tests and metrics). */
+  get running(): number {
+    return this.pending.size;
   }
 
   /** Stops announcing `ip`. */
