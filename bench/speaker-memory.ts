@@ -17,7 +17,7 @@
  * Services, their plan, the takeover state and the L2 announcers.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -25,6 +25,7 @@ import { API_VERSION, ALLOCATED_FROM_POOL, GROUP, Kinds, VERSION } from '../src/
 import { KubeClient } from '../src/k8s/client.ts';
 import { netlabSkip } from '../test/netlab/netns.ts';
 import { Topology, until, type SpeakerProc } from '../test/netlab/topology.ts';
+import { descendants } from '../tools/lab/control.ts';
 
 const POOL = 'bench-mem';
 /** Inside the node LAN 2001:db8:2::/64, so the speaker picks eth0 by subnet; 65536 addresses, room for the count. */
@@ -57,20 +58,8 @@ function procMemMiB(pid: number): { rss: number; hwm: number } {
 function speakerNodePid(rootPid: number): number {
   const comm = (pid: number): string => { try { return readFileSync(`/proc/${pid}/comm`, 'utf8').trim(); } catch { return ''; } };
   if (comm(rootPid) === 'node') return rootPid;
-  const children = new Map<number, number[]>();
-  for (const d of readdirSync('/proc')) {
-    if (!/^\d+$/.test(d)) continue;
-    try {
-      const stat = readFileSync(`/proc/${d}/stat`, 'utf8');
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      children.set(ppid, [...(children.get(ppid) ?? []), Number(d)]);
-    } catch { /* gone */ }
-  }
-  const queue = [...(children.get(rootPid) ?? [])];
-  for (let p = queue.shift(); p !== undefined; p = queue.shift()) {
-    if (comm(p) === 'node') return p;
-    queue.push(...(children.get(p) ?? []));
-  }
+  const child = descendants(rootPid).find((r) => comm(r.pid) === 'node');
+  if (child) return child.pid;
   throw new Error(`no node process under pid ${rootPid} (comm ${comm(rootPid)})`);
 }
 
