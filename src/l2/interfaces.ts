@@ -3,7 +3,7 @@
  * the interfaces that carry one of the node's own addresses in a subnet containing the IP. Loopback and
  * virtual interfaces (pod veths, CNI bridges, docker, kube-ipvs0, …) are never chosen unless listed.
  */
-import { parseIP, parseRange } from '../net/ip.ts';
+import { isLinkLocal, parseIP, parseRange } from '../net/ip.ts';
 
 /** One address of an interface, as os.networkInterfaces() reports it. */
 export interface InterfaceAddress {
@@ -26,11 +26,6 @@ export function isVirtual(name: string): boolean {
   return VIRTUAL.test(name);
 }
 
-/** fe80::/10 and 169.254.0.0/16: link-local subnets say nothing about where a Service IP lives. */
-function linkLocal(family: 'IPv4' | 'IPv6', lo: bigint): boolean {
-  return family === 'IPv6' ? lo >> 118n === 0x3fan : lo >> 16n === 0xa9fen;
-}
-
 /** Interfaces that should announce `ip`, in name order. */
 export function chooseInterfaces(ip: string, ifaces: readonly NodeInterface[], explicit: readonly string[] = []): string[] {
   if (explicit.length > 0) return ifaces.filter((i) => explicit.includes(i.name)).map((i) => i.name).sort();
@@ -42,7 +37,7 @@ export function chooseInterfaces(ip: string, ifaces: readonly NodeInterface[], e
     const inSubnet = i.addresses.some((addr) => {
       if (addr.cidr === null || addr.family !== a.family) return false;
       const r = parseRange(addr.cidr);
-      if ('error' in r || linkLocal(r.family, r.lo)) return false;
+      if ('error' in r || isLinkLocal(r)) return false;
       return a.value >= r.lo && a.value <= r.hi;
     });
     if (inSubnet) out.push(i.name);

@@ -199,3 +199,11 @@ function bytesToBig(bytes: number[]): bigint {
   for (const b of bytes) v = (v << 8n) | BigInt(b);
   return v;
 }
+
+/**
+ * Whether a range starts in fe80::/10 or 169.254.0.0/16. Link-local subnets exist on every interface and say
+ * nothing about where a Service IP lives or which neighbour is reachable, so interface choice ignores them.
+ */
+export function isLinkLocal(r: { readonly family: Family; readonly lo: bigint }): boolean {
+  return r.family === 'IPv6' ? r.lo >> 118n === 0x3fan : r.lo >> 16n === 0xa9fen;
+}

@@ -23,7 +23,7 @@
 import { spawn } from 'node:child_process';
 import type { Clock, Timer } from '../clock.ts';
 import type { Logger } from '../log.ts';
-import { parseIP, parseRange } from '../net/ip.ts';
+import { isLinkLocal, parseIP, parseRange } from '../net/ip.ts';
 import type { InterfaceState } from './types.ts';
 
 /** The nftables table (in families `ip` and `ip6`) the speaker owns; nothing else in it, nothing of it elsewhere. */
@@ -85,7 +85,7 @@ export function handoffTarget(ip: string, device: string, ours: readonly Interfa
     .filter((a) => a.family === fam && a.cidr !== null)
     .map((a) => parseRange(a.cidr ?? ''))
     .filter((r): r is Exclude<typeof r, { error: string }> => !('error' in r))
-    .filter((r) => !(fam === 'IPv6' ? r.lo >> 118n === 0x3fan : r.lo >> 16n === 0xa9fen)); // not link-local
+    .filter((r) => !isLinkLocal(r));
   for (const i of theirs) {
     for (const a of i.addresses) {
       if (a.family !== fam) continue;

@@ -29,7 +29,7 @@
 import { selectorMatches, type LabelSelector } from '../api/types.ts';
 import type { BGPAdvertisementConfig, L2AdvertisementConfig } from '../config/types.ts';
 import { chooseInterfaces, isVirtual } from '../l2/interfaces.ts';
-import { bitsOf, formatIP, parseIP, parseRange, type Addr, type Family } from '../net/ip.ts';
+import { bitsOf, formatIP, isLinkLocal, parseIP, parseRange, type Addr, type Family } from '../net/ip.ts';
 import { hashText, mixScore, outranks } from './rank.ts';
 import type {
   InterfaceState, L2Claim, L2Owner, Plan, PlanNode, PlannedRoute, PlanService, PlanSnapshot,
@@ -239,11 +239,6 @@ function quickRange(cidr: string): { family: Family; lo: bigint; hi: bigint } | 
   return 'error' in r ? undefined : r;
 }
 
-/** fe80::/10 and 169.254.0.0/16, as chooseInterfaces judges them: such subnets never pick an interface. */
-function linkLocal(r: { family: Family; lo: bigint }): boolean {
-  return r.family === 'IPv6' ? r.lo >> 118n === 0x3fan : r.lo >> 16n === 0xa9fen;
-}
-
 /** Whether `name` has a ready endpoint of every `Local` Service of the unit. */
 function readyForAll(name: string, local: readonly PlanService[], ready: PlanSnapshot['readyNodes']): boolean {
   for (const s of local) if (ready.get(s.key)?.has(name) !== true) return false;
@@ -286,7 +281,7 @@ export function plan(node: string, snap: PlanSnapshot): Plan {
       for (const a of i.addresses) {
         if (a.cidr === null) continue;
         const r = quickRange(a.cidr);
-        if (r === undefined || linkLocal(r)) continue;
+        if (r === undefined || isLinkLocal(r)) continue;
         const k = `${a.family}/${r.lo}/${r.hi}`;
         let j = rangeIndex.get(k);
         if (j === undefined) {
