@@ -27,4 +27,6 @@ bash tools/build-native.sh >&2
 if [[ "${1:-}" == --k8s ]]; then
   step "setup: Kubernetes binaries (kube-apiserver, kubectl, etcd, ...)"
   bash tools/build-k8s.sh >/dev/null
+  step "setup: helm (the chart's lint and template tests)"
+  bash tools/build-helm.sh >/dev/null
 fi

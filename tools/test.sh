@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `npm test`: installs everything the tests need on a fresh Debian machine (Debian packages, npm ci,
 # the Kubernetes test binaries), then runs the suites and prints one closing line with the totals.
-#   tools/test.sh [all|static|unit|integration|netlab|e2e]
+#   tools/test.sh [all|static|unit|integration|image|netlab|e2e]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 suite="${1:-all}"
@@ -27,7 +27,7 @@ run_node_tests() { # name, files...
 
 if [[ "$suite" == all || "$suite" == static ]]; then
   step "static: generated files, typecheck, lint"
-  npx tsx tools/gen-crds.ts --check || status=1
+  npx tsx tools/gen.ts --check || status=1
   npx tsc -p tsconfig.json --noEmit || status=1
   npx eslint . || status=1
 fi
@@ -49,6 +49,12 @@ if [[ "$suite" == all || "$suite" == integration ]]; then
     set -e
     [[ $rc -eq 0 ]] || status=1
   fi
+fi
+
+if [[ "$suite" == all || "$suite" == image ]]; then
+  step "image tests (the container image: build it, run baregate inside it with podman)"
+  mapfile -t files < <(find test/image -name '*.test.ts' | sort)
+  run_node_tests image "${files[@]}"
 fi
 
 if [[ "$suite" == all || "$suite" == netlab ]]; then

@@ -85,3 +85,36 @@ export const PASSWORD_SECRET_KEY = 'password';
 export const EXCLUDE_FROM_LB_LABEL = 'node.kubernetes.io/exclude-from-external-load-balancers';
 /** EndpointSlice label naming its Service. */
 export const SERVICE_NAME_LABEL = 'kubernetes.io/service-name';
+
+// ───────────── the install bundle (deploy/): object names shared by the generator, the Helm chart, the
+// controller (webhook TLS, caBundle patching, heartbeat key) and the tests that run with the bundle's identities
+
+/** ServiceAccount (and ClusterRole/Role/bindings) of the controller Deployment in {@link SYSTEM_NAMESPACE}. */
+export const CONTROLLER_SERVICE_ACCOUNT = 'baregate-controller';
+/** ServiceAccount (and ClusterRole/Role/bindings) of the speaker DaemonSet in {@link SYSTEM_NAMESPACE}. */
+export const SPEAKER_SERVICE_ACCOUNT = 'baregate-speaker';
+/** Label `app.kubernetes.io/name` on every bundle object; `app.kubernetes.io/component` is controller or speaker. */
+export const APP_NAME = 'baregate';
+/** Default container image of both components (one image; the tag is the package version). */
+export const IMAGE_REPOSITORY = 'ghcr.io/baregate/baregate';
+/** Service in {@link SYSTEM_NAMESPACE} in front of the controller's admission webhook server (port 443). */
+export const WEBHOOK_SERVICE = 'baregate-webhook';
+/** Container port of the controller's HTTPS webhook server (`--webhook-port`). */
+export const WEBHOOK_PORT = 9443;
+/** Secret (type kubernetes.io/tls: tls.crt, tls.key, ca.crt, plus ca.key) the controller keeps its webhook CA and serving certificate in. */
+export const WEBHOOK_CERT_SECRET = 'baregate-webhook-cert';
+/** Data key of the CA private key in {@link WEBHOOK_CERT_SECRET} (self-managed TLS only; cert-manager keeps its CA elsewhere). */
+export const WEBHOOK_CA_KEY = 'ca.key';
+/** ValidatingWebhookConfiguration for the baregate.io kinds (`failurePolicy: Fail`). */
+export const VALIDATING_WEBHOOK = 'baregate-validating';
+/** MutatingWebhookConfiguration for Services at creation (`failurePolicy: Ignore`, narrow object selector). */
+export const MUTATING_WEBHOOK = 'baregate-mutating';
+/** URL paths the webhook server answers on. */
+export const WebhookPaths = {
+  validate: '/validate-baregate-io',
+  mutateService: '/mutate-service',
+} as const;
+/** Controller /metrics, /healthz, /readyz port (MetalLB's numbers, so dashboards and firewalls carry over). */
+export const CONTROLLER_METRICS_PORT = 7472;
+/** Speaker /metrics, /healthz, /readyz port. */
+export const SPEAKER_METRICS_PORT = 7473;
