@@ -118,3 +118,9 @@ export const WebhookPaths = {
 export const CONTROLLER_METRICS_PORT = 7472;
 /** Speaker /metrics, /healthz, /readyz port. */
 export const SPEAKER_METRICS_PORT = 7473;
+/**
+ * Opt-in label on a Service (any value): the mutating webhook sees it at creation like a known gateway's Service, so
+ * a `custom` GatewayIntegration's Services can be handled from their first write (the webhook's object selector
+ * cannot follow a user's own selector).
+ */
+export const GATEWAY_LABEL = 'baregate.io/gateway';
