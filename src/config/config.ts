@@ -11,7 +11,7 @@
 import { SYSTEM_NAMESPACE, PASSWORD_SECRET_KEY } from '../api/keys.ts';
 import type { LabelSelector, LabelSelectorRequirement } from '../api/types.ts';
 import { selectorMatches } from '../api/types.ts';
-import { canonicalIP, parseIP } from '../net/ip.ts';
+import { canonicalIP, parseIP, parseRange, type Family } from '../net/ip.ts';
 import { formatCommunity, parseCommunity, parseLargeCommunity } from './communities.ts';
 import {
   ProblemCodes,
@@ -370,21 +370,103 @@ function poolRef(out: ConfigProblem[], name: string, o: Obj): PoolRef {
 
 const EMPTY: ConfigSnapshot = { pools: [], l2Advertisements: [], bgpAdvertisements: [], bgpPeers: [], secrets: [] };
 
+/** Options of {@link parseConfig}. */
+export interface ParseOptions {
+  /**
+   * Also check what only matters before an object is stored: every pool's `spec.addresses` (parsable, not
+   * reversed: CEL cannot order IPv6 addresses), pools that share addresses, and BGPPeers that duplicate each other.
+   * The admission webhook turns these on. The controller reports address problems and overlaps on each pool's
+   * conditions itself (lb/pool.ts) and keeps allocating from overlapping pools; the speaker never reads addresses;
+   * so for them these would only be the same news twice. Pools are never left out of the Config for these.
+   */
+  readonly crossChecks?: boolean;
+}
+
+interface PoolEntry { readonly pool: string; readonly index: number; readonly text: string; readonly family: Family; readonly lo: bigint; readonly hi: bigint }
+
+/** Address problems of every pool: entries that do not parse, and entries that share addresses with another pool's. */
+function poolAddressProblems(pools: readonly { name: string; obj: Obj }[], out: ConfigProblem[]): void {
+  const entries: PoolEntry[] = [];
+  for (const { name, obj } of pools) {
+    const p = new Problems(out, 'IPAddressPool', name);
+    const spec = isObj(obj.spec) ? obj.spec : {};
+    if (!Array.isArray(spec.addresses)) { p.error('spec.addresses', ProblemCodes.Invalid, 'must be a list of CIDRs, ranges or IPs'); continue; }
+    spec.addresses.forEach((text: unknown, index) => {
+      if (typeof text !== 'string') { p.error(`spec.addresses[${index}]`, ProblemCodes.Invalid, `${show(text)} is not a CIDR, range or IP`); return; }
+      const r = parseRange(text);
+      if ('error' in r) p.error(`spec.addresses[${index}]`, ProblemCodes.Invalid, r.error);
+      else entries.push({ pool: name, index, text, family: r.family, lo: r.lo, hi: r.hi });
+    });
+  }
+  // sweep over range starts per family: each entry is compared only with the ranges still open at its start
+  const seen = new Set<string>();
+  const report = (a: PoolEntry, b: PoolEntry): void => {
+    const key = `${a.pool}\0${String(a.index)}\0${b.pool}\0${String(b.index)}`;
+    if (seen.has(key)) return;
+    seen.add(key);
+    out.push({ kind: 'IPAddressPool', name: a.pool, field: `spec.addresses[${a.index}]`, code: ProblemCodes.Overlap, severity: 'error', message: `${a.text} overlaps IPAddressPool "${b.pool}" (${b.text})` });
+  };
+  for (const family of ['IPv4', 'IPv6'] as const) {
+    const all = entries.filter((e) => e.family === family).sort((x, y) => (x.lo < y.lo ? -1 : x.lo > y.lo ? 1 : 0));
+    let open: PoolEntry[] = [];
+    for (const e of all) {
+      open = open.filter((o) => o.hi >= e.lo);
+      for (const o of open) if (o.pool !== e.pool) { report(e, o); report(o, e); }
+      open.push(e);
+    }
+  }
+}
+
+/** Stable text of a value with object keys sorted: two selectors that mean the same compare equal. */
+function canonicalJSON(v: unknown): string {
+  if (Array.isArray(v)) return `[${v.map(canonicalJSON).join(',')}]`;
+  if (isObj(v)) return `{${Object.keys(v).sort().map((k) => `${JSON.stringify(k)}:${canonicalJSON(v[k])}`).join(',')}}`;
+  const j: unknown = JSON.stringify(v);
+  return typeof j === 'string' ? j : 'null';
+}
+
+/**
+ * BGPPeers with the same peer address and the same node selection: every node they select would open two sessions
+ * to one router, which keeps one (the BGP speaker also tells passive peers apart by address only).
+ */
+function duplicatePeerProblems(peers: readonly BGPPeerConfig[], out: ConfigProblem[]): void {
+  const groups = new Map<string, BGPPeerConfig[]>();
+  for (const p of peers) {
+    const key = `${p.peerAddress}\0${canonicalJSON(p.nodeSelectors)}`;
+    groups.set(key, [...(groups.get(key) ?? []), p]);
+  }
+  for (const g of groups.values()) {
+    if (g.length < 2) continue;
+    for (const p of g) {
+      const others = g.filter((o) => o !== p).map((o) => `"${o.name}"`).join(', ');
+      out.push({ kind: 'BGPPeer', name: p.name, field: 'spec.peerAddress', code: ProblemCodes.DuplicatePeer, severity: 'error', message: `BGPPeer ${others} already peers with ${p.peerAddress} from the same nodes: a router keeps one session per node` });
+    }
+  }
+}
+
 /**
  * Validates a config snapshot and resolves it: pool selectors against the pools in the snapshot,
  * peer names against the BGPPeers, passwords from the Secrets. Never throws; see the module comment
- * and {@link ProblemCodes} for what each problem means.
+ * and {@link ProblemCodes} for what each problem means; {@link ParseOptions} for the admission-only checks.
  */
-export function parseConfig(snapshot: ConfigSnapshot): ParsedConfig {
+export function parseConfig(snapshot: ConfigSnapshot, options: ParseOptions = {}): ParsedConfig {
   const s: ConfigSnapshot = isObj(snapshot) ? snapshot : EMPTY;
   const problems: ConfigProblem[] = [];
-  const pools = named(s.pools, 'IPAddressPool', problems).map((x) => poolRef(problems, x.name, x.obj));
+  const poolObjs = named(s.pools, 'IPAddressPool', problems);
+  const pools = poolObjs.map((x) => poolRef(problems, x.name, x.obj));
+  if (options.crossChecks === true) poolAddressProblems(poolObjs, problems);
   const peerObjs = named(s.bgpPeers, 'BGPPeer', problems);
   const peerNames = new Set(peerObjs.map((x) => x.name));
   const secrets = asArray(s.secrets) as SecretObject[];
   const l2 = named(s.l2Advertisements, 'L2Advertisement', problems).flatMap((x) => { const c = l2Advertisement(problems, x.name, x.obj, pools); return c ? [c] : []; });
   const bgp = named(s.bgpAdvertisements, 'BGPAdvertisement', problems).flatMap((x) => { const c = bgpAdvertisement(problems, x.name, x.obj, pools, peerNames); return c ? [c] : []; });
-  const peers = peerObjs.flatMap((x) => { const c = bgpPeer(problems, x.name, x.obj, secrets); return c ? [c] : []; });
+  let peers = peerObjs.flatMap((x) => { const c = bgpPeer(problems, x.name, x.obj, secrets); return c ? [c] : []; });
+  if (options.crossChecks === true) {
+    const before = problems.length;
+    duplicatePeerProblems(peers, problems);
+    const dup = new Set(problems.slice(before).map((p) => p.name));
+    peers = peers.filter((p) => !dup.has(p.name));
+  }
   return { config: { pools, l2, bgp, peers }, problems };
 }
 

@@ -84,6 +84,10 @@ export const ProblemCodes = {
   SecretMissing: 'secret-missing',
   SecretKeyMissing: 'secret-key-missing',
   PlaintextPassword: 'plaintext-password',
+  /** Two pools share addresses (reported by parseConfig only with `crossChecks`). */
+  Overlap: 'overlap',
+  /** Two BGPPeers with the same address for the same nodes (only with `crossChecks`). */
+  DuplicatePeer: 'duplicate-peer',
 } as const;
 /** One of {@link ProblemCodes}. */
 export type ProblemCode = (typeof ProblemCodes)[keyof typeof ProblemCodes];
