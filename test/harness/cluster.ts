@@ -339,6 +339,11 @@ export interface ClusterOptions {
   extraSANs?: readonly string[];
   /** --endpoint-reconciler-type (default none: a loopback advertise address is invalid in Endpoints). */
   endpointReconciler?: 'none' | 'lease' | 'master-count';
+  /**
+   * --enable-aggregator-routing: the apiserver reaches webhook (and aggregated API) Services at their
+   * EndpointSlice addresses instead of their ClusterIP. The lab needs it: no kube-proxy runs where the apiserver runs.
+   */
+  aggregatorRouting?: boolean;
 }
 
 /**
@@ -434,6 +439,7 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<TestClust
       // who wrote what: tests assert the writer's identity, not counters another process could move
       `--audit-policy-file=${join(dataDir, 'audit-policy.yaml')}`, `--audit-log-path=${auditLogPath}`, '--audit-log-format=json',
       '--audit-log-mode=blocking', '--audit-log-maxsize=0',
+      ...(opts.aggregatorRouting === true ? ['--enable-aggregator-routing=true'] : []),
     ];
     const tls = { ca: await readFile(join(pki, 'ca.crt')), cert: await readFile(join(pki, 'admin.crt')), key: await readFile(join(pki, 'admin.key')) };
     const startApiserver = async (until: number) => {
