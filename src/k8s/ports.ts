@@ -126,3 +126,18 @@ export class RestStatusWriter<S, P> implements StatusWriter<S, P> {
 function servicePath(namespace: string, name: string): string {
   return `/api/v1/namespaces/${encodeURIComponent(namespace)}/services/${encodeURIComponent(name)}`;
 }
+
+/** One RFC 6902 JSON Patch operation, as an admission response carries them. */
+export interface JsonPatchOp {
+  readonly op: 'add' | 'remove' | 'replace' | 'test' | 'move' | 'copy';
+  readonly path: string;
+  readonly value?: unknown;
+  readonly from?: string;
+}
+
+/**
+ * What the mutating webhook asks about a Service at creation: the patch it wants (empty: leave it alone). The gateway
+ * integrations (issue 12) implement this without knowing the webhook server; the server concatenates the answers
+ * of all mutators in order. Must be pure and fast (the apiserver waits, with `failurePolicy: Ignore`, at most 5 s).
+ */
+export type ServiceMutator = (service: Readonly<Record<string, unknown>>) => readonly JsonPatchOp[];
