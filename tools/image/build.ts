@@ -235,6 +235,7 @@ async function main(): Promise<void> {
   if (min !== undefined && major < min) throw new Error(`node ${process.version} is older than engines.node ${String(pkg.engines?.node)}`);
   const nftBin = which('nft');
 
+  await mkdir(join(homedir(), '.cache/baregate'), { recursive: true });
   const cache: Cache = opts.noCache
     ? { dir: await mkdtemp(join(homedir(), '.cache/baregate/image-nocache-')), temporary: true }
     : { dir: join(homedir(), '.cache/baregate/image'), temporary: false };
