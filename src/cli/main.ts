@@ -2,7 +2,7 @@
 /** The `baregate` command. Subcommands are thin: each calls into its package. */
 import { readFileSync } from 'node:fs';
 import { Argument, Command, InvalidArgumentError, Option } from 'commander';
-import { HEARTBEAT_PORT, LOAD_BALANCER_CLASS } from '../api/keys.ts';
+import { HEARTBEAT_PORT, LOAD_BALANCER_CLASS, WEBHOOK_PORT, WEBHOOK_SERVICE } from '../api/keys.ts';
 import { DEFAULT_SCHEDULE } from '../l2/announcer.ts';
 import { logger } from '../log.ts';
 import { HANDOFF_DRAIN_MS } from '../speaker/handoff.ts';
@@ -25,7 +25,7 @@ const program = new Command('baregate').description('Load balancer for bare-meta
 program.command('version').description('print the version').action(() => { console.log(version()); });
 
 program.command('controller')
-  .description('run the address controller (leader-elected)')
+  .description('run the address controller (leader-elected) and the admission webhooks')
   .option('--kubeconfig <path>', 'kubeconfig file (default: in-cluster, then ~/.kube/config)')
   .option('--lb-class <name>', 'the spec.loadBalancerClass served (keep the class your Services already carry)', LOAD_BALANCER_CLASS)
   .option('--only-own-class', 'only handle Services whose loadBalancerClass is the --lb-class one (not those with no class)', false)
@@ -34,23 +34,17 @@ program.command('controller')
   .option('--lease-duration <seconds>', 'leader lease duration', int, 15)
   .option('--metrics-port <port>', 'port for /metrics and /healthz (0 disables)', int, 7472)
   .option('--metrics-host <host>', 'address to serve metrics on', '0.0.0.0')
+  .option('--namespace <ns>', 'namespace of the webhook certificate and heartbeat key Secrets (default: $POD_NAMESPACE, then baregate-system)')
+  .option('--webhook-port <port>', 'HTTPS port of the admission webhooks (0 disables webhooks and certificate management)', int, WEBHOOK_PORT)
+  .option('--webhook-host <host>', 'address the webhook server listens on', '0.0.0.0')
+  .option('--webhook-service <name>', 'Service in front of the webhook (the certificate names derive from it)', WEBHOOK_SERVICE)
+  .option('--webhook-extra-sans <names>', 'comma list of more DNS names or IPs for the webhook certificate', '')
+  .addOption(new Option('--webhook-cert-mode <mode>', 'self: the controller makes and rotates its CA and certificate; external: cert-manager does').choices(['self', 'external']).default('self'))
+  .option('--log-level <level>', 'fatal, error, warn, info, debug or trace', 'info')
   .action(async (opts: ControllerFlags) => {
     // each subcommand loads only its own modules: the speaker commands stay small in memory
-    const { runController, runOptionsFromFlags, serveMetrics } = await import('./controller.ts');
-    const log = logger('cli');
-    const handle = runController(runOptionsFromFlags(opts));
-    const server = opts.metricsPort > 0 ? serveMetrics(opts.metricsPort, opts.metricsHost, () => handle.health()) : undefined;
-    // the process runs until a signal: the clock's timers are unref'd by design, so without this a
-    // replica with --metrics-port 0 could exit while it waits for its next Lease attempt
-    const keepAlive = setInterval(() => undefined, 1 << 30);
-    const shutdown = (sig: string): void => {
-      log.info({ event: 'shutdown', signal: sig }, 'stopping');
-      clearInterval(keepAlive);
-      server?.close();
-      void handle.stop().finally(() => process.exit(0));
-    };
-    process.once('SIGTERM', () => { shutdown('SIGTERM'); });
-    process.once('SIGINT', () => { shutdown('SIGINT'); });
+    const { runControllerCommand } = await import('./controller.ts');
+    runControllerCommand(opts);
   });
 
 program.command('speaker')
