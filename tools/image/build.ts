@@ -255,7 +255,8 @@ async function main(): Promise<void> {
     const h = createHash('sha256').update(recipe);
     for (const f of ['tsconfig.json', 'tsconfig.build.json', 'node_modules/typescript/package.json']) h.update(`${f}\0`).update(readFileSync(join(repo, f))).update('\0');
     for (const f of srcFiles) h.update(`src/${f}\0`).update(readFileSync(join(repo, 'src', f))).update('\0');
-    const distDir = join(cache.dir, 'dist', h.digest('hex').slice(0, 32));
+    const srcKey = h.digest('hex').slice(0, 32);
+    const distDir = join(cache.dir, 'dist', srcKey);
     if (existsSync(distDir)) {
       await touch(distDir);
       note(`up to date (${String(srcFiles.length)} source files unchanged): ${distDir}`);
@@ -359,6 +360,8 @@ async function main(): Promise<void> {
       compressedBytes,
       uncompressedBytes,
       layers: layers.map((l) => ({ what: l.what, digest: l.digest, size: l.size, diffId: l.diffId, tarSize: l.tarSize })),
+      // hashes of what the dist and node_modules trees were made from: two builds with equal inputs must be equal
+      inputs: { src: srcKey, modules: modKey },
       seconds: Number(((Date.now() - started) / 1000).toFixed(1)),
     };
     process.stdout.write(
