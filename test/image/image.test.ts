@@ -245,6 +245,15 @@ describe('container image', () => {
       assert.ok(out.fd >= 0 && out.ttl > 0, `native socket calls worked: ${r.stdout}`);
     });
 
+    test("every subcommand's modules load in the image with the production node_modules only", () => {
+      const mods = ['controller', 'speaker', 'status', 'l2announce', 'bgpannounce'].map((m) => `/app/dist/cli/${m}.js`);
+      const r = nodeEval(`const out = {}; for (const m of ${JSON.stringify(mods)}) out[m] = Object.keys(await import(m)); console.log(JSON.stringify(out));`);
+      assert.equal(r.code, 0, r.stderr);
+      const out = JSON.parse(r.stdout.trim()) as Record<string, string[]>;
+      assert.ok(out['/app/dist/cli/controller.js']?.includes('runControllerCommand'), r.stdout);
+      assert.ok(out['/app/dist/cli/speaker.js']?.includes('runSpeakerCommand'), r.stdout);
+    });
+
     test('there is no shell to run: /bin/sh does not exist in the image', () => {
       const r = runIn(['--entrypoint', '/bin/sh', reference, '-c', 'true']);
       assert.notEqual(r.code, 0);
