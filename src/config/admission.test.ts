@@ -1,6 +1,7 @@
 /** validateAdmission: which problems refuse a write, with which message, and which never do. */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import fc from 'fast-check';
 import { validateAdmission, type AdmissionInput } from './admission.ts';
 import { parseConfig } from './config.ts';
 import type { ConfigSnapshot, SecretObject } from './types.ts';
@@ -113,4 +114,16 @@ test('crossChecks off (controller, speaker): overlaps and duplicates are not rep
   const strict = parseConfig(s, { crossChecks: true });
   assert.deepEqual(strict.problems.map((p) => `${p.name} ${p.code}`).sort(), ['a overlap', 'b overlap', 'p1 duplicate-peer', 'p2 duplicate-peer']);
   assert.deepEqual(strict.config.pools.map((p) => p.name), ['a', 'b'], 'pools are never left out for address problems');
+});
+
+test('never throws, whatever the request and the stored objects (fuzzed); an error always names the incoming object', () => {
+  const seed = Number(process.env.FC_SEED ?? Date.now() % 2 ** 31);
+  console.log(`validateAdmission fuzz seed ${seed} (FC_SEED=${seed} to re-run)`);
+  const addr = fc.oneof(fc.constantFrom('192.0.2.0/24', '192.0.2.5', '2001:db8::/64', '2001:db8::9-2001:db8::1', '192.0.2.10-192.0.2.1', 'x'), fc.ipV4(), fc.ipV6());
+  const anyPool = fc.oneof(fc.record({ metadata: fc.record({ name: fc.constantFrom('a', 'b', 'c') }), spec: fc.record({ addresses: fc.array(addr, { maxLength: 3 }) }) }), fc.anything());
+  const kind = fc.constantFrom('IPAddressPool', 'L2Advertisement', 'BGPAdvertisement', 'BGPPeer', 'Other');
+  fc.assert(fc.property(fc.array(anyPool, { maxLength: 4 }), kind, fc.constantFrom('CREATE', 'UPDATE', 'DELETE'), fc.oneof(anyPool, fc.anything()), fc.anything(), (pools, k, operation, object, oldObject) => {
+    const r = validateAdmission(snap({ pools, bgpPeers: pools, l2Advertisements: pools }), { operation, kind: k, name: 'a', object, oldObject });
+    if (!r.allowed) assert.match(r.message, new RegExp(`^${k}`));
+  }), { seed, numRuns: 1500 });
 });
