@@ -14,6 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import { after, before, describe, test } from 'node:test';
+import fc from 'fast-check';
 import { parse, parseAllDocuments, stringify } from 'yaml';
 import { bundleObjects, DEFAULT_VALUES, type BundleValues } from '../../src/api/bundle.ts';
 import { SYSTEM_NAMESPACE } from '../../src/api/keys.ts';
@@ -80,9 +81,9 @@ async function helmBinDir(): Promise<string> {
 }
 
 /** Every YAML document of a multi-document text as plain data; empty documents (a template that rendered nothing) dropped. */
-function parseDocs(text: string, what: string): Obj[] {
+function parseDocs(text: string, what: string, version: '1.1' | '1.2' = '1.2'): Obj[] {
   const out: Obj[] = [];
-  for (const d of parseAllDocuments(text)) {
+  for (const d of parseAllDocuments(text, { version })) {
     assert.equal(d.errors.length, 0, `${what}: YAML error ${d.errors.map((e) => e.message).join('; ')}`);
     const v: unknown = d.toJS();
     if (v === null || v === undefined) continue;
@@ -167,13 +168,20 @@ function expected(over: Overrides): Obj[] {
 /** `helm template` of the chart, CRDs included (the bundle holds them too), with extra helm arguments. */
 async function render(args: readonly string[]): Promise<Obj[]> {
   const text = await ok(helm, ['template', 'baregate', chart, '--include-crds', ...args]);
-  return parseDocs(text, `helm template ${args.join(' ')}`);
+  const objs = parseDocs(text, `helm template ${args.join(' ')}`);
+  // kubectl and the apiserver read YAML 1.1 (an unquoted `on` is a boolean there): the render must mean the same in both
+  const as11 = parseDocs(text, `helm template ${args.join(' ')} (YAML 1.1)`, '1.1');
+  assert.ok(isDeepStrictEqual(as11, objs), `helm template ${args.join(' ')}: the render reads differently as YAML 1.1:\n${differences(as11, objs, '', []).join('\n')}`);
+  return objs;
 }
 
-/** Writes a values file for `helm -f`. */
+/**
+ * Writes a values file for `helm -f`, as JSON: a YAML document with one reading (helm reads values as YAML 1.1,
+ * where an unquoted `yes` is a boolean; the point is to test the chart, not YAML versions).
+ */
 function valuesFile(name: string, over: Overrides): string {
-  const path = join(work, `${name}.values.yaml`);
-  writeFileSync(path, stringify(over));
+  const path = join(work, `${name}.values.json`);
+  writeFileSync(path, JSON.stringify(over, null, 2));
   return path;
 }
 
@@ -280,6 +288,36 @@ describe('helm template renders the bundle', () => {
       assert.ok(!isDeepStrictEqual(got, expected({})), `${name}: the values changed nothing (a value set that tests nothing)`);
     });
   }
+
+  test('random value sets (fast-check; seed printed): the render is always bundleObjects()', async () => {
+    const seed = Number(process.env.FC_SEED ?? Date.now() % 2 ** 31);
+    console.log(`helm random values: seed ${seed} (re-run with FC_SEED=${seed})`);
+    // strings YAML likes to read as something else, and characters that need quoting
+    const tricky = fc.oneof(fc.constantFrom('1.0', '010', '0x1F', 'true', 'yes', 'on', 'null', '~', '', ' a', 'a: b', '- x', '#c', '"q"', "'s'", '{}', '[]', 'é\u00e0', '%d', '{{ .Values }}'), fc.string({ maxLength: 12 }));
+    const labelMap = fc.dictionary(fc.oneof(fc.constantFrom('kubernetes.io/os', 'node-role.kubernetes.io/infra', 'zone', 'a.b/c'), fc.stringMatching(/^[a-z][a-z0-9.-]{0,10}$/)), tricky, { maxKeys: 3 });
+    const toleration = fc.record({
+      key: fc.stringMatching(/^[a-z][a-z0-9./-]{0,15}$/), operator: fc.constantFrom('Exists' as const, 'Equal' as const), value: tricky,
+      effect: fc.constantFrom('NoSchedule' as const, 'PreferNoSchedule' as const, 'NoExecute' as const), tolerationSeconds: fc.nat(100_000),
+    }, { requiredKeys: [] });
+    const resources = fc.record({ requests: fc.dictionary(fc.constantFrom('cpu', 'memory'), fc.constantFrom('1', '100m', '64Mi', '1.5Gi')), limits: fc.dictionary(fc.constantFrom('cpu', 'memory'), fc.constantFrom('2', '256Mi')) }, { requiredKeys: [] });
+    const bigNat = fc.oneof(fc.nat(1000), fc.constantFrom(1_000_000, 123_456_789, 2 ** 31 - 1));
+    const overrides: fc.Arbitrary<Overrides> = fc.record({
+      createNamespace: fc.boolean(),
+      image: fc.record({ repository: tricky, tag: tricky, pullPolicy: fc.constantFrom('IfNotPresent' as const, 'Always' as const, 'Never' as const) }, { requiredKeys: [] }),
+      logLevel: fc.constantFrom('fatal' as const, 'error' as const, 'warn' as const, 'info' as const, 'debug' as const, 'trace' as const),
+      lbClass: tricky,
+      onlyOwnClass: fc.boolean(),
+      controller: fc.record({ replicas: fc.nat(5), leaseDurationSeconds: bigNat, nodeSelector: labelMap, tolerations: fc.array(toleration, { maxLength: 2 }), resources }, { requiredKeys: [] }),
+      speaker: fc.record({ leaseDurationSeconds: bigNat, heartbeatIntervalMs: bigNat, heartbeatTimeoutMs: bigNat, nodeSelector: labelMap, tolerations: fc.array(toleration, { maxLength: 2 }), resources }, { requiredKeys: [] }),
+      webhooks: fc.record({ enabled: fc.boolean(), certManager: fc.boolean() }, { requiredKeys: [] }),
+      serviceMonitor: fc.boolean(),
+    }, { requiredKeys: [] });
+    let n = 0;
+    await fc.assert(fc.asyncProperty(overrides, async (over) => {
+      const got = await render(['-f', valuesFile(`random-${n++}`, over)]);
+      assertSameObjects(got, expected(over), `random values ${JSON.stringify(over)}`);
+    }), { seed, numRuns: Number(process.env.HELM_RANDOM_RUNS ?? 25), endOnFailure: true });
+  });
 
   test('--set on the command line: the same as the equivalent values file', async () => {
     const got = await render(['--set', 'controller.replicas=5', '--set', 'logLevel=warn', '--set', 'speaker.heartbeatTimeoutMs=500', '--set', 'webhooks.enabled=false']);
