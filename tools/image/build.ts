@@ -193,9 +193,15 @@ function parseArgs(argv: readonly string[]): Options {
   return o;
 }
 
-/** Removes cache entries (compiled dists, module trees, layer blobs) not used for a day: the cache stays bounded. */
+/** Removes cache entries (compiled dists, module trees, layer blobs, stale work trees) not used for a day: the cache stays bounded. */
 async function prune(cache: Cache): Promise<void> {
   const dayAgo = Date.now() - 86_400_000;
+  // work trees of builds that were killed before their cleanup ran
+  for (const name of await readdir(cache.dir)) {
+    if (!name.startsWith('work-')) continue;
+    const s = await stat(join(cache.dir, name)).catch(() => undefined);
+    if (s && s.mtimeMs < dayAgo) await rm(join(cache.dir, name), { recursive: true, force: true });
+  }
   for (const sub of ['dist', 'modules', 'layers']) {
     const dir = join(cache.dir, sub);
     if (!existsSync(dir)) continue;
