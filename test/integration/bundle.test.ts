@@ -6,9 +6,11 @@
  * in-process with tokens of exactly the bundle's ServiceAccounts (TokenRequest API) and work, while the
  * speaker's token can read no Secret outside baregate-system and write no Service.
  *
- * No kubelet or controller-manager runs: the Deployment and DaemonSet are stored objects, never Pods, so the
- * webhook Service has no endpoints. The validating webhook (failurePolicy Fail) is therefore removed once
- * the apply tests are done; the webhook itself is tested where the controller serves it.
+ * No kubelet or controller-manager runs: the Deployment and DaemonSet are stored objects, never Pods, and the
+ * webhook Service has no endpoints. The controller therefore runs in this process, as the bundle's
+ * ServiceAccount, with its webhook server on loopback; the bundle's two webhook configurations are pointed at
+ * it (clientConfig.url instead of the Service) and the controller patches their caBundle itself, so every
+ * config object created after that passes the real validating webhook (failurePolicy Fail).
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -19,8 +21,8 @@ import { fileURLToPath } from 'node:url';
 import { parseAllDocuments } from 'yaml';
 import { bundleObjects, renderBundle } from '../../src/api/bundle.ts';
 import {
-  CONTROLLER_LEASE, CONTROLLER_SERVICE_ACCOUNT, HEARTBEAT_SECRET, HEARTBEAT_SECRET_KEY, SPEAKER_LEASE_PREFIX, SPEAKER_SERVICE_ACCOUNT,
-  SYSTEM_NAMESPACE, VALIDATING_WEBHOOK,
+  CONTROLLER_LEASE, CONTROLLER_SERVICE_ACCOUNT, HEARTBEAT_SECRET, HEARTBEAT_SECRET_KEY, MUTATING_WEBHOOK, SPEAKER_LEASE_PREFIX, SPEAKER_SERVICE_ACCOUNT,
+  SYSTEM_NAMESPACE, VALIDATING_WEBHOOK, WEBHOOK_CERT_SECRET,
 } from '../../src/api/keys.ts';
 import type { PeerConfig } from '../../src/bgp/config.ts';
 import type { PeerStats, Route } from '../../src/bgp/speaker.ts';
@@ -35,6 +37,8 @@ import { serviceAccountKubeconfig, serviceAccountUser } from '../harness/tokens.
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const BUNDLE = join(root, 'deploy', 'baregate.yaml');
 const G = '/apis/baregate.io/v1beta1';
+const ADM = '/apis/admissionregistration.k8s.io/v1';
+const WEBHOOK_CONFIGS = [['validatingwebhookconfigurations', VALIDATING_WEBHOOK], ['mutatingwebhookconfigurations', MUTATING_WEBHOOK]] as const;
 const api = new Api();
 let bin = '';
 
@@ -158,8 +162,87 @@ test('the stored bundle objects carry the labels; CRDs are Established and serve
   }
   const ns = have.find((o) => o.kind === 'Namespace');
   assert.equal(ns?.metadata.labels?.['pod-security.kubernetes.io/enforce'], 'privileged');
-  // no controller Pod can run here (no kubelet): the Fail webhook would reject every config object below
-  await mustKubectl(['delete', 'validatingwebhookconfiguration', VALIDATING_WEBHOOK]);
+});
+
+// ───────────── RBAC with the bundle's ServiceAccounts
+
+const CONTROLLER_USER = serviceAccountUser(SYSTEM_NAMESPACE, CONTROLLER_SERVICE_ACCOUNT);
+const SPEAKER_USER = serviceAccountUser(SYSTEM_NAMESPACE, SPEAKER_SERVICE_ACCOUNT);
+const NS = 'bundle-rbac';
+const NODE = 'bundle-node';
+let controller: ControllerHandle | undefined;
+let speaker: SpeakerHandle | undefined;
+
+after(async () => {
+  await speaker?.stop();
+  await controller?.stop();
+});
+
+const denied = (user: string): AuditEvent[] => audit().filter((e) => e.user === user && e.code === 403);
+const fmt = (l: AuditEvent[]): string[] => l.map((e) => `${e.verb} ${e.resource}${e.subresource ? `/${e.subresource}` : ''} ${e.namespace}/${e.name}`);
+
+test('the controller with the bundle ServiceAccount\'s token: creates the heartbeat key and webhook certificate, patches the caBundle, its webhook admits and refuses, a Service gets its IP and status; no request is denied', async () => {
+  const kc = serviceAccountKubeconfig({ dataDir: dataDir(), binDir: bin }, SYSTEM_NAMESPACE, CONTROLLER_SERVICE_ACCOUNT);
+  await api.namespace(NS);
+  // as `baregate controller` runs it (heartbeat key, self-managed webhook TLS), but the webhook server on loopback
+  controller = runController({
+    kubeconfig: kc, identity: 'bundle-rbac', leaseDurationSeconds: 8, renewDeadlineMs: 5000, retryPeriodMs: 500, onLostLeadership: () => undefined,
+    namespace: SYSTEM_NAMESPACE, heartbeatSecret: true, webhook: { port: 0, host: '127.0.0.1', extraSans: ['127.0.0.1'], pollMs: 500, certMode: 'self' },
+  });
+  assert.ok(controller.webhook);
+  await controller.webhook.listening;
+  const port = controller.webhook.server.port();
+  // the bundle's configurations, pointed at this process instead of the (endpoint-less) webhook Service
+  for (const [res, name] of WEBHOOK_CONFIGS) {
+    const c = await api.must<{ webhooks: { clientConfig: { service: { path: string } } }[] }>('GET', `${ADM}/${res}/${name}`);
+    const ops = c.webhooks.flatMap((w, i) => [
+      { op: 'remove', path: `/webhooks/${i}/clientConfig/service` },
+      { op: 'add', path: `/webhooks/${i}/clientConfig/url`, value: `https://127.0.0.1:${port}${w.clientConfig.service.path}` },
+    ]);
+    await api.must('PATCH', `${ADM}/${res}/${name}`, ops, 'application/json-patch+json');
+  }
+  await waitFor('the controller to create the webhook certificate and patch its CA into every webhook', async () => {
+    const secret = await api.c.request<{ data?: Record<string, string> }>('GET', `/api/v1/namespaces/${SYSTEM_NAMESPACE}/secrets/${WEBHOOK_CERT_SECRET}`);
+    const ca = secret.status === 200 ? secret.body.data?.['ca.crt'] : undefined;
+    if (ca === undefined) return false;
+    for (const [res, name] of WEBHOOK_CONFIGS) {
+      const c = await api.must<{ webhooks: { clientConfig: { caBundle?: string } }[] }>('GET', `${ADM}/${res}/${name}`);
+      if (!c.webhooks.every((w) => w.clientConfig.caBundle === ca)) return false;
+    }
+    return true;
+  }, 60_000);
+  const hb = await waitFor('the controller to create the heartbeat key', async () => {
+    const r = await api.c.request<{ data?: Record<string, string> }>('GET', `/api/v1/namespaces/${SYSTEM_NAMESPACE}/secrets/${HEARTBEAT_SECRET}`);
+    return r.status === 200 ? r.body.data?.[HEARTBEAT_SECRET_KEY] : undefined;
+  }, 60_000);
+  assert.ok(Buffer.from(hb, 'base64').length >= 16);
+  // through the validating webhook (failurePolicy Fail): the controller's token reads what the webhook validates against
+  await waitFor('the webhook to admit a pool', async () => (await api.c.request('POST', `${G}/ipaddresspools`, { apiVersion: 'baregate.io/v1beta1', kind: 'IPAddressPool', metadata: { name: 'rbac' }, spec: { addresses: ['203.0.113.0/28'] } })).status === 201, 60_000);
+  await api.must('POST', `${G}/l2advertisements`, { apiVersion: 'baregate.io/v1beta1', kind: 'L2Advertisement', metadata: { name: 'rbac' }, spec: { ipAddressPools: ['rbac'] } });
+  const refused = await api.c.request<{ message?: string }>('POST', `${G}/ipaddresspools`, { apiVersion: 'baregate.io/v1beta1', kind: 'IPAddressPool', metadata: { name: 'reversed-v6' }, spec: { addresses: ['2001:db8:ff::9-2001:db8:ff::1'] } });
+  assert.equal(refused.status, 422);
+  assert.match(refused.body.message ?? '', /admission webhook "validate\.baregate\.io" denied the request: .*range is reversed/);
+  // every informer listed and watches: a list the token may not make would never sync (lists are not in the audit log)
+  const ctl = await waitFor('the controller to lead', () => Promise.resolve(controller?.current()), 60_000);
+  const sources = [ctl.services, ctl.pools, ctl.namespaces, ...(ctl.announce ? [ctl.announce.l2Advertisements, ctl.announce.bgpAdvertisements, ctl.announce.bgpPeers] : [])];
+  assert.equal(sources.length, 6);
+  let synced = 0;
+  for (const x of sources) void x.synced.then(() => { synced++; });
+  await waitFor('every controller informer synced', () => Promise.resolve(synced === sources.length), 60_000);
+  await api.service(NS, 'web', { annotations: { 'baregate.io/address-pool': 'rbac' } });
+  const [ip] = await api.waitIPs(NS, 'web', 1, 60_000);
+  assert.match(ip ?? '', /^203\.0\.113\./);
+  const svc = await api.getService(NS, 'web');
+  assert.equal(svc.metadata.annotations?.['baregate.io/ip-allocated-from-pool'], 'rbac');
+  await api.waitEvent(NS, 'web', 'IPAllocated');
+  await waitFor('pool status written by the controller', () => Promise.resolve(audit().some((e) => e.user === CONTROLLER_USER && e.resource === 'ipaddresspools' && e.subresource === 'status' && e.code === 200)));
+  const mine = audit().filter((e) => e.user === CONTROLLER_USER);
+  const writes = new Set(mine.filter((e) => e.code < 300).map((e) => `${e.verb} ${e.resource}${e.subresource ? `/${e.subresource}` : ''}`));
+  console.log(`# controller requests seen in the audit log: ${[...writes].sort().join(', ')}`);
+  for (const w of ['patch services/status', 'patch services', 'create events', 'update leases']) assert.ok(writes.has(w), `the controller did ${w}`);
+  assert.ok(mine.some((e) => e.resource === 'leases' && e.name === CONTROLLER_LEASE && e.namespace === SYSTEM_NAMESPACE), 'its Lease in baregate-system');
+  assert.deepEqual(controller.health(), { ok: true }, 'healthy: every cache follows the cluster');
+  assert.deepEqual(fmt(denied(CONTROLLER_USER)), [], 'no 403 for the controller');
 });
 
 /** The config documents in README.md's YAML blocks: ours as they are, MetalLB's converted (apiVersion, no namespace). */
@@ -182,7 +265,7 @@ function readmeConfigs(): KObj[] {
   return out;
 }
 
-test('every baregate.io (and converted MetalLB) config in README.md is accepted by the apiserver', async () => {
+test('every baregate.io (and converted MetalLB) config in README.md is accepted by the apiserver and the validating webhook', async () => {
   const configs = readmeConfigs();
   console.log(`# README configs: ${configs.map((o) => `${o.kind}/${o.metadata.name}`).join(', ')}`);
   assert.ok(configs.length > 0, 'README.md holds no baregate.io YAML: the extraction matches nothing');
@@ -212,50 +295,6 @@ test('invalid objects are rejected by the schema and CEL rules with the message 
   }
 });
 
-// ───────────── RBAC with the bundle's ServiceAccounts
-
-const CONTROLLER_USER = serviceAccountUser(SYSTEM_NAMESPACE, CONTROLLER_SERVICE_ACCOUNT);
-const SPEAKER_USER = serviceAccountUser(SYSTEM_NAMESPACE, SPEAKER_SERVICE_ACCOUNT);
-const NS = 'bundle-rbac';
-const NODE = 'bundle-node';
-let controller: ControllerHandle | undefined;
-let speaker: SpeakerHandle | undefined;
-
-after(async () => {
-  await speaker?.stop();
-  await controller?.stop();
-});
-
-const denied = (user: string): AuditEvent[] => audit().filter((e) => e.user === user && e.code === 403);
-const fmt = (l: AuditEvent[]): string[] => l.map((e) => `${e.verb} ${e.resource}${e.subresource ? `/${e.subresource}` : ''} ${e.namespace}/${e.name}`);
-
-test('the controller with the bundle ServiceAccount\'s token: a LoadBalancer Service gets its IP and status; no request is denied', async () => {
-  const kc = serviceAccountKubeconfig({ dataDir: dataDir(), binDir: bin }, SYSTEM_NAMESPACE, CONTROLLER_SERVICE_ACCOUNT);
-  await api.namespace(NS);
-  await api.pool('rbac', { addresses: ['203.0.113.0/28'] });
-  await api.must('POST', `${G}/l2advertisements`, { apiVersion: 'baregate.io/v1beta1', kind: 'L2Advertisement', metadata: { name: 'rbac' }, spec: { ipAddressPools: ['rbac'] } });
-  controller = runController({ kubeconfig: kc, identity: 'bundle-rbac', leaseDurationSeconds: 8, renewDeadlineMs: 5000, retryPeriodMs: 500, onLostLeadership: () => undefined });
-  // every informer listed and watches: a list the token may not make would never sync (lists are not in the audit log)
-  const ctl = await waitFor('the controller to lead', () => Promise.resolve(controller?.current()), 60_000);
-  const sources = [ctl.services, ctl.pools, ctl.namespaces, ...(ctl.announce ? [ctl.announce.l2Advertisements, ctl.announce.bgpAdvertisements, ctl.announce.bgpPeers] : [])];
-  assert.equal(sources.length, 6);
-  await waitFor('every controller informer synced', async () => { await Promise.all(sources.map((x) => x.synced)); return true; }, 60_000);
-  await api.service(NS, 'web', { annotations: { 'baregate.io/address-pool': 'rbac' } });
-  const [ip] = await api.waitIPs(NS, 'web', 1, 60_000);
-  assert.match(ip ?? '', /^203\.0\.113\./);
-  const svc = await api.getService(NS, 'web');
-  assert.equal(svc.metadata.annotations?.['baregate.io/ip-allocated-from-pool'], 'rbac');
-  await api.waitEvent(NS, 'web', 'IPAllocated');
-  await waitFor('pool status written by the controller', () => Promise.resolve(audit().some((e) => e.user === CONTROLLER_USER && e.resource === 'ipaddresspools' && e.subresource === 'status' && e.code === 200)));
-  const mine = audit().filter((e) => e.user === CONTROLLER_USER);
-  const writes = new Set(mine.filter((e) => e.code < 300).map((e) => `${e.verb} ${e.resource}${e.subresource ? `/${e.subresource}` : ''}`));
-  console.log(`# controller requests seen in the audit log: ${[...writes].sort().join(', ')}`);
-  for (const w of ['patch services/status', 'patch services', 'create events', 'update leases']) assert.ok(writes.has(w), `the controller did ${w}`);
-  assert.ok(mine.some((e) => e.resource === 'leases' && e.name === CONTROLLER_LEASE && e.namespace === SYSTEM_NAMESPACE), 'its Lease in baregate-system');
-  assert.deepEqual(controller.health(), { ok: true }, 'healthy: every cache follows the cluster');
-  assert.deepEqual(fmt(denied(CONTROLLER_USER)), [], 'no 403 for the controller');
-});
-
 class FakeLink implements LinkPort {
   readonly owned = new Set<string>();
   readonly stats = { replies: 0, announcements: 0 };
@@ -283,8 +322,7 @@ test('a speaker with the bundle ServiceAccount\'s token syncs, writes its Lease 
   const kc = serviceAccountKubeconfig({ dataDir: dataDir(), binDir: bin }, SYSTEM_NAMESPACE, SPEAKER_SERVICE_ACCOUNT);
   await api.must('POST', '/api/v1/nodes', { metadata: { name: NODE, labels: { 'kubernetes.io/hostname': NODE } } });
   await api.must('PATCH', `/api/v1/nodes/${NODE}/status`, { status: { addresses: [{ type: 'InternalIP', address: '203.0.113.100' }], conditions: [{ type: 'Ready', status: 'True', reason: 'Test', message: 'test', lastHeartbeatTime: new Date().toISOString(), lastTransitionTime: new Date().toISOString() }] } }, 'application/merge-patch+json');
-  const hb = await api.c.request('POST', `/api/v1/namespaces/${SYSTEM_NAMESPACE}/secrets`, { metadata: { name: HEARTBEAT_SECRET }, data: { [HEARTBEAT_SECRET_KEY]: Buffer.alloc(32, 7).toString('base64') } });
-  assert.ok(hb.status === 201 || hb.status === 409, `heartbeat Secret: ${hb.status}`); // 409: the controller created it already
+  // the heartbeat key Secret is the one the controller created
   const [ip] = await api.waitIPs(NS, 'web', 1);
   const link = new FakeLink();
   speaker = await startSpeaker({
