@@ -169,7 +169,7 @@ export function runController(o: ControllerRunOptions = {}): ControllerHandle {
     elector,
     current: () => ctl,
     health: () => ctl?.health() ?? { ok: true },
-    ready: () => (!webhook || webhook.server.ready() ? { ok: true } : { ok: false, reason: 'webhook certificate not loaded yet' }),
+    ready: () => (!webhook || webhook.server.ready() ? { ok: true } : { ok: false, reason: webhook.certs.hasServing() ? 'webhook server not listening' : 'webhook certificate not loaded yet' }),
     webhook,
     stop: async () => {
       ctl?.stop();

@@ -157,3 +157,17 @@ describe('ensureHeartbeatSecret', () => {
     assert.equal(await ensureHeartbeatSecret(broken, 'baregate-system', quiet), 'failed');
   });
 });
+
+test('a port already taken: listen rejects and the server is not ready, even with a certificate', async () => {
+  const first = server(() => Promise.resolve(empty));
+  await first.listen();
+  const second = new WebhookServer({ port: first.port(), host: '127.0.0.1', log: quiet, clock: realClock, validate: validatingHandler(() => Promise.resolve(empty)), mutateService: serviceMutationHandler([]) });
+  try {
+    await assert.rejects(second.listen(), /EADDRINUSE/);
+    second.setCertificate(servingFor(newCA()));
+    assert.equal(second.ready(), false);
+  } finally {
+    await first.close();
+    await second.close();
+  }
+});

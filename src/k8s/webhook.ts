@@ -163,9 +163,9 @@ export class WebhookServer {
     this.hasCert = true;
   }
 
-  /** Whether a certificate has been set (the controller's readiness). */
+  /** Whether it listens and has a certificate (the controller's readiness). */
   ready(): boolean {
-    return this.hasCert;
+    return this.hasCert && this.server.listening;
   }
 
   /** Stops accepting and closes every connection. */
