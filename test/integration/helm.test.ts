@@ -279,6 +279,9 @@ describe('helm template renders the bundle', () => {
     const got = await render([]);
     assertSameObjects(got, expected({}), 'default values');
     assertSameObjects(got, parseDocs(readFileSync(join(root, 'deploy', 'baregate.yaml'), 'utf8'), 'deploy/baregate.yaml'), 'default values vs deploy/baregate.yaml');
+    // the release name and namespace change nothing: every object has a fixed name in baregate-system
+    const other = await ok(helm, ['template', 'other', chart, '--include-crds', '--namespace', 'elsewhere']);
+    assertSameObjects(parseDocs(other, 'helm template other -n elsewhere'), expected({}), 'another release name and namespace');
   });
 
   for (const [name, over] of Object.entries(VALUE_SETS)) {
@@ -369,6 +372,10 @@ describe('helm install, upgrade, uninstall (as the chart README says)', () => {
     const names = await ok(kubectl, ['get', '-f', '-', '-o', 'name'], installed.map((o) => stringify(o)).join('---\n'));
     assert.equal(names.trim().split('\n').length, installed.length, `every installed object exists:\n${names}`);
 
+    // the README's upgrade: the chart's CRDs first (Helm never upgrades crds/), then helm upgrade
+    await ok(kubectl, ['apply', '--server-side', '--force-conflicts', '-f', join(chart, 'crds')]);
+    const crd = JSON.parse(await ok(kubectl, ['get', 'crd', 'ipaddresspools.baregate.io', '-o', 'json'])) as { metadata: { labels?: Record<string, string> } };
+    assert.equal(crd.metadata.labels?.['app.kubernetes.io/component'], 'crd', 'the chart CRDs (with the bundle labels) were applied');
     await ok(helm, ['upgrade', 'baregate', chart, ...base.filter((a) => a !== '--create-namespace'), '--set', 'controller.replicas=3']);
     assert.equal(await controllerReplicas(), 3, 'helm upgrade changed the Deployment');
 
