@@ -4,7 +4,9 @@
  * harness apiserver cannot reach), a controller replica in-process. Shows: the caBundle is patched in; invalid
  * objects are refused with parseConfig's message and valid ones stored; warnings come back; serving-certificate
  * and CA rotations keep the webhooks working; with the controller down Services are still created (Ignore) while
- * baregate.io objects are refused (Fail); the heartbeat key Secret is created once and never replaced.
+ * baregate.io objects are refused (Fail); the heartbeat key Secret is created once and never replaced. The
+ * replicas run as the bundle's controller ServiceAccount with the bundle's RBAC, so every request the webhook
+ * and certificate code makes is shown to be permitted.
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
@@ -15,13 +17,16 @@ import tls from 'node:tls';
 import { promisify } from 'node:util';
 import { after, before, describe, test } from 'node:test';
 import { bundleObjects } from '../../src/api/bundle.ts';
-import { GATEWAY_LABEL, HEARTBEAT_SECRET, HEARTBEAT_SECRET_KEY, MUTATING_WEBHOOK, VALIDATING_WEBHOOK, WEBHOOK_CERT_SECRET } from '../../src/api/keys.ts';
+import {
+  CONTROLLER_LEASE, CONTROLLER_SERVICE_ACCOUNT, GATEWAY_LABEL, HEARTBEAT_SECRET, HEARTBEAT_SECRET_KEY, MUTATING_WEBHOOK, VALIDATING_WEBHOOK, WEBHOOK_CERT_SECRET,
+} from '../../src/api/keys.ts';
 import { runController, type ControllerHandle } from '../../src/cli/controller.ts';
 import type { ServiceMutator } from '../../src/k8s/ports.ts';
 import { parseCertificates } from '../../src/k8s/x509.ts';
 import { k8sBinDir } from '../harness/cluster.ts';
-import { replicaKubeconfig, TEST_LEASE } from '../harness/controller.ts';
-import { Api, kubeconfig, waitFor } from '../harness/kube.ts';
+import { TEST_LEASE } from '../harness/controller.ts';
+import { Api, dataDir, kubeconfig, waitFor } from '../harness/kube.ts';
+import { serviceAccountKubeconfig } from '../harness/tokens.ts';
 
 const api = new Api();
 const NS = 'baregate-system';
@@ -53,10 +58,12 @@ const mark: ServiceMutator = (svc) => {
 let port = 0;
 let replica: ControllerHandle;
 let stopped = false;
+/** The bundle's controller ServiceAccount (a TokenRequest token): the webhook's reads and writes are within its RBAC. */
+let controllerKubeconfig = '';
 
 function startReplica(identity: string): ControllerHandle {
   return runController({
-    kubeconfig: replicaKubeconfig(identity), identity, leaseName: 'webhook-test', leaseNamespace: NS, ...TEST_LEASE,
+    kubeconfig: controllerKubeconfig, identity, leaseName: CONTROLLER_LEASE, leaseNamespace: NS, ...TEST_LEASE,
     onLostLeadership: () => undefined, namespace: NS, heartbeatSecret: true,
     webhook: { port, host: '::', extraSans: ['localhost'], pollMs: 500, timing: { propagationMs: PROPAGATION_MS }, mutators: [mark] },
   });
@@ -107,14 +114,23 @@ async function webhookWorks(what: string): Promise<void> {
   assert.match(bad.message, /admission webhook "validate\.baregate\.io" denied the request: IPAddressPool "probe-bad": spec\.addresses\[0\]: "2001:db8:ff::9-2001:db8:ff::1": range is reversed/);
 }
 
+const RBAC: Record<string, string> = {
+  ServiceAccount: `/api/v1/namespaces/${NS}/serviceaccounts`, ClusterRole: '/apis/rbac.authorization.k8s.io/v1/clusterroles',
+  ClusterRoleBinding: '/apis/rbac.authorization.k8s.io/v1/clusterrolebindings', Role: `/apis/rbac.authorization.k8s.io/v1/namespaces/${NS}/roles`,
+  RoleBinding: `/apis/rbac.authorization.k8s.io/v1/namespaces/${NS}/rolebindings`,
+};
+
 before(async () => {
   port = await freePort();
-  // the bundle's own configurations, pointed at this process instead of the in-cluster Service
+  // the bundle's identities and RBAC, and its own webhook configurations pointed at this process instead of the Service
   for (const o of bundleObjects()) {
+    const rbacPath = RBAC[o.kind as string];
+    if (rbacPath !== undefined) { await api.must('POST', rbacPath, o); continue; }
     if (o.kind !== 'ValidatingWebhookConfiguration' && o.kind !== 'MutatingWebhookConfiguration') continue;
     const hooks = (o.webhooks as { clientConfig: { service: { path: string } } }[]).map((w) => ({ ...w, clientConfig: { url: `https://localhost:${port}${w.clientConfig.service.path}` } }));
     await api.must('POST', `${ADM}/${o.kind === 'ValidatingWebhookConfiguration' ? 'validatingwebhookconfigurations' : 'mutatingwebhookconfigurations'}`, { ...o, webhooks: hooks });
   }
+  controllerKubeconfig = serviceAccountKubeconfig({ dataDir: dataDir(), binDir: await k8sBinDir() }, NS, CONTROLLER_SERVICE_ACCOUNT);
   replica = startReplica('webhook-1');
   await replica.webhook?.listening;
 });
