@@ -254,6 +254,14 @@ describe('container image', () => {
       assert.ok(out['/app/dist/cli/speaker.js']?.includes('runSpeakerCommand'), r.stdout);
     });
 
+    test("the controller starts as the bundle runs it (read-only root, non-root, no capabilities) and gets as far as its kubeconfig", () => {
+      const r = runIn(['--read-only', '--cap-drop', 'all', '--security-opt', 'no-new-privileges', reference,
+        'controller', '--kubeconfig', '/nonexistent/kubeconfig', '--metrics-port', '0']);
+      assert.notEqual(r.code, 0);
+      assert.match(r.stdout + r.stderr, /kubeconfig \/nonexistent\/kubeconfig/);
+      assert.doesNotMatch(r.stdout + r.stderr, /EROFS|EACCES|read-only file system/i);
+    });
+
     test('there is no shell to run: /bin/sh does not exist in the image', () => {
       const r = runIn(['--entrypoint', '/bin/sh', reference, '-c', 'true']);
       assert.notEqual(r.code, 0);
