@@ -13,6 +13,7 @@ import { execFile } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
+import https from 'node:https';
 import tls from 'node:tls';
 import { promisify } from 'node:util';
 import { after, before, describe, test } from 'node:test';
@@ -95,15 +96,30 @@ async function patchedBundles(): Promise<(string | undefined)[]> {
 }
 
 /** The serial of the certificate the webhook server presents right now. */
-function servedSerial(): Promise<string> {
+function servedSerial(on = port): Promise<string> {
   return new Promise((resolve, reject) => {
-    const s = tls.connect({ host: '127.0.0.1', port, servername: 'localhost', rejectUnauthorized: false }, () => {
+    const s = tls.connect({ host: '127.0.0.1', port: on, servername: 'localhost', rejectUnauthorized: false }, () => {
       const c = s.getPeerX509Certificate();
       s.end();
       if (c) resolve(c.serialNumber); else reject(new Error('no peer certificate'));
     });
     s.on('error', reject);
   });
+}
+
+/** An AdmissionReview sent straight to a replica, trusting only the Secret's caBundle (what the apiserver does). */
+async function directReview(on: number, object: Obj): Promise<{ allowed: boolean; status?: Status }> {
+  const ca = await caBundleText();
+  const body = JSON.stringify({ apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', request: { uid: 'direct', kind: { group: 'baregate.io', version: 'v1beta1', kind: object.kind }, operation: 'CREATE', name: (object.metadata as { name: string }).name, object } });
+  const text = await new Promise<string>((resolve, reject) => {
+    const req = https.request({ host: '127.0.0.1', port: on, servername: 'localhost', path: '/validate-baregate-io', method: 'POST', ca, agent: false, headers: { 'Content-Type': 'application/json' } }, (res) => {
+      let t = '';
+      res.setEncoding('utf8').on('data', (d: string) => { t += d; }).on('end', () => { resolve(t); });
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+  return (JSON.parse(text) as { response: { allowed: boolean; status?: Status } }).response;
 }
 
 /** The webhook answers over TLS the apiserver trusts: a valid dry-run is stored, an invalid one refused by the webhook. */
@@ -195,12 +211,30 @@ describe('webhooks with the controller running', () => {
     assert.equal(plain.metadata.annotations?.[MUTATED], undefined);
   });
 
-  test('rotations keep the webhooks working: a new serving certificate, then a new CA', async () => {
+  test('rotations keep the webhooks working: a new serving certificate, then a new CA; a standby follows each step', async (t) => {
     assert.ok(replica.webhook);
+    // a standby replica on a port of its own: it never writes, but serves whatever the Secret holds
+    const port2 = await freePort();
+    const standby = runController({
+      kubeconfig: controllerKubeconfig, identity: 'webhook-standby', leaseName: CONTROLLER_LEASE, leaseNamespace: NS, ...TEST_LEASE,
+      onLostLeadership: () => undefined, namespace: NS, heartbeatSecret: true,
+      webhook: { port: port2, host: '::', extraSans: ['localhost'], pollMs: 500, timing: { propagationMs: PROPAGATION_MS } },
+    });
+    t.after(() => standby.stop());
+    await waitFor('standby serving', () => Promise.resolve(standby.ready().ok));
+    assert.equal(standby.current(), undefined, 'the standby does not lead');
+    const follows = async (what: string): Promise<void> => {
+      await waitFor(`standby serves the leader's certificate (${what})`, async () => (await servedSerial(port2)) === (await servedSerial()), 20_000);
+      const r = await directReview(port2, obj('IPAddressPool', 'standby-bad', { addresses: ['2001:db8:ee::9-2001:db8:ee::1'] }));
+      assert.equal(r.allowed, false, what);
+      assert.match(r.status?.message ?? '', /range is reversed/);
+    };
+    await follows('start');
     const serial0 = await servedSerial();
     await replica.webhook.certs.force('serving');
     await waitFor('new serving certificate served', async () => (await servedSerial()) !== serial0);
     await webhookWorks('after serving rotation');
+    await follows('serving rotation');
 
     const ca0 = parseCertificates(await caBundleText());
     assert.equal(ca0.length, 1);
@@ -211,13 +245,17 @@ describe('webhooks with the controller running', () => {
     await waitFor('both CAs in every caBundle', async () => (await patchedBundles()).every((b) => b === b64(both)));
     assert.equal(await servedSerial(), serial1, 'still the old CA\'s certificate while the new CA propagates');
     await webhookWorks('new CA trusted, old certificate served');
+    await follows('new CA trusted');
     await waitFor('certificate from the new CA served', async () => (await servedSerial()) !== serial1, 40_000);
     await webhookWorks('new CA\'s certificate served');
+    await follows('new CA\'s certificate');
     await waitFor('old CA dropped', async () => parseCertificates(await caBundleText()).length === 1, 40_000);
     const final = await caBundleText();
     assert.notEqual(parseCertificates(final)[0]?.fingerprint256, ca0[0]?.fingerprint256);
     await waitFor('caBundle without the old CA', async () => (await patchedBundles()).every((b) => b === b64(final)));
     await webhookWorks('old CA gone');
+    await follows('old CA gone');
+    assert.equal(standby.webhook?.certs.writes, 0, 'the standby wrote nothing');
   });
 
   test('the heartbeat key Secret was created by the leader', async () => {
