@@ -9,12 +9,13 @@
  * and certificate code makes is shown to be permitted.
  */
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import https from 'node:https';
 import tls from 'node:tls';
+import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { after, before, describe, test } from 'node:test';
 import { bundleObjects } from '../../src/api/bundle.ts';
@@ -294,4 +295,28 @@ describe('with the controller down', () => {
       await r2.stop();
     }
   });
+});
+
+test('the command line: `baregate controller` with webhook flags serves, turns ready, and exits 0 on SIGTERM', async () => {
+  const [wport, mport] = [await freePort(), await freePort()];
+  const main = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
+  const child = spawn(process.execPath, ['--import', 'tsx', main, 'controller', '--kubeconfig', controllerKubeconfig, '--identity', 'webhook-cli',
+    '--lease-duration', '8', '--metrics-port', String(mport), '--metrics-host', '127.0.0.1', '--webhook-port', String(wport), '--webhook-host', '127.0.0.1',
+    '--webhook-extra-sans', 'localhost,127.0.0.1', '--namespace', NS, '--log-level', 'warn'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout.setEncoding('utf8').on('data', (d: string) => { out += d; });
+  child.stderr.setEncoding('utf8').on('data', (d: string) => { out += d; });
+  const exited = new Promise<number | null>((resolve) => { child.once('exit', (code) => { resolve(code); }); });
+  try {
+    await waitFor('CLI replica ready', async () => {
+      try { return (await fetch(`http://127.0.0.1:${mport}/readyz`)).status === 200; } catch { return false; }
+    }, 60_000);
+    const r = await directReview(wport, obj('IPAddressPool', 'cli-bad', { addresses: ['2001:db8:dd::9-2001:db8:dd::1'] }));
+    assert.equal(r.allowed, false);
+    assert.match(r.status?.message ?? '', /range is reversed/);
+    assert.doesNotMatch(out, /"level":30/, '--log-level warn: no info lines');
+  } finally {
+    child.kill('SIGTERM');
+  }
+  assert.equal(await exited, 0, out.slice(-2000));
 });
