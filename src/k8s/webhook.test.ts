@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict';
 import https from 'node:https';
 import { after, before, describe, test } from 'node:test';
+import fc from 'fast-check';
 import { pino } from 'pino';
 import { FakeClock, realClock, type Clock } from '../clock.ts';
 import type { ConfigSnapshot } from '../config/types.ts';
@@ -90,6 +91,19 @@ describe('WebhookServer', () => {
     const weird = responseOf(await post(s.port(), ca.certPem, '/validate-baregate-io', review({ uid: 'w', kind: { group: 'baregate.io', kind: 'BGPPeer' }, operation: 'CREATE', object: 'str' })));
     assert.equal(weird.allowed, false);
     assert.deepEqual(await post(s.port(), ca.certPem, '/healthz', '', 'GET'), { status: 200, body: 'ok' }, 'still serving');
+  });
+
+  test('random bodies and AdmissionReview-shaped junk (fuzzed): always an answer, 200 or 400, and still serving', async () => {
+    const seed = Number(process.env.FC_SEED ?? Date.now() % 2 ** 31);
+    console.log(`webhook body fuzz seed ${seed} (FC_SEED=${seed} to re-run)`);
+    const shaped = fc.record({ request: fc.record({ uid: fc.oneof(fc.string(), fc.anything()), kind: fc.oneof(fc.record({ group: fc.constantFrom('baregate.io', ''), kind: fc.constantFrom('IPAddressPool', 'BGPPeer', 'Service') }), fc.anything()), operation: fc.oneof(fc.constantFrom('CREATE', 'UPDATE', 'DELETE'), fc.anything()), object: fc.anything(), oldObject: fc.anything() }, { requiredKeys: [] }) });
+    const body = fc.oneof(fc.uint8Array({ maxLength: 300 }).map((b) => Buffer.from(b)), shaped.map((x) => Buffer.from(JSON.stringify(x))), fc.jsonValue().map((x) => Buffer.from(JSON.stringify(x))));
+    await fc.assert(fc.asyncProperty(body, fc.constantFrom('/validate-baregate-io', '/mutate-service'), async (b, path) => {
+      const r = await post(s.port(), ca.certPem, path, b);
+      assert.ok(r.status === 200 || r.status === 400, `HTTP ${r.status}`);
+      if (r.status === 200) assert.equal(typeof responseOf(r).allowed, 'boolean');
+    }), { seed, numRuns: 150 });
+    assert.deepEqual(await post(s.port(), ca.certPem, '/healthz', '', 'GET'), { status: 200, body: 'ok' });
   });
 
   test('a new certificate from another CA takes effect without a restart', async () => {
