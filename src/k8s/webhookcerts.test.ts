@@ -104,6 +104,16 @@ describe('certPlan', () => {
     assert.equal(certPlan(m3, t + 2 * prop + 3000, NAMES).action, 'keep');
   });
 
+  test('a due CA with a broken serving certificate: the certificate is replaced by the trusted CA first; an expired CA starts over', () => {
+    const { m } = settle(undefined, T0);
+    const t = T0 + Math.ceil(5 * YEAR * 2 / 3) + DAY;
+    const r = settle(m, t, [...NAMES, 'new.example']);
+    assert.deepEqual(r.actions, ['renew-serving', 'rotate-ca']);
+    assert.ok(trusted(m, served(r.m), t), 'the new certificate is trusted by the caBundle the apiserver already has');
+    const expired = certPlan(m, T0 + 6 * YEAR, NAMES);
+    assert.deepEqual(expired.action === 'rotate-ca' ? [expired.action, expired.reissueServing] : [], ['rotate-ca', true]);
+  });
+
   test('12 years in steps of 1 to 40 days: what was served a step ago is always still trusted', () => {
     const seed = Number(process.env.SEED ?? Date.now() % 100_000);
     console.log(`seed ${seed}`);

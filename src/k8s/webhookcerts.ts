@@ -97,8 +97,11 @@ export function certPlan(material: CertMaterial | undefined, now: number, names:
     : !olds.concat(current).some((c) => signedBy(serving, c)) ? 'serving certificate signed by no CA in the bundle'
     : !sameNames(serving, names) ? `serving certificate names changed (has ${serving.subjectAltName ?? 'none'}, wants ${names.join(', ')})`
     : undefined;
-  if (now >= thirdLeft(current)) return { action: 'rotate-ca', why: `CA expires at ${iso(ca.notAfter)}: less than a third of its life left`, reissueServing: servingBroken !== undefined };
+  // an expired CA is trusted by nobody: start over. A CA that is merely due still signs a broken serving
+  // certificate's replacement first, so the apiserver never sees a certificate from a CA it does not trust yet
+  if (now >= ca.notAfter) return { action: 'rotate-ca', why: `CA expired at ${iso(ca.notAfter)}`, reissueServing: true };
   if (servingBroken !== undefined || !serving) return { action: 'renew-serving', why: servingBroken ?? 'no serving certificate' };
+  if (now >= thirdLeft(current)) return { action: 'rotate-ca', why: `CA expires at ${iso(ca.notAfter)}: less than a third of its life left`, reissueServing: false };
   const waits: number[] = [thirdLeft(current), thirdLeft(serving)];
   if (!signedBy(serving, current)) {
     const trustedSince = issuedAt(current);
