@@ -41,7 +41,7 @@ async function startController(kubeconfig: string): Promise<Proc> {
   const port = await freePort();
   const nodeFlags = (process.env.BAREGATE_NODE_FLAGS ?? '').split(' ').filter((f) => f !== '');
   const child = spawn(process.execPath, [...nodeFlags, join(root, 'dist/cli/main.js'), 'controller', '--kubeconfig', kubeconfig, '--identity', `bench-${port}`,
-    '--metrics-port', String(port), '--metrics-host', '127.0.0.1'], { env: { ...process.env, BAREGATE_LOG_LEVEL: 'info' }, stdio: ['ignore', 'pipe', 'inherit'] });
+    '--metrics-port', String(port), '--metrics-host', '127.0.0.1', '--webhook-port', '0'], { env: { ...process.env, BAREGATE_LOG_LEVEL: 'info' }, stdio: ['ignore', 'pipe', 'inherit'] });
   const restored = new Promise<number>((resolve) => {
     let buf = '';
     child.stdout.on('data', (d: Buffer) => {

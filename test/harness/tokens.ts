@@ -8,10 +8,13 @@
  * synchronously can give it its identity. The token comes from `kubectl create token`, which calls the
  * TokenRequest API as admin; the ServiceAccount must exist (the bundle creates it).
  */
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
+
+const execFileAsync = promisify(execFile);
 
 /** What the helper needs of a cluster: its data dir (admin kubeconfig, where files go) and kubectl's directory. */
 export interface TokenClusterInputs {
@@ -33,6 +36,11 @@ interface AdminConfig { clusters: { cluster: { server: string; 'certificate-auth
 export function serviceAccountToken(c: TokenClusterInputs, namespace: string, sa: string, durationSeconds = DEFAULT_TOKEN_SECONDS): string {
   const out = execFileSync(join(c.binDir, 'kubectl'), ['--kubeconfig', join(c.dataDir, 'admin.kubeconfig'), 'create', 'token', sa,
     '-n', namespace, `--duration=${durationSeconds}s`], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 60_000 });
+  return checkedToken(out, namespace, sa);
+}
+
+/** kubectl's output as a token, or an error saying what came instead. */
+function checkedToken(out: string, namespace: string, sa: string): string {
   const token = out.trim();
   if (!/^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/.test(token)) throw new Error(`kubectl create token ${namespace}/${sa}: not a JWT: ${token.slice(0, 80)}`);
   return token;
@@ -44,7 +52,21 @@ export function serviceAccountToken(c: TokenClusterInputs, namespace: string, sa
  * lab's components reach the apiserver at its namespace address); the context's namespace is `namespace`.
  */
 export function serviceAccountKubeconfig(c: TokenClusterInputs, namespace: string, sa: string, server?: string, durationSeconds = DEFAULT_TOKEN_SECONDS): string {
-  const token = serviceAccountToken(c, namespace, sa, durationSeconds);
+  return tokenKubeconfig(c, namespace, sa, serviceAccountToken(c, namespace, sa, durationSeconds), server);
+}
+
+/**
+ * The asynchronous variant for callers whose own event loop carries the API traffic (the lab's root-side relay
+ * runs in the lab's process: a synchronous kubectl would wait on it forever).
+ */
+export async function serviceAccountKubeconfigAsync(c: TokenClusterInputs, namespace: string, sa: string, server?: string, durationSeconds = DEFAULT_TOKEN_SECONDS): Promise<string> {
+  const { stdout } = await execFileAsync(join(c.binDir, 'kubectl'), ['--kubeconfig', join(c.dataDir, 'admin.kubeconfig'), 'create', 'token', sa,
+    '-n', namespace, `--duration=${durationSeconds}s`], { encoding: 'utf8', timeout: 60_000 });
+  return tokenKubeconfig(c, namespace, sa, checkedToken(stdout, namespace, sa), server);
+}
+
+/** Writes a kubeconfig with `token` as `system:serviceaccount:<namespace>:<sa>`; returns its path. */
+function tokenKubeconfig(c: TokenClusterInputs, namespace: string, sa: string, token: string, server?: string): string {
   const admin = JSON.parse(readFileSync(join(c.dataDir, 'admin.kubeconfig'), 'utf8')) as AdminConfig;
   const cluster = admin.clusters[0]?.cluster;
   if (!cluster) throw new Error(`${join(c.dataDir, 'admin.kubeconfig')}: no cluster`);

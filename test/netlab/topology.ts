@@ -274,8 +274,7 @@ export class Topology {
    */
   protected async build(n: number, withBird: boolean): Promise<void> {
     const { lab } = this;
-    const ns = await this.kubectl(['create', 'namespace', SYSTEM_NAMESPACE]);
-    if (ns.code !== 0) throw new Error(`create namespace: ${ns.stderr}`);
+    await this.apply({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: SYSTEM_NAMESPACE } }); // the lab's bundle may have made it
     await this.connectApi();
 
     lab.addSwitch('sw');
@@ -314,14 +313,19 @@ export class Topology {
 
     await Promise.all([
       ...this.nodes.map((nd) => this.registerNode(nd)),
-      this.apply({
-        apiVersion: 'v1', kind: 'Secret', metadata: { name: HEARTBEAT_SECRET, namespace: SYSTEM_NAMESPACE },
-        type: 'Opaque', data: { [HEARTBEAT_SECRET_KEY]: randomBytes(32).toString('base64') },
-      }),
+      ...[this.heartbeatSecret()].filter((x) => x !== undefined).map((x) => this.apply(x)),
       ...this.nodes.map((nd) => this.startNodeParts(nd.name)),
       ...(withBird ? [this.startBird()] : []),
     ]);
     this.log('nodes registered, relays, HTTP servers and BIRD up');
+  }
+
+  /** The heartbeat key Secret the topology creates itself; undefined when the controller is to create it (the lab). */
+  protected heartbeatSecret(): Record<string, unknown> | undefined {
+    return {
+      apiVersion: 'v1', kind: 'Secret', metadata: { name: HEARTBEAT_SECRET, namespace: SYSTEM_NAMESPACE },
+      type: 'Opaque', data: { [HEARTBEAT_SECRET_KEY]: randomBytes(32).toString('base64') },
+    };
   }
 
   /** How the node namespaces will reach the apiserver: here the root side of the relays (a unix socket). */
@@ -512,7 +516,7 @@ export class Topology {
   startController(): void {
     if (this.controller) return;
     const kc = clientKubeconfigSync(this.cluster.dataDir, 'netlab-controller', ['system:masters']);
-    const c = spawn(process.execPath, ['--import', 'tsx', MAIN, 'controller', '--kubeconfig', kc, '--metrics-port', '0', '--identity', 'netlab'],
+    const c = spawn(process.execPath, ['--import', 'tsx', MAIN, 'controller', '--kubeconfig', kc, '--metrics-port', '0', '--webhook-port', '0', '--identity', 'netlab'],
       { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, BAREGATE_LOG_LEVEL: process.env.BAREGATE_LOG_LEVEL ?? 'info' } });
     rootChildren.add(c);
     keepTail(c, this.controllerLog);

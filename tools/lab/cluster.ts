@@ -26,7 +26,12 @@ import { fileURLToPath } from 'node:url';
 import { clientKubeconfigSync, startCluster, type TestCluster } from '../../test/harness/cluster.ts';
 import { Lab } from '../../test/netlab/netns.ts';
 import { exitedOf, keepTail, LAN, Topology, until, type SpeakerProc, type SpeakerStatusView, type TopoNode } from '../../test/netlab/topology.ts';
-import { API_VERSION, CONTROLLER_LEASE, Kinds, SYSTEM_NAMESPACE } from '../../src/api/keys.ts';
+import {
+  API_VERSION, CONTROLLER_LEASE, CONTROLLER_SERVICE_ACCOUNT, Kinds, MUTATING_WEBHOOK, SPEAKER_SERVICE_ACCOUNT, SYSTEM_NAMESPACE, VALIDATING_WEBHOOK,
+  WEBHOOK_PORT, WEBHOOK_SERVICE,
+} from '../../src/api/keys.ts';
+import { bundleObjects } from '../../src/api/bundle.ts';
+import { serviceAccountKubeconfigAsync } from '../../test/harness/tokens.ts';
 import { LAB_MAX_NODES, LAB_NET, POD_PORT, type LabCluster, type LabOptions, type LabPod, type LabServiceOptions, type StartLab } from './api.ts';
 import { labRest, type LabRest } from './rest.ts';
 
@@ -85,6 +90,9 @@ class Cluster extends Topology implements LabCluster {
   private readonly slots = new Map<string, Set<number>>();
   private readonly mgmtIndex = new Map<string, number>();
   private readonly kubeconfigs = new Map<string, string>();
+  private speakerKubeconfig: string | undefined;
+  private proxyKubeconfig: string | undefined;
+  private controllerKubeconfig: string | undefined;
   private kcm: ChildProcessWithoutNullStreams | undefined;
   private controllerIdentity = '';
   private controllerStarts = 0;
@@ -126,9 +134,48 @@ class Cluster extends Topology implements LabCluster {
     lab.ipBatch(name, lines);
   }
 
-  /** Speakers and kube-proxy use the apiserver's management address. */
-  protected override nodeKubeconfig(name: string): string {
-    return clientKubeconfigSync(this.cluster.dataDir, `speaker:${name}`, ['system:masters'], `https://${LAB_NET.cp}:${LAB_NET.apiPort}`);
+  /**
+   * The install bundle minus its workloads: the lab runs controller and speakers as processes, but with the
+   * bundle's ServiceAccounts, RBAC and Services, so the lab proves the bundle's permissions are enough.
+   */
+  private async prepareIdentities(): Promise<void> {
+    // the harness applied the CRDs already (and waited for them); the workloads are processes here
+    const skip = new Set(['Deployment', 'DaemonSet', 'PodDisruptionBudget', 'CustomResourceDefinition']);
+    const objs = bundleObjects().filter((o) => !skip.has(String(o.kind)));
+    const file = join(this.dir, 'bundle-base.json');
+    writeFileSync(file, JSON.stringify({ apiVersion: 'v1', kind: 'List', items: objs }));
+    const r = await this.kubectl(['apply', '--server-side', '--force-conflicts', '--field-manager=baregate-lab', '-f', file]);
+    if (r.code !== 0) throw new Error(`apply the bundle's base objects: ${r.stderr}`);
+    // the webhook Service selects controller Pods; here the controller is a process in `cp`, so its endpoint is
+    // written by hand (a slice not managed by the EndpointSlice controller is left alone by it)
+    const slice = await this.rest.request('POST', `/apis/discovery.k8s.io/v1/namespaces/${SYSTEM_NAMESPACE}/endpointslices`, {
+      apiVersion: 'discovery.k8s.io/v1', kind: 'EndpointSlice', addressType: 'IPv4',
+      metadata: { name: `${WEBHOOK_SERVICE}-lab`, labels: { 'kubernetes.io/service-name': WEBHOOK_SERVICE, 'endpointslice.kubernetes.io/managed-by': 'baregate-lab' } },
+      endpoints: [{ addresses: [LAB_NET.cp], conditions: { ready: true } }],
+      ports: [{ name: 'webhook', port: WEBHOOK_PORT, protocol: 'TCP' }],
+    });
+    if (slice.status !== 201) throw new Error(`webhook EndpointSlice: ${slice.status} ${slice.text}`);
+    const inputs = { dataDir: this.cluster.dataDir, binDir: this.binDir };
+    [this.speakerKubeconfig, this.controllerKubeconfig] = await Promise.all([
+      serviceAccountKubeconfigAsync(inputs, SYSTEM_NAMESPACE, SPEAKER_SERVICE_ACCOUNT, `https://${LAB_NET.cp}:${LAB_NET.apiPort}`),
+      serviceAccountKubeconfigAsync(inputs, SYSTEM_NAMESPACE, CONTROLLER_SERVICE_ACCOUNT, `https://127.0.0.1:${LAB_NET.apiPort}`),
+    ]);
+    this.log(`bundle applied without its CRDs and workloads (${objs.length} objects); ServiceAccount tokens made`);
+  }
+
+  /** Speakers authenticate as the bundle's speaker ServiceAccount (a TokenRequest token) at the management address. */
+  protected override nodeKubeconfig(): string {
+    if (this.speakerKubeconfig === undefined) throw new Error('lab: the speaker identity is made before the nodes');
+    return this.speakerKubeconfig;
+  }
+
+  /** No heartbeat key from the lab: the controller creates it when absent, as in a cluster installed from the bundle. */
+  protected override heartbeatSecret(): undefined { return undefined; }
+
+  /** kube-proxy is not ours: it runs as `system:kube-proxy`, which the apiserver's bootstrap RBAC binds to system:node-proxier. */
+  private kubeProxyKubeconfig(): string {
+    this.proxyKubeconfig ??= clientKubeconfigSync(this.cluster.dataDir, 'system:kube-proxy', [], `https://${LAB_NET.cp}:${LAB_NET.apiPort}`);
+    return this.proxyKubeconfig;
   }
 
   /** Nothing before the speakers: pods serve, kube-proxy starts once the Node objects exist. */
@@ -159,7 +206,8 @@ class Cluster extends Topology implements LabCluster {
   override startController(): void {
     if (this.controller) return;
     this.controllerIdentity = `lab-${++this.controllerStarts}`;
-    const c = this.lab.start('cp', process.execPath, ['--import', 'tsx', MAIN, 'controller', '--kubeconfig', this.cpKubeconfig('lab-controller'),
+    const c = this.lab.start('cp', process.execPath, ['--import', 'tsx', MAIN, 'controller', '--kubeconfig', this.controllerKc(),
+      '--webhook-host', LAB_NET.cp, '--webhook-port', String(WEBHOOK_PORT),
       '--metrics-port', '0', '--identity', this.controllerIdentity]);
     keepTail(c, this.controllerLog);
     this.tee(c, 'controller-cp.log');
@@ -229,10 +277,12 @@ class Cluster extends Topology implements LabCluster {
     const baregate = opts.baregate ?? true;
     // the slow starters first: the controller (tsx) and kube-controller-manager need only the API, so they
     // start while the namespaces are built; kube-proxy and the speakers need their Node objects
+    const identities = this.prepareIdentities();
     const kcm = this.startKcm();
-    const leader = baregate ? this.startControllerEarly() : Promise.resolve();
+    const leader = baregate ? identities.then(() => this.startControllerEarly()) : Promise.resolve();
     leader.catch(() => undefined); // awaited below; a failure must not be unhandled meanwhile
     kcm.catch(() => undefined);
+    await identities;
     await this.build(n, opts.bird ?? true);
     this.log('namespaces, Nodes and BIRD up; starting kube-proxies and speakers');
     await Promise.all([
@@ -248,6 +298,12 @@ class Cluster extends Topology implements LabCluster {
     this.startController();
     await this.waitLeader();
     this.log('baregate controller leading');
+  }
+
+  /** The controller authenticates as the bundle's controller ServiceAccount, at the apiserver's loopback inside `cp`. */
+  private controllerKc(): string {
+    if (this.controllerKubeconfig === undefined) throw new Error('lab: the controller identity is made before the controller');
+    return this.controllerKubeconfig;
   }
 
   private cpKubeconfig(user: string): string {
@@ -291,11 +347,11 @@ class Cluster extends Topology implements LabCluster {
   /** Starts a node's kube-proxy (nftables) and waits until it has synced its rules once. */
   async startKubeProxy(node: string): Promise<void> {
     if (this.kubeProxyRunning(node)) return;
-    const nd = this.node(node);
+    this.node(node); // throws for a node the lab does not have
     const cfg = join(this.dir, `kube-proxy-${node}.json`);
     writeFileSync(cfg, JSON.stringify({
       apiVersion: 'kubeproxy.config.k8s.io/v1alpha1', kind: 'KubeProxyConfiguration',
-      clientConnection: { kubeconfig: nd.kubeconfig, qps: 50, burst: 100 },
+      clientConnection: { kubeconfig: this.kubeProxyKubeconfig(), qps: 50, burst: 100 },
       hostnameOverride: node, mode: 'nftables',
       clusterCIDR: LAB_NET.clusterCIDRs.join(','), detectLocalMode: 'ClusterCIDR',
       // the conntrack sysctls are the machine's (nf_conntrack_max is not per namespace): leave them all alone
@@ -344,6 +400,27 @@ class Cluster extends Topology implements LabCluster {
       const holder = (r.body as { spec?: { holderIdentity?: string } } | undefined)?.spec?.holderIdentity;
       return r.status === 200 && holder === this.controllerIdentity ? true : undefined;
     }, ms, 200);
+    await this.waitWebhooks(ms);
+  }
+
+  /**
+   * Until the admission webhooks answer through their Service: the controller made its CA, patched the caBundle
+   * of both configurations, and a server-side dry run of a baregate.io object passes the validating webhook
+   * (the apiserver reaches it at the EndpointSlice address, over TLS checked against that CA).
+   */
+  private async waitWebhooks(ms: number): Promise<void> {
+    const probe = { apiVersion: API_VERSION, kind: Kinds.L2Advertisement.kind, metadata: { name: 'lab-webhook-probe' }, spec: {} };
+    let last = '';
+    await until(() => `the admission webhooks to answer through Service ${WEBHOOK_SERVICE} (last: ${last}); controller log: ${this.controllerLog.log.slice(-1500)}`, async () => {
+      for (const cfg of [`validatingwebhookconfigurations/${VALIDATING_WEBHOOK}`, `mutatingwebhookconfigurations/${MUTATING_WEBHOOK}`]) {
+        const r = await this.rest.request('GET', `/apis/admissionregistration.k8s.io/v1/${cfg}`);
+        const hooks = (r.body as { webhooks?: { clientConfig?: { caBundle?: string } }[] } | undefined)?.webhooks ?? [];
+        if (r.status !== 200 || hooks.length === 0 || hooks.some((h) => (h.clientConfig?.caBundle ?? '') === '')) { last = `${cfg}: no caBundle yet`; return undefined; }
+      }
+      const d = await this.rest.request('POST', `/apis/${API_VERSION}/${Kinds.L2Advertisement.plural}?dryRun=All`, probe);
+      last = `dry run: ${d.status} ${d.text.slice(0, 300)}`;
+      return d.status === 201 || d.status === 200 ? true : undefined;
+    }, ms, 250);
   }
 
   /** SIGTERM, wait for the exit, start again and wait until it holds the leader Lease. */
@@ -542,7 +619,7 @@ export const startLab: StartLab = async (opts: LabOptions = {}): Promise<LabClus
     log('control-plane namespace up; starting etcd and kube-apiserver (a cold first run builds Kubernetes: minutes)');
     cluster = await startCluster({
       crdDir: join(ROOT, 'deploy', 'crds'), netns: lab.ns('cp'), apiPort: LAB_NET.apiPort, bindAddress: '0.0.0.0',
-      advertiseAddress: LAB_NET.cp, serviceCIDRs: LAB_NET.serviceCIDRs, extraSANs: [LAB_NET.cp], endpointReconciler: 'lease',
+      advertiseAddress: LAB_NET.cp, serviceCIDRs: LAB_NET.serviceCIDRs, extraSANs: [LAB_NET.cp], endpointReconciler: 'lease', aggregatorRouting: true,
       log: (m) => { log(`cluster ${m}`); },
     });
   } catch (e) {
