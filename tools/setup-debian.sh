@@ -16,4 +16,4 @@ trap '[[ $own_policy == 1 ]] && rm -f "$policy"' EXIT
 apt-get update -q
 apt-get install -y -q --no-install-recommends "${missing[@]}"
 # and in case a service was enabled anyway (systemd machines), stop it (nftables.service would load a ruleset into the root namespace)
-for svc in bird gobgpd nftables; do systemctl stop "$svc" 2>/dev/null || true; systemctl disable "$svc" 2>/dev/null || true; done
+for svc in bird gobgpd nftables podman podman.socket podman-restart; do systemctl stop "$svc" 2>/dev/null || true; systemctl disable "$svc" 2>/dev/null || true; done
