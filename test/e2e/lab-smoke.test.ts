@@ -7,9 +7,13 @@
  * kube-proxy. Root only: skips loudly otherwise, as the netlab tests do.
  */
 import { strict as assert } from 'node:assert';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { netlabSkip } from '../netlab/netns.ts';
 import { until } from '../harness/wait.ts';
+import { readAudit } from '../harness/cluster.ts';
+import { API_VERSION, CONTROLLER_SERVICE_ACCOUNT, Kinds, SPEAKER_SERVICE_ACCOUNT, SYSTEM_NAMESPACE } from '../../src/api/keys.ts';
 import { startLab } from '../../tools/lab/cluster.ts';
 import type { LabCluster } from '../../tools/lab/api.ts';
 
@@ -113,6 +117,29 @@ describe('lab smoke', { skip: netlabSkip, timeout: 900_000 }, () => {
     await lab.startKubeProxy('n1');
     assert.equal(lab.kubeProxyRunning('n1'), true);
     assert.match(await fetchOk('client', ip.l2v4), ANSWER);
+  });
+
+  it('controller and speakers run as the bundle\'s ServiceAccounts, and none of their requests was forbidden', () => {
+    const sa = (name: string): string => `system:serviceaccount:${SYSTEM_NAMESPACE}:${name}`;
+    // the audit log records every Lease write with its user: the controller's leader Lease, the speakers' membership Leases
+    const leaseWriters = new Set(readAudit(join(lab.dir, 'cluster')).filter((e) => e.resource === 'leases' && e.namespace === SYSTEM_NAMESPACE && e.code < 300).map((e) => e.user));
+    assert.ok(leaseWriters.has(sa(CONTROLLER_SERVICE_ACCOUNT)), `the controller writes its Lease as ${sa(CONTROLLER_SERVICE_ACCOUNT)}: ${[...leaseWriters].join(', ')}`);
+    assert.ok(leaseWriters.has(sa(SPEAKER_SERVICE_ACCOUNT)), `the speakers write their Leases as ${sa(SPEAKER_SERVICE_ACCOUNT)}: ${[...leaseWriters].join(', ')}`);
+    assert.ok(![...leaseWriters].some((u) => u.startsWith('speaker:') || u === 'lab-controller'), `no component writes with an admin certificate: ${[...leaseWriters].join(', ')}`);
+    const logs = readdirSync(lab.dir).filter((f) => /^(controller-cp|speaker-n\d+)\.log$/.test(f));
+    assert.ok(logs.length >= 4, `controller and speaker logs: ${logs.join(', ')}`);
+    for (const f of logs) {
+      const forbidden = readFileSync(join(lab.dir, f), 'utf8').split('\n').filter((l) => /HTTP 403|forbidden/.test(l));
+      assert.deepEqual(forbidden.slice(0, 3), [], `${f}: requests refused by RBAC`);
+    }
+  });
+
+  it('the validating webhook, reached through its Service over the controller\'s own TLS, refuses an overlapping pool', async () => {
+    const bad = { apiVersion: API_VERSION, kind: Kinds.IPAddressPool.kind, metadata: { name: 'smoke-overlap' }, spec: { addresses: ['192.0.2.210/32'] } };
+    const r = await lab.kubectl(['apply', '-f', '-'], JSON.stringify(bad));
+    assert.notEqual(r.code, 0, `refused: ${r.stdout}`);
+    assert.match(r.stderr, /admission webhook "validate\.baregate\.io" denied the request: .*192\.0\.2\.210.* overlaps IPAddressPool "lan"/);
+    assert.equal((await lab.kubectl(['get', Kinds.IPAddressPool.plural, 'smoke-overlap'])).code, 1, 'nothing stored');
   });
 
   it('restartController and restartApiserver change no Service IP, and traffic still flows', async () => {
