@@ -11,7 +11,7 @@
 import { SYSTEM_NAMESPACE, PASSWORD_SECRET_KEY } from '../api/keys.ts';
 import type { LabelSelector, LabelSelectorRequirement } from '../api/types.ts';
 import { selectorMatches } from '../api/types.ts';
-import { canonicalIP, parseIP, parseRange, type Family } from '../net/ip.ts';
+import { canonicalIP, overlappingRanges, parseIP, parseRange, type Family } from '../net/ip.ts';
 import { formatCommunity, parseCommunity, parseLargeCommunity } from './communities.ts';
 import {
   ProblemCodes,
@@ -398,7 +398,6 @@ function poolAddressProblems(pools: readonly { name: string; obj: Obj }[], out: 
       else entries.push({ pool: name, index, text, family: r.family, lo: r.lo, hi: r.hi });
     });
   }
-  // sweep over range starts per family: each entry is compared only with the ranges still open at its start
   const seen = new Set<string>();
   const report = (a: PoolEntry, b: PoolEntry): void => {
     const key = `${a.pool}\0${String(a.index)}\0${b.pool}\0${String(b.index)}`;
@@ -406,15 +405,8 @@ function poolAddressProblems(pools: readonly { name: string; obj: Obj }[], out: 
     seen.add(key);
     out.push({ kind: 'IPAddressPool', name: a.pool, field: `spec.addresses[${a.index}]`, code: ProblemCodes.Overlap, severity: 'error', message: `${a.text} overlaps IPAddressPool "${b.pool}" (${b.text})` });
   };
-  for (const family of ['IPv4', 'IPv6'] as const) {
-    const all = entries.filter((e) => e.family === family).sort((x, y) => (x.lo < y.lo ? -1 : x.lo > y.lo ? 1 : 0));
-    let open: PoolEntry[] = [];
-    for (const e of all) {
-      open = open.filter((o) => o.hi >= e.lo);
-      for (const o of open) if (o.pool !== e.pool) { report(e, o); report(o, e); }
-      open.push(e);
-    }
-  }
+  // the later-starting entry first, as the sweep found them: its message names the range it runs into
+  for (const [o, e] of overlappingRanges(entries, (x, y) => x.pool === y.pool)) { report(e, o); report(o, e); }
 }
 
 /** Stable text of a value with object keys sorted: two selectors that mean the same compare equal. */

@@ -4,7 +4,7 @@
  */
 import type { IPAddressPool } from '../api/ipaddresspool.ts';
 import { selectorMatches, type LabelSelector } from '../api/types.ts';
-import { buggyCount, isBuggyIP, parseRange, type Addr, type Family, type Range } from '../net/ip.ts';
+import { buggyCount, isBuggyIP, overlappingRanges, parseRange, type Addr, type Family, type Range } from '../net/ip.ts';
 
 /** A usable pool. */
 export interface Pool {
@@ -147,19 +147,10 @@ export interface PoolOverlap {
 /** Finds every pair of pools whose ranges intersect, by a sweep over sorted range starts. */
 export function findOverlaps(pools: readonly Pool[]): PoolOverlap[] {
   const out = new Map<string, PoolOverlap>();
-  for (const family of ['IPv4', 'IPv6'] as const) {
-    const all = pools.flatMap((p) => p.ranges.filter((r) => r.family === family).map((r) => ({ pool: p.name, r })));
-    all.sort((x, y) => (x.r.lo < y.r.lo ? -1 : x.r.lo > y.r.lo ? 1 : 0));
-    const open: { pool: string; hi: bigint }[] = [];
-    for (const { pool, r } of all) {
-      for (let i = open.length - 1; i >= 0; i--) if ((open[i]?.hi ?? -1n) < r.lo) open.splice(i, 1);
-      for (const o of open) {
-        if (o.pool === pool) continue;
-        const [a, b] = o.pool < pool ? [o.pool, pool] : [pool, o.pool];
-        out.set(`${a}\0${b}\0${family}`, { a, b, family });
-      }
-      open.push({ pool, hi: r.hi });
-    }
+  const ranges = pools.flatMap((p) => p.ranges.map((r) => ({ pool: p.name, family: r.family, lo: r.lo, hi: r.hi })));
+  for (const [x, y] of overlappingRanges(ranges, (u, v) => u.pool === v.pool)) {
+    const [a, b] = x.pool < y.pool ? [x.pool, y.pool] : [y.pool, x.pool];
+    out.set(`${a}\0${b}\0${x.family}`, { a, b, family: x.family });
   }
   return [...out.values()];
 }

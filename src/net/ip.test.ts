@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
-import { buggyCount, canonicalIP, formatIP, parseIP, parseRange, parsePrefix } from './ip.ts';
+import { buggyCount, canonicalIP, formatIP, overlappingRanges, parseIP, parseRange, parsePrefix, type Family } from './ip.ts';
 
 /** Seed for the property tests: printed, and taken from FC_SEED to re-run a failure. */
 const seed = Number(process.env.FC_SEED ?? Date.now() % 2 ** 31);
@@ -114,4 +114,15 @@ test('the fast paths of parseIP read every text exactly as ipaddr.js does (or re
   };
   const texts = fc.oneof(fc.ipV4(), fc.ipV6(), fc.ipV4Extended(), fc.stringMatching(/^[0-9a-fA-F:.]{0,20}$/), fc.string({ maxLength: 12 }));
   fc.assert(fc.property(texts, (s) => { assert.equal(ours(s), reference(s.trim()), s); }), { seed, numRuns: 5000 });
+});
+
+test('overlappingRanges: pairs across owners only, once each, per family', () => {
+  const r = (owner: string, text: string): { owner: string; family: Family; lo: bigint; hi: bigint } => {
+    const x = parseRange(text);
+    if ('error' in x) throw new Error(x.error);
+    return { owner, family: x.family, lo: x.lo, hi: x.hi };
+  };
+  const items = [r('a', '192.0.2.0/24'), r('a', '192.0.2.10'), r('b', '192.0.2.255-192.0.2.255'), r('c', '198.51.100.0/24'), r('b', '2001:db8::/64'), r('c', '2001:db8::5')];
+  const pairs = overlappingRanges(items, (x, y) => x.owner === y.owner).map(([x, y]) => `${x.owner}-${y.owner}:${x.family}`);
+  assert.deepEqual(pairs, ['a-b:IPv4', 'b-c:IPv6']);
 });

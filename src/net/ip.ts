@@ -207,3 +207,25 @@ function bytesToBig(bytes: number[]): bigint {
 export function isLinkLocal(r: { readonly family: Family; readonly lo: bigint }): boolean {
   return r.family === 'IPv6' ? r.lo >> 118n === 0x3fan : r.lo >> 16n === 0xa9fen;
 }
+
+/**
+ * Every pair of ranges that share an address and belong to different owners, found by one sweep over the sorted
+ * range starts per family (each range is compared only with the ranges still open at its start). The controller's
+ * pool conditions and the admission webhook's refusals both come from here, so they can never disagree.
+ * Each unordered pair is returned once, earlier-starting range first.
+ */
+export function overlappingRanges<T extends { readonly family: Family; readonly lo: bigint; readonly hi: bigint }>(
+  items: readonly T[], sameOwner: (a: T, b: T) => boolean,
+): [T, T][] {
+  const out: [T, T][] = [];
+  for (const family of ['IPv4', 'IPv6'] as const) {
+    const all = items.filter((e) => e.family === family).sort((x, y) => (x.lo < y.lo ? -1 : x.lo > y.lo ? 1 : 0));
+    let open: T[] = [];
+    for (const e of all) {
+      open = open.filter((o) => o.hi >= e.lo);
+      for (const o of open) if (!sameOwner(o, e)) out.push([o, e]);
+      open.push(e);
+    }
+  }
+  return out;
+}
