@@ -167,7 +167,7 @@ export const controllerRules: ComponentRules = {
     { why: 'pool usage counts and conditions (Valid, Overlapping)', rule: { apiGroups: [G], resources: [`${Kinds.IPAddressPool.plural}/status`], verbs: ['patch'] } },
     {
       why: 'self-managed webhook TLS: the controller patches caBundle into its own two configurations only (a list/watch is allowed only with a metadata.name field selector naming one of them)',
-      rule: { apiGroups: ['admissionregistration.k8s.io'], resources: ['validatingwebhookconfigurations', 'mutatingwebhookconfigurations'], verbs: ['get', 'list', 'watch', 'patch', 'update'], resourceNames: [VALIDATING_WEBHOOK, MUTATING_WEBHOOK] },
+      rule: { apiGroups: ['admissionregistration.k8s.io'], resources: ['validatingwebhookconfigurations', 'mutatingwebhookconfigurations'], verbs: ['get', 'patch'], resourceNames: [VALIDATING_WEBHOOK, MUTATING_WEBHOOK] },
     },
   ],
   namespace: [

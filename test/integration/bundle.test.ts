@@ -232,8 +232,9 @@ test('the controller with the bundle ServiceAccount\'s token: creates the heartb
   await api.service(NS, 'web', { annotations: { 'baregate.io/address-pool': 'rbac' } });
   const [ip] = await api.waitIPs(NS, 'web', 1, 60_000);
   assert.match(ip ?? '', /^203\.0\.113\./);
-  const svc = await api.getService(NS, 'web');
-  assert.equal(svc.metadata.annotations?.['baregate.io/ip-allocated-from-pool'], 'rbac');
+  // status and the annotation are two writes: the annotation may land just after the IP is visible
+  const pool = await waitFor('the ip-allocated-from-pool annotation', async () => (await api.getService(NS, 'web')).metadata.annotations?.['baregate.io/ip-allocated-from-pool'], 30_000);
+  assert.equal(pool, 'rbac');
   await api.waitEvent(NS, 'web', 'IPAllocated');
   await waitFor('pool status written by the controller', () => Promise.resolve(audit().some((e) => e.user === CONTROLLER_USER && e.resource === 'ipaddresspools' && e.subresource === 'status' && e.code === 200)));
   const mine = audit().filter((e) => e.user === CONTROLLER_USER);
