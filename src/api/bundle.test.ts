@@ -222,13 +222,13 @@ test('workloads: controller non-root, read-only, no capabilities; speaker host n
   assert.equal(s.resources.limits.memory, '192Mi');
 });
 
-test('webhooks: validating for every config kind but SpeakerStatus, Fail; mutating for v1 Service CREATE, Ignore, narrow selectors, not kube-system; no caBundle', () => {
+test('webhooks: validating for every config kind but SpeakerStatus and GatewayIntegration, Fail; mutating for v1 Service CREATE, Ignore, narrow selectors, not kube-system; no caBundle', () => {
   const o = objects();
   const v = find<WebhookConfig>(o, 'ValidatingWebhookConfiguration').webhooks;
   assert.equal(v.length, 1);
   const w0 = v[0]!;
   assert.equal(w0.name, 'validate.baregate.io');
-  assert.deepEqual(w0.rules[0]?.resources, Object.values(Kinds).filter((k) => k.kind !== 'SpeakerStatus').map((k) => k.plural));
+  assert.deepEqual(w0.rules[0]?.resources, Object.values(Kinds).filter((k) => k.kind !== 'SpeakerStatus' && k.kind !== 'GatewayIntegration').map((k) => k.plural));
   assert.deepEqual(w0.rules[0].operations, ['CREATE', 'UPDATE']);
   assert.equal(w0.failurePolicy, 'Fail');
   assert.equal(w0.timeoutSeconds, 10);

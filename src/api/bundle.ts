@@ -11,7 +11,7 @@
 import { readFileSync } from 'node:fs';
 import { Document, isMap, isScalar, isSeq, type Node } from 'yaml';
 import {
-  APP_NAME, CONTROLLER_LEASE, CONTROLLER_METRICS_PORT, CONTROLLER_SERVICE_ACCOUNT, GATEWAY_LABEL, GROUP, HEARTBEAT_PORT,
+  APP_NAME, CONTROLLER_LEASE, GATEWAY_API_GROUP, CONTROLLER_METRICS_PORT, CONTROLLER_SERVICE_ACCOUNT, GATEWAY_LABEL, GROUP, HEARTBEAT_PORT,
   HEARTBEAT_SECRET, IMAGE_REPOSITORY, Kinds, LOAD_BALANCER_CLASS, MUTATING_WEBHOOK, SPEAKER_METRICS_PORT,
   SPEAKER_SERVICE_ACCOUNT, SYSTEM_NAMESPACE, VALIDATING_WEBHOOK, VERSION, WEBHOOK_CERT_SECRET, WEBHOOK_PORT,
   WEBHOOK_SERVICE, WebhookPaths,
@@ -165,6 +165,10 @@ export const controllerRules: ComponentRules = {
     { why: 'IPAllocated, AllocationFailed, NotAnnounced, ... (core/v1 Events: created once, then their count patched)', rule: { apiGroups: [''], resources: ['events'], verbs: ['create', 'patch'] } },
     { why: 'pools and advertisements are the allocation and coverage config (informers); the webhook validates against the same caches', rule: { apiGroups: [G], resources: configPlurals(), verbs: ['list', 'watch'] } },
     { why: 'pool usage counts and conditions (Valid, Overlapping)', rule: { apiGroups: [G], resources: [`${Kinds.IPAddressPool.plural}/status`], verbs: ['patch'] } },
+    { why: 'gateway integrations: their informer (every replica: the mutating webhook reads it too)', rule: { apiGroups: [G], resources: [Kinds.GatewayIntegration.plural], verbs: ['list', 'watch'] } },
+    { why: 'gateway integrations: matched Services and conditions', rule: { apiGroups: [G], resources: [`${Kinds.GatewayIntegration.plural}/status`], verbs: ['patch'] } },
+    { why: 'gateway integrations: NodePort clean-up of an existing gateway Service is an update guarded by resourceVersion, then read back', rule: { apiGroups: [''], resources: ['services'], verbs: ['get', 'update'] } },
+    { why: 'gateway integrations, istio-gateway-api: a Gateway\'s spec.addresses are the requested IPs of its Service (read only; istiod writes Gateway status)', rule: { apiGroups: [GATEWAY_API_GROUP], resources: ['gateways'], verbs: ['list', 'watch'] } },
     {
       why: 'self-managed webhook TLS: the controller patches caBundle into its own two configurations only (a list/watch is allowed only with a metadata.name field selector naming one of them)',
       rule: { apiGroups: ['admissionregistration.k8s.io'], resources: ['validatingwebhookconfigurations', 'mutatingwebhookconfigurations'], verbs: ['get', 'patch'], resourceNames: [VALIDATING_WEBHOOK, MUTATING_WEBHOOK] },
@@ -424,7 +428,9 @@ function webhookDocs(v: BundleValues): BundleDoc[] {
     ? { annotations: { 'cert-manager.io/inject-ca-from': `${SYSTEM_NAMESPACE}/${BundleNames.certManagerCertificate}` } }
     : {};
   const notKubeSystem = { matchExpressions: [{ key: 'kubernetes.io/metadata.name', operator: 'NotIn', values: ['kube-system'] }] };
-  const validated = Object.values(Kinds).filter((k) => k.kind !== Kinds.SpeakerStatus.kind).map((k) => k.plural);
+  // GatewayIntegration is checked by its schema (CEL) alone: what can be wrong beyond that (an address in no pool, a
+  // conflict with another integration) depends on other objects that change later, so it is reported as conditions
+  const validated = Object.values(Kinds).filter((k) => k.kind !== Kinds.SpeakerStatus.kind && k.kind !== Kinds.GatewayIntegration.kind).map((k) => k.plural);
   const validating = {
     apiVersion: 'admissionregistration.k8s.io/v1', kind: 'ValidatingWebhookConfiguration', metadata: meta(VALIDATING_WEBHOOK, 'controller', false, annotations),
     webhooks: [{
@@ -471,7 +477,7 @@ function webhookDocs(v: BundleValues): BundleDoc[] {
   }
   out.push(
     doc(validating, [
-      { path: ['webhooks', 0, 'rules', 0, 'resources'], text: ' every baregate.io kind but SpeakerStatus (written by the speakers at a high rate, never configuration)' },
+      { path: ['webhooks', 0, 'rules', 0, 'resources'], text: ' every baregate.io kind but SpeakerStatus (written by the speakers at a high rate, never configuration) and GatewayIntegration (its schema checks it; the rest are conditions)' },
       { path: ['webhooks', 0, 'failurePolicy'], text: ' Fail: a config the controller cannot check is not stored (the cross-object rules of parseConfig)' },
       { path: ['webhooks', 0, 'clientConfig'], text: caNote },
     ]),

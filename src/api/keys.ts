@@ -25,6 +25,8 @@ export const Kinds = {
   BGPPeer: { kind: 'BGPPeer', plural: 'bgppeers', singular: 'bgppeer', shortNames: ['bgppeer'] },
   /** One per node, named after it, written by that node's speaker: what it announces and how, its BGP sessions. */
   SpeakerStatus: { kind: 'SpeakerStatus', plural: 'speakerstatuses', singular: 'speakerstatus', shortNames: ['spst'] },
+  /** Gives the Services of an ingress gateway (Istio, ingress-nginx, Gateway API, a selector) their addresses, NodePorts off. */
+  GatewayIntegration: { kind: 'GatewayIntegration', plural: 'gatewayintegrations', singular: 'gatewayintegration', shortNames: ['gwint'] },
 } as const;
 
 /** Annotations users put on Services (ours first; the others are accepted for MetalLB compatibility). */
@@ -124,3 +126,78 @@ export const SPEAKER_METRICS_PORT = 7473;
  * cannot follow a user's own selector).
  */
 export const GATEWAY_LABEL = 'baregate.io/gateway';
+
+// ───────────── gateway integrations (src/gateway/)
+
+/**
+ * Field manager of the gateway integrations' writes to Services (server-side apply of the annotations,
+ * `allocateLoadBalancerNodePorts` and `externalTrafficPolicy`; the guarded NodePort clean-up update). A manager of its
+ * own, apart from {@link CONTROLLER_NAME}, so managedFields show which fields an integration owns and an apply by
+ * Helm or istiod never takes or drops the allocator's fields.
+ */
+export const GATEWAY_FIELD_MANAGER = 'baregate-gateway';
+
+/** `GatewayIntegration.spec.profile` values: which Services an integration matches (src/gateway/match.ts). */
+export const GatewayProfiles = {
+  /** Services of the Helm `istio/gateway` chart and the legacy `istio-ingressgateway` (label `istio`, type LoadBalancer). */
+  istio: 'istio',
+  /** Services istiod generates for Gateway API Gateways of the integration's classes. */
+  istioGatewayApi: 'istio-gateway-api',
+  /** The controller Service of the ingress-nginx chart (not its `-admission`/`-metrics` Services). */
+  ingressNginx: 'ingress-nginx',
+  /** `spec.selector` only. */
+  custom: 'custom',
+} as const;
+/** One profile name. */
+export type GatewayProfile = (typeof GatewayProfiles)[keyof typeof GatewayProfiles];
+
+/** Labels the gateway charts and istiod put on their Services (what the profiles match). */
+export const GatewayLabels = {
+  /** The istio/gateway chart: `istio=<release name minus "istio-">`; the legacy ingressgateway: `istio=ingressgateway`. */
+  istio: 'istio',
+  /** The istio/gateway chart and the legacy chart: `app=<name>`. */
+  app: 'app',
+  /** istiod on the Services it generates for Gateway API Gateways. */
+  istioManaged: 'gateway.istio.io/managed',
+  /** Value of {@link GatewayLabels.istioManaged} set by istiod's Gateway API controller. */
+  istioManagedValue: 'istio.io-gateway-controller',
+  /** The Gateway a generated Service belongs to (istiod, Gateway API conformance label). */
+  gatewayName: 'gateway.networking.k8s.io/gateway-name',
+  appName: 'app.kubernetes.io/name',
+  appComponent: 'app.kubernetes.io/component',
+} as const;
+
+/** Gateway API (`gateway.networking.k8s.io`), the version read. */
+export const GATEWAY_API_GROUP = 'gateway.networking.k8s.io';
+export const GATEWAY_API_VERSION = 'v1';
+/** The Gateway class istiod serves by default. */
+export const ISTIO_GATEWAY_CLASS = 'istio';
+
+/** Condition types of `GatewayIntegration.status.conditions`. */
+export const GatewayConditions = {
+  /** True: every matched Service has the addresses asked for and (with disableNodePorts) no NodePorts. */
+  Ready: 'Ready',
+  /** True: a fixed address is claimed by an older integration, or held by a Service this integration does not match. */
+  AddressConflict: 'AddressConflict',
+  /** True: a fixed address is not an IP, is in no pool, or the addresses ask for more than one per family per Service. */
+  InvalidAddress: 'InvalidAddress',
+  /** True: a matched Service still has NodePorts after the clean-up (the apiserver kept them). */
+  NodePortsRemaining: 'NodePortsRemaining',
+  /** True: a Gateway asks for addresses that cannot be honoured (unsupported type, in no pool, in use). */
+  GatewayAddressesRejected: 'GatewayAddressesRejected',
+} as const;
+
+/** Event reasons of the gateway integrations (on Services, Gateways and integrations). */
+export const GatewayEventReasons = {
+  /** The integration set the Service's addresses / NodePort policy. */
+  GatewayConfigured: 'GatewayConfigured',
+  /** The NodePorts of an existing Service were removed (confirmed by reading it back). */
+  NodePortsRemoved: 'NodePortsRemoved',
+  /** The apiserver kept NodePorts the clean-up removed. */
+  NodePortsRemaining: 'NodePortsRemaining',
+  AddressConflict: 'AddressConflict',
+  InvalidAddress: 'InvalidAddress',
+  GatewayAddressesRejected: 'GatewayAddressesRejected',
+  /** A write was refused because another field manager owns the field with another value (the message names it). */
+  FieldConflict: 'FieldConflict',
+} as const;

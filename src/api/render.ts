@@ -2,6 +2,7 @@
 import { stringify } from 'yaml';
 import { bgpAdvertisementCRD } from './bgpadvertisement.ts';
 import { bgpPeerCRD } from './bgppeer.ts';
+import { gatewayIntegrationCRD } from './gatewayintegration.ts';
 import { ipAddressPoolCRD } from './ipaddresspool.ts';
 import { GROUP, Kinds } from './keys.ts';
 import { l2AdvertisementCRD } from './l2advertisement.ts';
@@ -16,6 +17,7 @@ export function allCRDs(): Record<string, Record<string, unknown>> {
     [file('BGPAdvertisement')]: bgpAdvertisementCRD(),
     [file('BGPPeer')]: bgpPeerCRD(),
     [file('SpeakerStatus')]: speakerStatusCRD(),
+    [file('GatewayIntegration')]: gatewayIntegrationCRD(),
   };
 }
 

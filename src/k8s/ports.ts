@@ -137,7 +137,9 @@ export interface JsonPatchOp {
 
 /**
  * What the mutating webhook asks about a Service at creation: the patch it wants (empty: leave it alone). The gateway
- * integrations (issue 12) implement this without knowing the webhook server; the server concatenates the answers
- * of all mutators in order. Must be pure and fast (the apiserver waits, with `failurePolicy: Ignore`, at most 5 s).
+ * integrations implement this without knowing the webhook server; the server concatenates the answers of all
+ * mutators in order. `namespace` is the request's (a new object may not carry it). Must be fast: the apiserver waits
+ * at most 5 s (`failurePolicy: Ignore`), and the server answers unchanged when its handler deadline passes. A mutator
+ * that cannot decide answers `[]`: the leader's controller sets the same fields a moment later.
  */
-export type ServiceMutator = (service: Readonly<Record<string, unknown>>) => readonly JsonPatchOp[];
+export type ServiceMutator = (service: Readonly<Record<string, unknown>>, namespace: string) => readonly JsonPatchOp[] | Promise<readonly JsonPatchOp[]>;

@@ -95,12 +95,14 @@ export function validatingHandler(read: SnapshotReader): AdmissionHandler {
 
 /** The mutating Service handler: every mutator's patch, in order; none (or no ops): allowed unchanged. */
 export function serviceMutationHandler(mutators: readonly ServiceMutator[]): AdmissionHandler {
-  return (req) => {
-    if (req.operation !== 'CREATE' || !isObj(req.object) || mutators.length === 0) return Promise.resolve({ allowed: true });
+  return async (req) => {
+    if (req.operation !== 'CREATE' || !isObj(req.object) || mutators.length === 0) return { allowed: true };
     const svc = req.object;
-    const ops: JsonPatchOp[] = mutators.flatMap((m) => [...m(svc)]);
-    if (ops.length === 0) return Promise.resolve({ allowed: true });
-    return Promise.resolve({ allowed: true, patchType: 'JSONPatch', patch: Buffer.from(JSON.stringify(ops)).toString('base64') });
+    const ns = req.namespace ?? '';
+    const ops: JsonPatchOp[] = [];
+    for (const m of mutators) ops.push(...await m(svc, ns));
+    if (ops.length === 0) return { allowed: true };
+    return { allowed: true, patchType: 'JSONPatch', patch: Buffer.from(JSON.stringify(ops)).toString('base64') };
   };
 }
 

@@ -27,8 +27,8 @@ import { WorkQueue, type Outcome } from '../k8s/workqueue.ts';
 import type { Logger } from '../log.ts';
 import { allocations, apiWrites, poolAddresses, reconciles } from '../metrics/metrics.ts';
 import { Allocator, type AllocationRequest, type Assigned } from './allocator.ts';
-import { formatIP } from '../net/ip.ts';
-import { findOverlaps, poolFromObject, type Pool } from './pool.ts';
+import { formatIP, parseIP } from '../net/ip.ts';
+import { findOverlaps, poolContains, poolFromObject, type Pool } from './pool.ts';
 import { deprecatedAnnotations, isOurs, isRequestError, requestFor, serviceKey, statusIPs, type Service } from './service.ts';
 
 /** The parts of a Namespace the controller reads (labels, for pools' namespace selectors). */
@@ -79,6 +79,13 @@ export interface ControllerOptions {
   /** Events; the REST recorder by default. */
   events?: EventRecorder;
   sources?: ControllerSources;
+  /**
+   * Asked before a first allocation for a Service that holds no address: a reason to wait, or undefined. The gateway
+   * integrations answer for a gateway's Service whose addresses they are about to set (when the mutating webhook
+   * did not run), so it never gets a random address first and its fixed one a moment later. Call
+   * {@link AddressController.requeue} when the answer changes without a Service write.
+   */
+  hold?: (svc: Service) => string | undefined;
 }
 
 /** Sizes of the controller's per-Service bookkeeping, for tests that prove it does not leak. */
@@ -211,6 +218,25 @@ export class AddressController {
     if (ingress !== ingressText(old) && ingress !== wantedIngressText(held)) return true;
     const pools = obj.metadata.annotations?.[ALLOCATED_FROM_POOL] ?? '';
     return pools !== (old.metadata.annotations?.[ALLOCATED_FROM_POOL] ?? '') && pools !== poolAnnotation(held);
+  }
+
+  /**
+   * The pool (of the ones in force, deletion pending excluded) whose ranges hold `ip`, or undefined: what the
+   * gateway integrations call "in no pool". Several overlapping pools: the first by name.
+   */
+  poolOf(ip: string): string | undefined {
+    const a = parseIP(ip);
+    if (!a) return undefined;
+    for (const name of [...this.poolObjects.keys()].sort()) {
+      const p = this.poolObjects.get(name);
+      if (p && poolContains(p, a)) return name;
+    }
+    return undefined;
+  }
+
+  /** Reconciles one Service again (a {@link ControllerOptions.hold} answer changed). */
+  requeue(key: string): void {
+    if (this.running) this.queue.add(key);
   }
 
   /** Every write request made so far: Service status and annotation, pool status, events. */
@@ -353,6 +379,13 @@ export class AddressController {
     if (!svc || svc.metadata.deletionTimestamp || !this.ours(svc)) return this.releaseService(key, svc);
     const ns = this.namespaces.get(svc.metadata.namespace ?? '')?.metadata.labels ?? {};
     const tracked = this.allocator.assignedTo(key).length > 0;
+    if (!tracked && this.o.hold && statusIPs(svc).length === 0) {
+      const why = this.o.hold(svc);
+      if (why !== undefined) {
+        this.o.log.debug({ event: 'held', service: key, why }, 'allocation waits');
+        return 'ok';
+      }
+    }
     const req = requestFor(svc, ns);
     if (isRequestError(req)) {
       // protect what the status shows (no new allocation for a request we cannot read)
