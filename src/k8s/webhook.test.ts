@@ -142,6 +142,22 @@ test('a config read that hangs is answered at the handler deadline (fake clock);
   } finally { await failing.close(); }
 });
 
+test('serviceMutationHandler: async mutators get the request namespace and their ops are joined in order; UPDATE is left alone', async () => {
+  const seen: string[] = [];
+  const first: ServiceMutator = (_svc, ns) => { seen.push(ns); return Promise.resolve([{ op: 'add', path: '/spec/allocateLoadBalancerNodePorts', value: false }]); };
+  const second: ServiceMutator = () => [{ op: 'add', path: '/metadata/labels', value: { a: 'b' } }];
+  const h = serviceMutationHandler([first, second]);
+  const r = await h({ uid: 'u', operation: 'CREATE', namespace: 'edge', object: { metadata: { generateName: 'gw-' }, spec: {} } });
+  assert.deepEqual(seen, ['edge'], 'the namespace comes from the request (a new object may not carry it)');
+  assert.equal(r.patchType, 'JSONPatch');
+  assert.deepEqual(JSON.parse(Buffer.from(r.patch ?? '', 'base64').toString()), [
+    { op: 'add', path: '/spec/allocateLoadBalancerNodePorts', value: false }, { op: 'add', path: '/metadata/labels', value: { a: 'b' } },
+  ]);
+  const upd = await h({ uid: 'v', operation: 'UPDATE', namespace: 'edge', object: { metadata: { name: 'gw' } } });
+  assert.deepEqual(upd, { allowed: true });
+  assert.deepEqual(seen, ['edge'], 'no mutator asked on UPDATE');
+});
+
 describe('ensureHeartbeatSecret', () => {
   class Api implements Requester {
     secret: Record<string, unknown> | undefined;

@@ -201,7 +201,7 @@ class FakeCluster implements StatusWriter<Service, IPAddressPool> {
 const running: AddressController[] = [];
 afterEach(() => { for (const c of running.splice(0)) c.stop(); });
 
-function controller(cluster: FakeCluster, o: { lbClass?: string; onlyOwnClass?: boolean } = {}): { ctl: AddressController; events: FakeEvents; clock: FakeClock } {
+function controller(cluster: FakeCluster, o: { lbClass?: string; onlyOwnClass?: boolean; hold?: (svc: Service) => string | undefined } = {}): { ctl: AddressController; events: FakeEvents; clock: FakeClock } {
   const events = new FakeEvents();
   const clock = new FakeClock();
   const ctl = new AddressController({ log, clock, writer: cluster, events, sources: cluster.sources, poolStatusDelayMs: 500, ...o });
@@ -238,6 +238,40 @@ describe('ports', () => {
     assert.deepEqual(events.recorded.map((e) => e.reason), ['IPAllocated']);
     assert.equal(ctl.serviceWrites, 2);
     assert.equal(ctl.writes, 4, 'two Service writes, one pool status, one event');
+  });
+
+  test('hold: a Service without an address waits while hold answers a reason, is allocated after requeue; one holding an address is never asked', async () => {
+    const cl = new FakeCluster();
+    cl.namespace('ns');
+    cl.pool('p', { addresses: ['192.0.2.10/30'] });
+    cl.service('ns', 'gw');
+    cl.service('ns', 'held', { status: { loadBalancer: { ingress: [{ ip: '192.0.2.11' }] } } });
+    let waiting = true;
+    const asked: string[] = [];
+    const { ctl, clock } = controller(cl, { hold: (svc) => { asked.push(svc.metadata.name); return waiting ? 'gateway integration sets its addresses' : undefined; } });
+    await ctl.start();
+    await settle(ctl, clock);
+    assert.deepEqual(ips(cl.services.get('ns/gw')), [], 'held: no address yet');
+    assert.equal(cl.writesOf('serviceIngress').filter((w) => w.key === 'ns/gw').length, 0, 'and nothing written for it');
+    assert.deepEqual(ips(cl.services.get('ns/held')), ['192.0.2.11'], 'a Service with an address keeps it');
+    assert.deepEqual(asked, ['gw'], 'hold is asked only about the Service without an address');
+    waiting = false;
+    ctl.requeue('ns/gw');
+    await settle(ctl, clock);
+    assert.equal(ips(cl.services.get('ns/gw')).length, 1, 'allocated once hold lets go');
+  });
+
+  test('poolOf: the pool whose ranges hold an IP; undefined for an IP in none and for text that is not an IP', async () => {
+    const cl = new FakeCluster();
+    cl.pool('b', { addresses: ['192.0.2.0/28'] });
+    cl.pool('a', { addresses: ['2001:db8::10-2001:db8::20', '192.0.2.8/29'] });
+    const { ctl } = controller(cl);
+    await ctl.start();
+    assert.equal(ctl.poolOf('192.0.2.9'), 'a', 'overlapping pools: the first by name');
+    assert.equal(ctl.poolOf('192.0.2.1'), 'b');
+    assert.equal(ctl.poolOf('2001:db8::15'), 'a');
+    assert.equal(ctl.poolOf('198.51.100.1'), undefined);
+    assert.equal(ctl.poolOf('not-an-ip'), undefined);
   });
 
   test('health reports a cache source that stopped following the cluster', async () => {
