@@ -7,7 +7,7 @@ if [[ ${#missing[@]} -eq 0 ]]; then echo "Debian packages present: $*"; exit 0; 
 if [[ $(id -u) -ne 0 ]]; then echo "MISSING Debian packages: ${missing[*]} (run as root, or: sudo apt-get install ${missing[*]})" >&2; exit 1; fi
 echo "installing Debian packages: ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
-# Packages like bird2 and gobgpd ship services: they must never start in the root namespace (network safety).
+# Packages like bird2, gobgpd and nginx ship services: they must never start in the root namespace (network safety).
 # A policy-rc.d that denies every start is put in place for the install when the machine has none.
 policy=/usr/sbin/policy-rc.d
 own_policy=0
@@ -16,4 +16,4 @@ trap '[[ $own_policy == 1 ]] && rm -f "$policy"' EXIT
 apt-get update -q
 apt-get install -y -q --no-install-recommends "${missing[@]}"
 # and in case a service was enabled anyway (systemd machines), stop it (nftables.service would load a ruleset into the root namespace)
-for svc in bird gobgpd nftables podman podman.socket podman-restart; do systemctl stop "$svc" 2>/dev/null || true; systemctl disable "$svc" 2>/dev/null || true; done
+for svc in bird gobgpd nftables nginx podman podman.socket podman-restart; do systemctl stop "$svc" 2>/dev/null || true; systemctl disable "$svc" 2>/dev/null || true; done

@@ -11,8 +11,9 @@ step "setup: Debian packages"
 # openssl: test cluster certs; build-essential + python3: native addon (node-gyp);
 # iproute2, arping, ndisc6, iputils-ping: netlab clients; bird2, gobgpd: BGP peers for interop tests;
 # nftables: netlab partitions the speakers' heartbeat path inside node namespaces (and the image copies nft);
-# podman + runc: the image test loads the built OCI archive and runs baregate in it (runc: the runtime it is set to)
-bash tools/setup-debian.sh openssl build-essential python3 iproute2 arping ndisc6 iputils-ping bird2 gobgpd nftables podman runc >&2
+# podman + runc: the image test loads the built OCI archive and runs baregate in it (runc: the runtime it is set to);
+# nginx: the lab's stand-in for an ingress gateway's data plane (run only inside lab pod namespaces, never as a service)
+bash tools/setup-debian.sh openssl build-essential python3 iproute2 arping ndisc6 iputils-ping bird2 gobgpd nftables podman runc nginx >&2
 
 step "setup: npm dependencies"
 # before the native addon: it is built with the project's own node-gyp
