@@ -28,6 +28,7 @@ const EXAMPLES = join(root, 'examples');
 const GATEWAY_FIXTURES = join(root, 'test', 'fixtures', 'gateway');
 const GATEWAY_API_CRDS = join(root, 'test', 'fixtures', 'gateway-api');
 const ISTIO_CRDS = join(root, 'test', 'fixtures', 'istio', 'crds.yaml');
+const OUR_CRDS = join(root, 'deploy', 'crds');
 const FIELD_MANAGER = 'examples-test';
 /** Helm values files sit beside the manifests: they are input to `helm install -f`, never applied. */
 const VALUES_FILE = /^values.*\.ya?ml$/;
@@ -141,10 +142,10 @@ function valuesOfKey(o: unknown, key: string): unknown[] {
 
 before(async () => {
   bin = await k8sBinDir();
-  // the CRDs the examples need besides ours (the harness installed deploy/crds)
+  // the CRDs the examples need besides ours (the harness installed deploy/crds; waited for below all the same)
   const crdFiles = [...yamlFiles(GATEWAY_API_CRDS), ISTIO_CRDS];
   for (const f of crdFiles) await mustKubectl(['apply', '--server-side', `--field-manager=${FIELD_MANAGER}`, '-f', f]);
-  const names = crdFiles.flatMap((f) => objectsOf(f)).filter((o) => o.kind === 'CustomResourceDefinition').map((o) => `crd/${o.metadata?.name ?? ''}`);
+  const names = [...yamlFiles(OUR_CRDS), ...crdFiles].flatMap((f) => objectsOf(f)).filter((o) => o.kind === 'CustomResourceDefinition').map((o) => `crd/${o.metadata?.name ?? ''}`);
   await mustKubectl(['wait', '--for=condition=Established', '--timeout=60s', ...names]);
 });
 
