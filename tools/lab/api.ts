@@ -64,6 +64,18 @@ export interface LabPod {
   readonly app: string;
 }
 
+/**
+ * What a pod runs instead of the demo server: the gateway pods run a real nginx (tools/lab/gateway.ts). Given to
+ * {@link LabCluster.deployApp}; the process is started in the pod's namespace once its addresses are up and is
+ * killed with the pod (deletePod, destroy).
+ */
+export interface PodProgram {
+  /** The command line for `pod` (it may write the files it needs first: config under the lab's own directory). */
+  command(pod: LabPod): { cmd: string; args: string[] };
+  /** Resolves when the program serves on POD_PORT; the Pod is marked Ready only then. Bounded by the program. */
+  ready(pod: LabPod): Promise<void>;
+}
+
 /** A LoadBalancer Service as the lab creates it. */
 export interface LabServiceOptions {
   /** Fixed IPs (`baregate.io/loadBalancerIPs`); omitted: the controller picks from `pool`, one per family. */
@@ -102,9 +114,10 @@ export interface LabCluster extends Topology {
   /**
    * Pods for app `app`, one per entry of `nodes` (a node may repeat), each serving HTTP on POD_PORT (TCP, and
    * UDP echo on the same port) and answering `pod=<pod> node=<node>`; resolves when every Pod object is
-   * Running and Ready with its podIPs (v4 and v6) and its server answers.
+   * Running and Ready with its podIPs (v4 and v6) and its server answers. With `program`, the pods run that
+   * instead (e.g. nginx) and are Ready once its `ready` resolves.
    */
-  deployApp(app: string, nodes: string[]): Promise<LabPod[]>;
+  deployApp(app: string, nodes: string[], program?: PodProgram): Promise<LabPod[]>;
   /** Sets a pod's Ready condition (what a kubelet's readiness probe would do). */
   setPodReady(pod: string, ready: boolean): Promise<void>;
   /** Deletes a pod: its Pod object and its namespace. */

@@ -32,7 +32,7 @@ import {
 } from '../../src/api/keys.ts';
 import { bundleObjects } from '../../src/api/bundle.ts';
 import { serviceAccountKubeconfigAsync } from '../../test/harness/tokens.ts';
-import { LAB_MAX_NODES, LAB_NET, POD_PORT, type LabCluster, type LabOptions, type LabPod, type LabServiceOptions, type StartLab } from './api.ts';
+import { LAB_MAX_NODES, LAB_NET, POD_PORT, type LabCluster, type LabOptions, type LabPod, type LabServiceOptions, type PodProgram, type StartLab } from './api.ts';
 import { labRest, type LabRest } from './rest.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -447,7 +447,7 @@ class Cluster extends Topology implements LabCluster {
   }
 
   /** Creates one pod on `node` (namespace, veth on cbr0, server, Pod object with status). */
-  private async addPod(app: string, node: string): Promise<LabPod> {
+  private async addPod(app: string, node: string, program?: PodProgram): Promise<LabPod> {
     const i = this.mgmtIndex.get(node);
     if (i === undefined) throw new Error(`no node ${node}`);
     const used = this.slots.get(node) ?? new Set<number>();
@@ -471,10 +471,14 @@ class Cluster extends Topology implements LabCluster {
         `addr add ${ipv4}/29 dev eth0`, `addr add ${ipv6}/64 dev eth0 nodad`,
         `route add default via ${gw4}`, `route add default via ${gw6}`,
       ]);
-      const child = lab.start(pns, process.execPath, ['-e', POD_SERVER, `pod=${name} node=${node}`, String(POD_PORT)]);
-      this.podProcs.set(name, child);
-      const ready = this.waitLine(child, 'pod ready', `pod ${name}`);
       const pod: LabPod = { name, namespace: 'default', node, ipv4, ipv6, app };
+      const cmd = program?.command(pod);
+      const child = cmd ? lab.start(pns, cmd.cmd, cmd.args) : lab.start(pns, process.execPath, ['-e', POD_SERVER, `pod=${name} node=${node}`, String(POD_PORT)]);
+      this.podProcs.set(name, child);
+      const ready = program
+        ? Promise.race([program.ready(pod), exitedOf(child).then((how) => { throw new Error(`pod ${name}: ${cmd?.cmd ?? ''} exited (${how})`); })])
+        : this.waitLine(child, 'pod ready', `pod ${name}`);
+      ready.catch(() => undefined); // awaited below, after the Pod object is created
       const created = await this.rest.request('POST', this.podPath(), {
         apiVersion: 'v1', kind: 'Pod',
         metadata: { name, namespace: 'default', labels: { app } },
@@ -516,8 +520,9 @@ class Cluster extends Topology implements LabCluster {
   }
 
   /** Pods for `app`, one per entry of `nodes`, each Running/Ready with its podIPs and answering HTTP. */
-  async deployApp(app: string, nodes: string[]): Promise<LabPod[]> {
-    const pods = await Promise.all(nodes.map((nd) => this.addPod(app, nd)));
+  async deployApp(app: string, nodes: string[], program?: PodProgram): Promise<LabPod[]> {
+    const pods = await Promise.all(nodes.map((nd) => this.addPod(app, nd, program)));
+    if (program) return pods; // its own ready() said it serves
     await Promise.all(pods.map((p) => until(`pod ${p.name} answering from its node`, async () => {
       const r = await this.lab.run(p.node, 'curl', ['-s', '--max-time', '1', `http://${p.ipv4}:${POD_PORT}/`, '-g', `http://[${p.ipv6}]:${POD_PORT}/`], 5000);
       const want = `pod=${p.name} node=${p.node}`;

@@ -1,7 +1,8 @@
 /**
  * The lab program behind `npm run lab` and `baregate lab` (issue 10): `up` brings the lab up (tools/lab/cluster.ts),
  * applies the example configuration, deploys a demo app with an L2 and a BGP Service, shows that both clients
- * reach them, then stays up and serves the control socket (control.ts) until Ctrl-C, SIGTERM or `lab down`.
+ * reach them, adds the ingress gateways (tools/lab/gateway.ts: nginx pods behind ingress-nginx- and Istio-shaped
+ * Services whose fixed IPs and NodePorts-off come from GatewayIntegrations) and shows them reached, then stays up and serves the control socket (control.ts) until Ctrl-C, SIGTERM or `lab down`.
  * `up --once` checks and tears down, its exit code saying whether traffic flowed. `down`, `status` and
  * `failover` talk to the running `up` through the socket; `down` also cleans up after an `up` that died.
  *
@@ -22,6 +23,7 @@ import { readStatusInputs } from '../../src/k8s/speakerstatus.ts';
 import { until } from '../../test/harness/wait.ts';
 import type { HttpResult } from '../../test/netlab/topology.ts';
 import type { LabCluster, StartLab } from './api.ts';
+import { checkGateways, DEFAULT_GATEWAY_MODE, deployGateways, formatGatewayChecks, GatewayModes, type GatewayCheck, type LabGateway } from './gateway.ts';
 import {
   alive, claim, cleanLeftovers, descendants, labNamespaces, labRunDir, listNamespaces, procRef, readState,
   release, requestControl, serveControl, writeState, type LabState,
@@ -117,7 +119,7 @@ function printChecks(lab: LabCluster, checks: readonly IPCheck[]): void {
 }
 
 /** How to use the running lab (printed after `up`). */
-function usage(lab: LabCluster, checks: readonly IPCheck[]): string[] {
+function usage(lab: LabCluster, checks: readonly IPCheck[], gateways: readonly LabGateway[]): string[] {
   const l2v4 = checks.find((c) => c.mode === 'L2' && !c.ip.includes(':'))?.ip ?? '192.0.2.200';
   const l2v6 = checks.find((c) => c.mode === 'L2' && c.ip.includes(':'))?.ip;
   const bgpv4 = checks.find((c) => c.mode === 'BGP' && !c.ip.includes(':'))?.ip ?? '198.51.100.10';
@@ -133,6 +135,7 @@ function usage(lab: LabCluster, checks: readonly IPCheck[]): string[] {
     `  ${get('client', l2v4)}      # the LAN client (L2)`,
     ...(l2v6 !== undefined ? [`  ${get('client', l2v6)}`] : []),
     `  ${get('wclient', bgpv4)}      # the client behind the BGP router`,
+    ...gateways.slice(0, 2).map((g) => `  ${get('client', g.spec.ips[0])}${curl ? ' -i' : ''}      # gateway ${g.spec.service} (nginx; see X-Gateway)`),
     ...(curl ? [] : ['  (curl is not installed here, so the lines above use node; apt-get install curl for curl)']),
     `  ${CLI} lab failover   # kill the node announcing ${l2v4} and time how long traffic stops`,
     `  ${CLI} lab status     # Services, IPs, owners, nodes`,
@@ -246,6 +249,8 @@ async function up(flags: LabFlags): Promise<number> {
   say(`Lab up in ${secs(tUp - t0)}.`);
 
   let checks: IPCheck[];
+  let gateways: LabGateway[] = [];
+  let gwChecks: GatewayCheck[] = [];
   try {
     say('Applying the example pools (lan: L2, routed: BGP), the L2Advertisement, BGP peers and advertisement…');
     await lab.applyBaseConfig({ bgp: true });
@@ -256,6 +261,9 @@ async function up(flags: LabFlags): Promise<number> {
     await lab.lbService(DEMO.l2, { pool: DEMO.l2Pool, selector: DEMO.app });
     await lab.lbService(DEMO.bgp, { pool: DEMO.bgpPool, selector: DEMO.app });
     checks = await checkDemo(lab, 45_000);
+    say(`Ingress gateways: nginx pods (ingress-nginx, istio-ingressgateway) proxying to ${DEMO.l2}; their Services, shaped as the charts render them, get fixed IPs and no NodePorts ${DEFAULT_GATEWAY_MODE === GatewayModes.integration ? 'from GatewayIntegrations' : '(stand-in: from their own annotations)'}…`);
+    gateways = await deployGateways(lab, { upstream: DEMO.l2, nodes, log: (m) => { say(`  ${m}`); } });
+    gwChecks = await checkGateways(lab, gateways, { waitMs: 45_000 });
   } catch (e) {
     say(`baregate lab: setting up the demo failed: ${errText(e)}`);
     if (DEBUG) say(lab.logs());
@@ -265,13 +273,20 @@ async function up(flags: LabFlags): Promise<number> {
   say();
   printChecks(lab, checks);
   say();
+  for (const l of formatGatewayChecks(gwChecks)) say(l);
+  say();
   const ok = (from: string): boolean => checks.filter((c) => c.from === from).every((c) => c.answer !== undefined) && checks.some((c) => c.from === from);
-  const flowed = ok('client') && ok('wclient');
+  const gwOk = gwChecks.length > 0 && gwChecks.every((c) => c.answer !== undefined && c.nodePorts.length === 0 && c.nodePortNodes.length === 0);
+  const flowed = ok('client') && ok('wclient') && gwOk;
   say(flowed
-    ? 'Traffic flows: the LAN client reached demo (L2) and the routed client reached demo-routed (BGP), IPv4 and IPv6.'
-    : `Traffic did NOT flow everywhere (see FAILED above). Component logs: ${lab.dir}`);
+    ? 'Traffic flows: the LAN client reached demo (L2) and the routed client reached demo-routed (BGP), IPv4 and IPv6;\n'
+      + `and reached every gateway at its fixed IP through nginx, with no NodePort open for them on any node (${gateways.length} gateway Services).`
+    : `Traffic did NOT flow everywhere, or a gateway has NodePorts (see FAILED / NODEPORTS above). Component logs: ${lab.dir}`);
   state.phase = 'up';
-  state.info = { client: lab.lab.ns('client'), wclient: lab.lab.ns('wclient'), ...Object.fromEntries(checks.map((c) => [`${c.service} ${c.ip}`, url(c.ip)])) };
+  state.info = {
+    client: lab.lab.ns('client'), wclient: lab.lab.ns('wclient'), ...Object.fromEntries(checks.map((c) => [`${c.service} ${c.ip}`, url(c.ip)])),
+    ...Object.fromEntries(gwChecks.map((c) => [`${c.service} ${c.ip}`, url(c.ip)])),
+  };
   saveState();
 
   if (flags.once) {
@@ -279,7 +294,7 @@ async function up(flags: LabFlags): Promise<number> {
     return shutdown(flowed ? '--once: checked' : '--once: traffic did not flow', flowed ? 0 : 1);
   }
   say();
-  for (const l of usage(lab, checks)) say(l);
+  for (const l of usage(lab, checks, gateways)) say(l);
   say('\nCtrl-C tears everything down.');
   server.ref();
   setInterval(() => { try { saveState(); } catch { /* next time */ } }, 10_000).unref();
