@@ -21,6 +21,8 @@ export interface GatewayService {
   spec?: {
     type?: string;
     loadBalancerClass?: string;
+    /** The deprecated single fixed IP; a Service's own request, which an integration never overrides. */
+    loadBalancerIP?: string;
     ipFamilies?: string[];
     ports?: { name?: string; port: number; protocol?: string; nodePort?: number; targetPort?: number | string }[];
     allocateLoadBalancerNodePorts?: boolean;
