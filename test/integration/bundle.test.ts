@@ -25,14 +25,12 @@ import {
   CONTROLLER_LEASE, CONTROLLER_SERVICE_ACCOUNT, HEARTBEAT_SECRET, HEARTBEAT_SECRET_KEY, MUTATING_WEBHOOK, SPEAKER_LEASE_PREFIX, SPEAKER_SERVICE_ACCOUNT,
   SYSTEM_NAMESPACE, VALIDATING_WEBHOOK, WEBHOOK_CERT_SECRET,
 } from '../../src/api/keys.ts';
-import type { PeerConfig } from '../../src/bgp/config.ts';
-import type { PeerStats, Route } from '../../src/bgp/speaker.ts';
 import { runController, type ControllerHandle } from '../../src/cli/controller.ts';
 import { startSpeaker, type SpeakerHandle } from '../../src/cli/speaker.ts';
 import { KubeClient } from '../../src/k8s/client.ts';
-import type { BgpPort, LinkPort } from '../../src/speaker/daemon.ts';
 import { k8sBinDir, type AuditEvent, type RunResult } from '../harness/cluster.ts';
 import { Api, audit, dataDir, kubeconfig, waitFor } from '../harness/kube.ts';
+import { FakeBgp, FakeLink, inertDataPlane } from '../harness/speakerfakes.ts';
 import { serviceAccountKubeconfig, serviceAccountUser } from '../harness/tokens.ts';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
@@ -297,45 +295,20 @@ test('invalid objects are rejected by the schema and CEL rules with the message 
   }
 });
 
-class FakeLink implements LinkPort {
-  readonly owned = new Set<string>();
-  readonly stats = { replies: 0, announcements: 0 };
-  readonly hwaddr = '02:00:00:00:00:0b';
-  get ownedCount(): number { return this.owned.size; }
-  add(ip: string): void { this.owned.add(ip); this.stats.announcements++; }
-  remove(ip: string): void { this.owned.delete(ip); }
-  probe(_ip: string, windowMs: number): Promise<{ free: boolean; macs: string[] }> { return new Promise((r) => { setTimeout(() => { r({ free: true, macs: [] }); }, windowMs); }); }
-  setCarrier(): void { /* always up */ }
-  close(): void { this.owned.clear(); }
-}
-
-class FakeBgp implements BgpPort {
-  peers: readonly PeerConfig[] = [];
-  routes: ReadonlyMap<string, readonly Route[]> = new Map();
-  start(): Promise<void> { return Promise.resolve(); }
-  setPeers(p: readonly PeerConfig[]): void { this.peers = p; }
-  setRoutes(r: ReadonlyMap<string, readonly Route[]>): void { this.routes = r; }
-  stats(): PeerStats[] { return []; }
-  gracefulShutdown(): Promise<void> { return Promise.resolve(); }
-  stop(): void { /* nothing open */ }
-}
-
 test('a speaker with the bundle ServiceAccount\'s token syncs, writes its Lease and SpeakerStatus, deletes the Lease at stop; no request is denied', async () => {
   const kc = serviceAccountKubeconfig({ dataDir: dataDir(), binDir: bin }, SYSTEM_NAMESPACE, SPEAKER_SERVICE_ACCOUNT);
   await api.must('POST', '/api/v1/nodes', { metadata: { name: NODE, labels: { 'kubernetes.io/hostname': NODE } } });
   await api.must('PATCH', `/api/v1/nodes/${NODE}/status`, { status: { addresses: [{ type: 'InternalIP', address: '203.0.113.100' }], conditions: [{ type: 'Ready', status: 'True', reason: 'Test', message: 'test', lastHeartbeatTime: new Date().toISOString(), lastTransitionTime: new Date().toISOString() }] } }, 'application/merge-patch+json');
   // the heartbeat key Secret is the one the controller created
   const [ip] = await api.waitIPs(NS, 'web', 1);
-  const link = new FakeLink();
+  const link = new FakeLink('02:00:00:00:00:0b');
   speaker = await startSpeaker({
     nodeName: NODE, kubeconfig: kc, metricsPort: 0, metricsHost: '127.0.0.1', heartbeatPort: 0,
     heartbeatIntervalMs: 100, heartbeatTimeoutMs: 350, leaseDuration: 3, bgpPort: 0, logLevel: 'warn',
   }, {
     openLink: () => link,
     bgp: () => new FakeBgp(),
-    datagrams: { send: () => undefined, onMessage: () => undefined, close: () => undefined },
-    carrier: { setInterfaces: () => undefined, isUp: () => true, onChange: () => undefined, stop: () => undefined },
-    nft: () => Promise.resolve(),
+    ...inertDataPlane(),
     interfaces: () => [{ name: 'eth0', mac: '02:00:00:00:00:0b', addresses: [{ address: '203.0.113.100', cidr: '203.0.113.100/24', family: 'IPv4' }] }],
   });
   await speaker.started;

@@ -8,14 +8,12 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { ALLOCATED_FROM_POOL, HEARTBEAT_SECRET, HEARTBEAT_SECRET_KEY, SPEAKER_LEASE_PREFIX, SYSTEM_NAMESPACE } from '../../src/api/keys.ts';
-import type { PeerConfig } from '../../src/bgp/config.ts';
-import type { PeerStats, Route } from '../../src/bgp/speaker.ts';
 import { startSpeaker, type SpeakerHandle } from '../../src/cli/speaker.ts';
 import { runStatusCommand, type StatusReport } from '../../src/cli/status.ts';
 import { KubeClient } from '../../src/k8s/client.ts';
-import type { BgpPort, LinkPort } from '../../src/speaker/daemon.ts';
 import { clientKubeconfigSync } from '../harness/cluster.ts';
 import { Api, audit, dataDir, kubeconfig, waitFor } from '../harness/kube.ts';
+import { FakeBgp, FakeLink, inertDataPlane } from '../harness/speakerfakes.ts';
 
 const api = new Api();
 const NODE = 'node-a';
@@ -25,32 +23,6 @@ let speakerKubeconfig = '';
 let h: SpeakerHandle | undefined;
 const links = new Map<string, FakeLink>();
 const bgps: FakeBgp[] = [];
-
-class FakeLink implements LinkPort {
-  readonly owned = new Set<string>();
-  readonly stats = { replies: 0, announcements: 0 };
-  readonly hwaddr = '02:00:00:00:00:0a';
-  get ownedCount(): number { return this.owned.size; }
-  add(ip: string): void { if (!this.owned.has(ip)) { this.owned.add(ip); this.stats.announcements++; } }
-  remove(ip: string): void { this.owned.delete(ip); }
-  probe(_ip: string, windowMs: number): Promise<{ free: boolean; macs: string[] }> { return new Promise((r) => { setTimeout(() => { r({ free: true, macs: [] }); }, windowMs); }); }
-  setCarrier(): void { /* always up */ }
-  close(): void { this.owned.clear(); }
-}
-
-class FakeBgp implements BgpPort {
-  peers: readonly PeerConfig[] = [];
-  routes: ReadonlyMap<string, readonly Route[]> = new Map();
-  gshut = 0;
-  start(): Promise<void> { return Promise.resolve(); }
-  setPeers(p: readonly PeerConfig[]): void { this.peers = p; }
-  setRoutes(r: ReadonlyMap<string, readonly Route[]>): void { this.routes = r; }
-  stats(): PeerStats[] {
-    return this.peers.map((p) => ({ name: p.name, address: p.peerAddress, state: 'Established', establishedSince: Date.UTC(2026, 0, 1), updatesSent: 1, prefixesAdvertised: this.routes.get(p.name)?.length ?? 0, establishedCount: 1, collisions: 0, sendHoldExpired: 0, lastError: '' }));
-  }
-  gracefulShutdown(): Promise<void> { this.gshut++; return Promise.resolve(); }
-  stop(): void { /* nothing open */ }
-}
 
 const G = '/apis/baregate.io/v1beta1';
 
@@ -91,11 +63,9 @@ test('objects created through the API become a SpeakerStatus showing the IPs (L2
     nodeName: NODE, kubeconfig: speakerKubeconfig, metricsPort: 0, metricsHost: '127.0.0.1', heartbeatPort: 0,
     heartbeatIntervalMs: 100, heartbeatTimeoutMs: 350, leaseDuration: 3, bgpPort: 0, logLevel: 'warn',
   }, {
-    openLink: (ifname) => { const l = new FakeLink(); links.set(ifname, l); return l; },
-    bgp: () => { const b = new FakeBgp(); bgps.push(b); return b; },
-    datagrams: { send: () => undefined, onMessage: () => undefined, close: () => undefined },
-    carrier: { setInterfaces: () => undefined, isUp: () => true, onChange: () => undefined, stop: () => undefined },
-    nft: () => Promise.resolve(), // the data plane is faked: no nftables in the root namespace
+    openLink: (ifname) => { const l = new FakeLink('02:00:00:00:00:0a'); links.set(ifname, l); return l; },
+    bgp: () => { const b = new FakeBgp({ established: true }); bgps.push(b); return b; },
+    ...inertDataPlane(), // the data plane is faked: no nftables in the root namespace
     interfaces: () => [{ name: 'eth0', mac: '02:00:00:00:00:0a', addresses: [{ address: '192.0.2.1', cidr: '192.0.2.1/24', family: 'IPv4' }] }],
   });
   await h.started;
@@ -199,11 +169,9 @@ test(`${BULK} Services: the speaker answers every IP, its status lists them, and
     nodeName: NODE, kubeconfig: speakerKubeconfig, metricsPort: 0, metricsHost: '127.0.0.1', heartbeatPort: 0,
     heartbeatIntervalMs: 100, heartbeatTimeoutMs: 350, leaseDuration: 3, bgpPort: 0, logLevel: 'warn',
   }, {
-    openLink: (ifname) => { const l = new FakeLink(); bulkLinks.set(ifname, l); return l; },
-    bgp: () => new FakeBgp(),
-    datagrams: { send: () => undefined, onMessage: () => undefined, close: () => undefined },
-    carrier: { setInterfaces: () => undefined, isUp: () => true, onChange: () => undefined, stop: () => undefined },
-    nft: () => Promise.resolve(), // the data plane is faked: no nftables in the root namespace
+    openLink: (ifname) => { const l = new FakeLink('02:00:00:00:00:0a'); bulkLinks.set(ifname, l); return l; },
+    bgp: () => new FakeBgp({ established: true }),
+    ...inertDataPlane(), // the data plane is faked: no nftables in the root namespace
     interfaces: () => [{ name: 'eth0', mac: '02:00:00:00:00:0a', addresses: [
       { address: '192.0.2.1', cidr: '192.0.2.1/24', family: 'IPv4' }, { address: '2001:db8:1::1', cidr: '2001:db8:1::1/64', family: 'IPv6' }] }],
   });
