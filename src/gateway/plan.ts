@@ -71,11 +71,11 @@ export const planGateways: PlanGateways = (world: GatewayWorld): GatewayPlan => 
   for (const g of world.gateways) gwByKey.set(`${g.metadata.namespace ?? ''}/${g.metadata.name}`, g);
 
   // who holds or requests which address (every Service of the cluster)
-  const usage = new Map<string, Set<string>>();
+  const usage = new Map<string, string[]>();
   const use = (ip: string, key: string): void => {
-    let u = usage.get(ip);
-    if (!u) { u = new Set(); usage.set(ip, u); }
-    u.add(key);
+    const u = usage.get(ip);
+    if (!u) usage.set(ip, [key]);
+    else if (!u.includes(key)) u.push(key);
   };
   const all: Svc[] = [];
   for (const s of world.services) {
@@ -136,7 +136,7 @@ export const planGateways: PlanGateways = (world: GatewayWorld): GatewayPlan => 
       for (const e of entries) {
         if ('error' in e) { rejected.push({ reason: RejectReason[e.error], message: e.message }); continue; }
         if (world.poolOf(e.ip) === undefined) { rejected.push({ reason: RejectReason.pool, message: `${e.ip} is not in any IPAddressPool` }); continue; }
-        const other = [...usage.get(e.ip) ?? []].filter((k) => k !== o.key).sort();
+        const other = (usage.get(e.ip) ?? []).filter((k) => k !== o.key).sort();
         if (other.length > 0) { rejected.push({ reason: RejectReason.inUse, message: `${e.ip} is in use by Service ${other.join(', ')}` }); continue; }
         ok.push(e.ip);
       }
@@ -189,7 +189,7 @@ export const planGateways: PlanGateways = (world: GatewayWorld): GatewayPlan => 
         continue;
       }
       claimedBy.set(ip, name);
-      const others = [...usage.get(ip) ?? []].filter((k) => ownerOf.get(k) !== name).sort();
+      const others = (usage.get(ip) ?? []).filter((k) => ownerOf.get(k) !== name).sort();
       if (others.length > 0) {
         rejectedFixed.add(ip);
         conflicts.push(`${ip} is in use by Service ${others.join(', ')}`);
