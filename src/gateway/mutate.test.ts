@@ -46,6 +46,11 @@ test('addresses listed for another Service in the status are skipped; dual-stack
   assert.ok(!ops.some((o) => o.path === '/spec/allocateLoadBalancerNodePorts'), 'already false: no op');
 });
 
+test('RequireDualStack without ipFamilies yet: one address of each family', async () => {
+  const ops = await run(w([gi('a', { profile: 'istio', addresses: ['192.0.2.10', '2001:db8::1'] })]), svc({ spec: { ipFamilyPolicy: 'RequireDualStack' } }));
+  assert.deepEqual(ops.find((o) => o.path === ANN)?.value, { 'baregate.io/loadBalancerIPs': '192.0.2.10,2001:db8::1' });
+});
+
 test('an address an older integration names is not given; the oldest matching integration decides', async () => {
   const old = gi('old', { profile: 'custom', selector: { matchLabels: { istio: 'ingress' } }, addresses: ['192.0.2.10'], disableNodePorts: false }, '2026-01-01T00:00:00Z');
   const young = gi('young', { profile: 'istio', addresses: ['192.0.2.10', '192.0.2.11'] }, '2026-01-05T00:00:00Z');
