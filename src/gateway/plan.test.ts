@@ -160,6 +160,10 @@ test('Gateway addresses: IPAddress entries are requested (they win over spec.add
     // all rejected, the Service holds nothing: treated like a Gateway without addresses
     assert.deepEqual(intent(p, 'gw/web-istio').annotations, { [LBIPS]: '192.0.2.10' });
   }
+  const two = planGateways(world([a], [s, svc('web2-istio', { ...MANAGED, 'gateway.networking.k8s.io/gateway-name': 'web2' }, { ts: '2026-01-01T00:00:00Z' })],
+    [gateway([{ value: '192.0.2.10' }]), { metadata: { name: 'web2', namespace: 'gw' }, spec: { gatewayClassName: 'istio' } }]));
+  assert.deepEqual(intent(two, 'gw/web-istio').annotations, { [LBIPS]: '192.0.2.10' }, 'the Gateway asks for a fixed address of its integration');
+  assert.deepEqual(intent(two, 'gw/web2-istio').annotations, {}, 'an older Service of the same integration does not get it too');
   const none = planGateways(world([a], [s], [gateway()]));
   assert.deepEqual(intent(none, 'gw/web-istio').annotations, { [LBIPS]: '192.0.2.10' }, 'no Gateway addresses: normal assignment');
 });

@@ -204,6 +204,7 @@ export const planGateways: PlanGateways = (world: GatewayWorld): GatewayPlan => 
     const own = new Map<string, string>();
     const give = (o: Owned, ip: string): void => { free.delete(ip); given.set(o.key, [...given.get(o.key) ?? [], ip]); };
     for (const o of mine) {
+      for (const ip of o.gatewayIPs ?? []) free.delete(ip);
       const theirs = ownRequest(o.s, (key, value) => weOwnAnnotation(o.s, key) || (key === ServiceAnnotations.addressPool[0] ? value === i.spec.pool : ipList(value).length > 0 && ipList(value).every((ip) => usable.includes(ip) || (o.gatewayIPs ?? []).includes(ip))));
       if (theirs !== undefined) {
         own.set(o.key, theirs);
