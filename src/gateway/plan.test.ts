@@ -148,9 +148,11 @@ test('Gateway addresses: IPAddress entries are requested (they win over spec.add
     [{ type: 'Hostname', value: 'gw.example' }, /unsupported address type Hostname/, 'UnsupportedAddressType'],
     [{ value: '198.51.100.50' }, /not in any IPAddressPool/, 'NotInPool'],
     [{ value: '192.0.2.60' }, /in use by Service gw\/other/, 'InUse'],
+    [{ value: '192.0.2.70' }, /fixed address of GatewayIntegration z/, 'InUse'],
   ];
   for (const [addr, msg, reason] of cases) {
-    const p = planGateways(world([a], [s, svc('other', { app: 'x' }, { ingress: ['192.0.2.60'] })], [gateway([addr])]));
+    const z = gi('z', { profile: 'custom', selector: { matchLabels: { role: 'z' } }, addresses: ['192.0.2.70'] });
+    const p = planGateways(world([a, z], [s, svc('other', { app: 'x' }, { ingress: ['192.0.2.60'] })], [gateway([addr])]));
     const c = cond(p, 'a', 'GatewayAddressesRejected');
     assert.equal(c.status, 'True');
     assert.equal(c.reason, reason);

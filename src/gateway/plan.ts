@@ -15,7 +15,8 @@
  *   conflicting, a Gateway's request was rejected) is `keep`: nothing is written to it.
  * - The Service's own request (spec.loadBalancerIP, a MetalLB alias annotation, or our key with a value we did not
  *   set) wins: no address annotation is owned for it; NodePorts and externalTrafficPolicy are still set.
- * - A Gateway whose addresses are all rejected is treated like one with none (normal assignment).
+ * - A Gateway may not take an address that is in use or that another integration lists; a Gateway whose addresses
+ *   are all rejected is treated like one with none (normal assignment).
  */
 import type { GatewayIntegration, GatewayServiceStatus } from '../api/gatewayintegration.ts';
 import { GatewayConditions, GatewayEventReasons, GatewayProfiles, ServiceAnnotations } from '../api/keys.ts';
@@ -123,6 +124,9 @@ export const planGateways: PlanGateways = (world: GatewayWorld): GatewayPlan => 
   const problems: GatewayProblem[] = [];
   const gwProblems = new Map<string, { reason: string; message: string }[]>();
 
+  // the fixed addresses each integration lists: a Gateway may not take another integration's
+  const listedBy = new Map<string, string>();
+  for (const i of integrations) for (const a of i.spec.addresses ?? []) { const c = canonicalIP(a); if (c !== undefined && !listedBy.has(c)) listedBy.set(c, i.metadata.name); }
   // Gateway addresses first: they win for their Service and count as requested by it from here on
   for (const i of integrations) {
     if (i.spec.profile !== GatewayProfiles.istioGatewayApi) continue;
@@ -138,6 +142,8 @@ export const planGateways: PlanGateways = (world: GatewayWorld): GatewayPlan => 
         if (world.poolOf(e.ip) === undefined) { rejected.push({ reason: RejectReason.pool, message: `${e.ip} is not in any IPAddressPool` }); continue; }
         const other = (usage.get(e.ip) ?? []).filter((k) => k !== o.key).sort();
         if (other.length > 0) { rejected.push({ reason: RejectReason.inUse, message: `${e.ip} is in use by Service ${other.join(', ')}` }); continue; }
+        const lister = listedBy.get(e.ip);
+        if (lister !== undefined && lister !== i.metadata.name) { rejected.push({ reason: RejectReason.inUse, message: `${e.ip} is a fixed address of GatewayIntegration ${lister}` }); continue; }
         ok.push(e.ip);
       }
       for (const ip of ok) use(ip, o.key);
