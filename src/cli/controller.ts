@@ -10,7 +10,11 @@ import http from 'node:http';
 import os from 'node:os';
 import { CONTROLLER_LEASE, LOAD_BALANCER_CLASS, SYSTEM_NAMESPACE, WEBHOOK_PORT, WEBHOOK_SERVICE } from '../api/keys.ts';
 import { realClock, type Clock, type Timer } from '../clock.ts';
+import { GatewayController } from '../gateway/controller.ts';
+import { gatewayMutator } from '../gateway/mutate.ts';
+import { planGateways } from '../gateway/plan.ts';
 import { KubeClient } from '../k8s/client.ts';
+import { GatewayCaches, gatewayServiceInformer, RestGatewayWriter } from '../k8s/gatewayports.ts';
 import { LeaderElector } from '../k8s/leader.ts';
 import type { Health, ServiceMutator } from '../k8s/ports.ts';
 import { ensureHeartbeatSecret } from '../k8s/secrets.ts';
@@ -60,7 +64,7 @@ export interface WebhookRunOptions {
   timing?: Partial<CertTiming>;
   /** Clock of the certificate loop and the handler deadline (default the real one). */
   clock?: Clock;
-  /** Service mutators (the gateway integrations of issue 12 plug in here); none: Services pass unchanged. */
+  /** More Service mutators, after the gateway integrations' own (tests). */
   mutators?: readonly ServiceMutator[];
 }
 
@@ -118,6 +122,10 @@ export interface ControllerHandle {
   readonly elector: LeaderElector;
   /** The address controller while this replica leads. */
   current(): AddressController | undefined;
+  /** The gateway integrations' controller while this replica leads. */
+  gateway(): GatewayController | undefined;
+  /** The gateway caches every replica keeps (the mutating webhook reads them). */
+  readonly gatewayCaches: GatewayCaches;
   /** What /healthz reports: a leader whose caches stopped following the cluster is unhealthy; a standby is healthy. */
   health(): Health;
   /** What /readyz reports: not ready while webhooks are on and no certificate is loaded yet. */
@@ -134,7 +142,11 @@ export function runController(o: ControllerRunOptions = {}): ControllerHandle {
   const client = KubeClient.create({ kubeconfig: o.kubeconfig });
   const namespace = o.namespace ?? SYSTEM_NAMESPACE;
   let ctl: AddressController | undefined;
-  const webhook = o.webhook ? startWebhook(o.webhook, client, namespace) : undefined;
+  let gw: GatewayController | undefined;
+  // every replica: the mutating webhook answers from these; the leader's gateway controller reads them too
+  const gatewayCaches = new GatewayCaches(client, { log });
+  gatewayCaches.start();
+  const webhook = o.webhook ? startWebhook(o.webhook, client, namespace, gatewayCaches) : undefined;
   const heartbeat = o.heartbeatSecret === true ? new HeartbeatKeeper(client, namespace) : undefined;
   const elector = new LeaderElector(client, {
     namespace: o.leaseNamespace ?? SYSTEM_NAMESPACE,
@@ -148,16 +160,31 @@ export function runController(o: ControllerRunOptions = {}): ControllerHandle {
       isLeader.set(1);
       webhook?.certs.setLeader(true);
       heartbeat?.start();
-      ctl = new AddressController({
+      // hold wired both ways: the allocator asks the gateway controller before allocating; the gateway controller
+      // requeues a Service in the allocator once its intent is on it
+      const lb: AddressController = new AddressController({
         client, log, onlyOwnClass: o.onlyOwnClass ?? false, lbClass: o.lbClass ?? LOAD_BALANCER_CLASS,
         ...(o.concurrency !== undefined ? { concurrency: o.concurrency } : {}),
+        hold: (svc): string | undefined => gateway.holdReason(svc),
       });
-      ctl.start().catch((e: unknown) => { log.error({ event: 'start_failed', err: String(e) }, 'controller start failed'); });
+      const gateway: GatewayController = new GatewayController({
+        sources: { integrations: gatewayCaches.integrations, namespaces: gatewayCaches.namespaces, namespaceLabels: gatewayCaches.namespaceLabels, gateways: gatewayCaches.gateways, services: gatewayServiceInformer(client, { log }) },
+        writer: new RestGatewayWriter(client), events: lb.events, plan: planGateways, log,
+        poolOf: (ip) => lb.poolOf(ip), requeue: (key) => { lb.requeue(key); }, alsoWatch: [lb.pools],
+      });
+      ctl = lb;
+      gw = gateway;
+      // the allocator starts once the gateway caches listed (its hold answers from them); the gateway controller
+      // once the allocator parsed its pools (poolOf)
+      gatewayCaches.synced.then(() => (ctl === lb ? lb.start() : undefined)).then(() => (gw === gateway ? gateway.start() : undefined))
+        .catch((e: unknown) => { log.error({ event: 'start_failed', err: String(e) }, 'controller start failed'); });
     },
     onStoppedLeading: () => {
       isLeader.set(0);
       webhook?.certs.setLeader(false);
       heartbeat?.stop();
+      gw?.stop();
+      gw = undefined;
       ctl?.stop();
       ctl = undefined;
       if (o.onLostLeadership) o.onLostLeadership();
@@ -168,12 +195,17 @@ export function runController(o: ControllerRunOptions = {}): ControllerHandle {
   return {
     elector,
     current: () => ctl,
+    gateway: () => gw,
+    gatewayCaches,
     health: () => ctl?.health() ?? { ok: true },
     ready: () => (!webhook || webhook.server.ready() ? { ok: true } : { ok: false, reason: webhook.certs.hasServing() ? 'webhook server not listening' : 'webhook certificate not loaded yet' }),
     webhook,
     stop: async () => {
+      gw?.stop();
+      gw = undefined;
       ctl?.stop();
       ctl = undefined;
+      gatewayCaches.stop();
       heartbeat?.stop();
       webhook?.certs.stop();
       await webhook?.server.close();
@@ -185,13 +217,13 @@ export function runController(o: ControllerRunOptions = {}): ControllerHandle {
 }
 
 /** The webhook server (listening at once, serving once a certificate is there) and its certificate manager. */
-function startWebhook(w: WebhookRunOptions, client: KubeClient, namespace: string): WebhookRuntime {
+function startWebhook(w: WebhookRunOptions, client: KubeClient, namespace: string, gateways: GatewayCaches): WebhookRuntime {
   const log = logger('webhook');
   const clock = w.clock ?? realClock;
   const server = new WebhookServer({
     port: w.port, host: w.host ?? '0.0.0.0', log, clock,
     validate: validatingHandler(apiSnapshotReader(client, namespace)),
-    mutateService: serviceMutationHandler(w.mutators ?? []),
+    mutateService: serviceMutationHandler([gatewayMutator(() => gateways.mutationWorld()), ...(w.mutators ?? [])]),
   });
   const certs = new CertManager({
     client, namespace, names: webhookNames(w.service ?? WEBHOOK_SERVICE, namespace, w.extraSans ?? []), mode: w.certMode ?? 'self', clock, log,
