@@ -26,6 +26,13 @@ test('a matched Service: NodePorts off, requested nodePorts removed, etp set, th
   ]);
 });
 
+test('externalTrafficPolicy Cluster on a Local request: its healthCheckNodePort goes too (the create would be refused)', async () => {
+  const ops = await run(w([gi('a', { profile: 'istio', externalTrafficPolicy: 'Cluster', disableNodePorts: false })]), svc({ spec: { externalTrafficPolicy: 'Local', healthCheckNodePort: 31000 } }));
+  assert.deepEqual(ops, [{ op: 'add', path: '/spec/externalTrafficPolicy', value: 'Cluster' }, { op: 'remove', path: '/spec/healthCheckNodePort' }]);
+  const local = await run(w([gi('a', { profile: 'istio', externalTrafficPolicy: 'Local', disableNodePorts: false })]), svc({ spec: { healthCheckNodePort: 31000 } }));
+  assert.ok(!local.some((o) => o.path === '/spec/healthCheckNodePort'), 'kept with Local');
+});
+
 test('an unmatched Service, or caches not synced: unchanged', async () => {
   assert.deepEqual(await run(w([gi('a', { profile: 'istio', addresses: ['192.0.2.10'] })]), svc({ labels: { app: 'web' } })), []);
   assert.deepEqual(await run(() => undefined, svc()), []);

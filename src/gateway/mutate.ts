@@ -76,6 +76,8 @@ function mutate(w: MutationWorld, raw: Readonly<Record<string, unknown>>, namesp
   }
   if (owner.spec.externalTrafficPolicy !== undefined && spec.externalTrafficPolicy !== owner.spec.externalTrafficPolicy) {
     ops.push({ op: 'add', path: '/spec/externalTrafficPolicy', value: owner.spec.externalTrafficPolicy });
+    // the apiserver refuses a healthCheckNodePort without Local: the create would fail
+    if (owner.spec.externalTrafficPolicy === 'Cluster' && spec.healthCheckNodePort !== undefined) ops.push({ op: 'remove', path: '/spec/healthCheckNodePort' });
   }
   // at creation nothing on the Service is ours: any address request it carries is the user's and wins
   if (ownRequest(svc, () => false) !== undefined) return ops;
