@@ -255,3 +255,33 @@ test('10k Services x 20 integrations, half of the Services matched: counts right
   assert.equal(p.statuses.size, 20);
   for (const st of p.statuses.values()) assert.equal(st.services.length, 250);
 });
+
+test('property: no fixed address is asked for on two Services, and a held fixed address is never replaced', () => {
+  const ips = ['192.0.2.1', '192.0.2.2', '192.0.2.3', '198.51.100.1', '2001:db8::1', '2001:db8::2'];
+  const roles = ['r0', 'r1', 'r2'];
+  const arb = fc.record({
+    integrations: fc.array(fc.record({ role: fc.constantFrom(...roles), addresses: fc.subarray(ips), ts: fc.integer({ min: 0, max: 3 }) }), { maxLength: 4 }),
+    services: fc.array(fc.record({ role: fc.constantFrom(...roles, 'none'), held: fc.option(fc.constantFrom(...ips), { nil: undefined }), ts: fc.integer({ min: 0, max: 3 }), dual: fc.boolean() }), { maxLength: 8 }),
+  });
+  fc.assert(fc.property(arb, ({ integrations, services }) => {
+    const gis = integrations.map((x, k) => gi(`g${k}`, { profile: 'custom', selector: { matchLabels: { role: x.role } }, addresses: x.addresses }, `2026-01-0${x.ts + 1}T00:00:00Z`));
+    const svcs = services.map((x, k) => svc(`s${k}`, { role: x.role }, { ts: `2026-01-0${x.ts + 1}T00:00:00Z`, ...(x.held ? { ingress: [x.held] } : {}), ...(x.dual ? { families: ['IPv4', 'IPv6'] } : {}) }));
+    const p = planGateways(world(gis, svcs));
+    const seen = new Map<string, string>();
+    for (const [key, i] of p.services) {
+      if (i === 'keep') continue;
+      for (const ip of (i.annotations[LBIPS] ?? '').split(',').filter((x) => x !== '')) {
+        assert.equal(seen.get(ip), undefined, `${ip} on ${key} and ${seen.get(ip) ?? ''}`);
+        seen.set(ip, key);
+      }
+    }
+    for (const s of svcs) {
+      const key = `gw/${s.metadata.name}`;
+      const i = p.services.get(key);
+      const held = s.status?.loadBalancer?.ingress?.[0]?.ip;
+      if (i === undefined || i === 'keep' || held === undefined) continue;
+      const owner = gis.find((g) => g.metadata.name === i.integration);
+      if (owner?.spec.addresses?.includes(held) === true) assert.ok((i.annotations[LBIPS] ?? '').split(',').includes(held), `${key} keeps ${held}`);
+    }
+  }), { numRuns: 300 });
+});
