@@ -1,13 +1,14 @@
 /**
  * `npm run bench`: prints one JSON object with every measurement (progress goes to stderr).
  * BENCH_SERVICES sets the controller's Service count, BENCH_CHURN_SERVICES the Services created under a
- * running controller, BENCH_ONLY (comma list of allocator, speaker, controller, l2, bgp, failover, speakermem, lab) runs a subset.
+ * running controller, BENCH_ONLY (comma list of allocator, speaker, gateway, controller, l2, bgp, failover, speakermem, lab) runs a subset.
  */
 import { allocatorBench } from './allocator.ts';
 import { controllerBench } from './controller.ts';
 import { bgpBench } from './bgp.ts';
 import { l2Bench } from './l2.ts';
 import { failoverBench } from './failover.ts';
+import { gatewayBench } from './gateway.ts';
 import { labBench } from './lab.ts';
 import { speakerBench } from './speaker.ts';
 import { speakerMemoryBench } from './speaker-memory.ts';
@@ -22,6 +23,7 @@ const keepAlive = setInterval(() => undefined, 1 << 30);
 const out: Record<string, unknown> = { node: process.version, cpus: (await import('node:os')).cpus().length };
 if (run('allocator')) Object.assign(out, allocatorBench());
 if (run('speaker')) Object.assign(out, await speakerBench());
+if (run('gateway')) Object.assign(out, gatewayBench());
 if (run('controller')) Object.assign(out, await controllerBench(n, churn));
 if (run('l2')) Object.assign(out, await l2Bench());
 if (run('bgp')) Object.assign(out, await bgpBench());
