@@ -193,6 +193,9 @@ test('the Service\'s own request wins: no address annotation owned; NodePorts st
   const ours = planGateways(world([a], [svc('s', ISTIO, { annotations: { [LBIPS]: '192.0.2.10' } })]));
   assert.deepEqual(intent(ours, 'gw/s').annotations, { [LBIPS]: '192.0.2.10' });
   const mf = { managedFields: [{ manager: 'baregate-gateway', operation: 'Apply', fieldsV1: { 'f:metadata': { 'f:annotations': { [`f:${LBIPS}`]: {} } } } }] };
+  const lastTime = { ...a, status: { services: [{ namespace: 'gw', name: 's', requested: ['192.0.2.99'], ingress: [], nodePorts: 0 }] } };
+  const fromStatus = planGateways(world([lastTime], [svc('s', ISTIO, { annotations: { [LBIPS]: '192.0.2.99' } })]));
+  assert.deepEqual(intent(fromStatus, 'gw/s').annotations, { [LBIPS]: '192.0.2.10' }, 'the value our status says we asked for is ours');
   const owned = planGateways(world([a], [svc('s', ISTIO, { annotations: { [LBIPS]: '192.0.2.99' }, extraMeta: mf })]));
   assert.deepEqual(intent(owned, 'gw/s').annotations, { [LBIPS]: '192.0.2.10' });
 });

@@ -211,7 +211,16 @@ export const planGateways: PlanGateways = (world: GatewayWorld): GatewayPlan => 
     const give = (o: Owned, ip: string): void => { free.delete(ip); given.set(o.key, [...given.get(o.key) ?? [], ip]); };
     for (const o of mine) {
       for (const ip of o.gatewayIPs ?? []) free.delete(ip);
-      const theirs = ownRequest(o.s, (key, value) => weOwnAnnotation(o.s, key) || (key === ServiceAnnotations.addressPool[0] ? value === i.spec.pool : ipList(value).length > 0 && ipList(value).every((ip) => usable.includes(ip) || (o.gatewayIPs ?? []).includes(ip))));
+      // our key is ours when our managedFields entry lists it, when it names what we would set, or what our
+      // status says we asked for last time (a value set by the webhook or co-owned is listed under another manager)
+      const last = i.status?.services?.find((x) => x.namespace === (o.s.metadata.namespace ?? '') && x.name === o.s.metadata.name)?.requested ?? [];
+      const theirs = ownRequest(o.s, (key, value) => {
+        if (weOwnAnnotation(o.s, key)) return true;
+        if (key === ServiceAnnotations.addressPool[0]) return value === i.spec.pool;
+        const ips = ipList(value);
+        if (ips.length === 0) return false;
+        return ips.every((ip) => usable.includes(ip) || (o.gatewayIPs ?? []).includes(ip)) || sortIPs(ips).join() === sortIPs(last.flatMap((x) => canonicalIP(x) ?? [])).join();
+      });
       if (theirs !== undefined) {
         own.set(o.key, theirs);
         for (const ip of o.held) free.delete(ip);

@@ -10,10 +10,12 @@
  * the Services carrying the annotation themselves (the integration-only tests then skip).
  */
 import { strict as assert } from 'node:assert';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { answer, e2eSkip, startE2eLab } from './traffic.ts';
 import { until } from '../harness/wait.ts';
-import { Kinds } from '../../src/api/keys.ts';
+import { CONTROLLER_SERVICE_ACCOUNT, Kinds, SYSTEM_NAMESPACE } from '../../src/api/keys.ts';
+import { readAudit } from '../harness/cluster.ts';
 import type { GatewayIntegration } from '../../src/api/gatewayintegration.ts';
 import type { LabCluster } from '../../tools/lab/api.ts';
 import {
@@ -145,6 +147,18 @@ describe('lab gateways', { skip: e2eSkip, timeout: 900_000 }, () => {
     const r = await getWithHeaders(lab, 'client', httpURL(g.spec.ips[1]), 2000);
     assert.equal(r.status, 200, JSON.stringify(r));
     assert.equal(r.headers['x-gateway'], g.spec.app);
+  });
+
+  it('the Services created after their integration were born without NodePorts (the webhook): the controller\'s NodePort clean-up (an update) ran on the late Service only', { skip: integrationOnly }, () => {
+    const controller = `system:serviceaccount:${SYSTEM_NAMESPACE}:${CONTROLLER_SERVICE_ACCOUNT}`;
+    const updates = readAudit(join(lab.dir, 'cluster'))
+      .filter((e) => e.resource === 'services' && e.subresource === '' && e.verb === 'update' && e.user === controller && e.code < 300)
+      .map((e) => e.name);
+    for (const g of gateways) {
+      // an apply of allocateLoadBalancerNodePorts false keeps NodePorts already allocated: none now and no clean-up means none ever
+      if (g.spec.late) assert.ok(updates.includes(g.spec.service), `${g.spec.service}: cleaned up by an update (${updates.join(', ')})`);
+      else assert.ok(!updates.includes(g.spec.service), `${g.spec.service}: needed no clean-up (${updates.join(', ')})`);
+    }
   });
 
   it('each GatewayIntegration lists its Service with its addresses and no NodePorts in its status', { skip: integrationOnly }, async () => {

@@ -11,8 +11,8 @@
  * The Services carry no baregate annotation and leave allocateLoadBalancerNodePorts at Kubernetes' default: the
  * GatewayIntegrations (created first, fixed addresses from the L2 pool `lan`, disableNodePorts) must give them their
  * IPs and keep NodePorts off (the webhook at creation); the late one's NodePorts are removed afterwards by the
- * controller. Mode `annotations` is the stand-in used before the controller's integration existed: the Services
- * then carry the fixed-IP annotation and allocateLoadBalancerNodePorts false themselves.
+ * controller. Mode `annotations` is the stand-in the lab used before the controller had integrations: the Services
+ * then carry the fixed-IP annotation and allocateLoadBalancerNodePorts false themselves (no integration).
  *
  * nginx runs with a private config, prefix, logs and temp paths under `<lab dir>/nginx/<pod>/` (never /etc/nginx),
  * `daemon off` and `master_process off` (one process: the pod's own, killed with the pod and at lab teardown), and
@@ -40,10 +40,10 @@ export const GatewayModes = {
 export type GatewayMode = (typeof GatewayModes)[keyof typeof GatewayModes];
 
 /**
- * The mode `npm run lab` and the e2e test use. For now the stand-in (the controller's integrations are being wired);
- * BAREGATE_LAB_GATEWAY_MODE=integration tries the integrations.
+ * The mode `npm run lab` and the e2e test use: the integrations; BAREGATE_LAB_GATEWAY_MODE=annotations picks the
+ * stand-in (tells a data-plane problem from an integration one).
  */
-export const DEFAULT_GATEWAY_MODE: GatewayMode = process.env.BAREGATE_LAB_GATEWAY_MODE === GatewayModes.integration ? GatewayModes.integration : GatewayModes.annotations;
+export const DEFAULT_GATEWAY_MODE: GatewayMode = process.env.BAREGATE_LAB_GATEWAY_MODE === GatewayModes.annotations ? GatewayModes.annotations : GatewayModes.integration;
 
 /** One port of a gateway Service. */
 interface GatewayPort { readonly name: string; readonly port: number; readonly targetPort: number | string; readonly appProtocol?: string }
