@@ -187,6 +187,30 @@ export const GatewayConditions = {
   GatewayAddressesRejected: 'GatewayAddressesRejected',
 } as const;
 
+/** Reasons of the GatewayIntegration conditions (users read them in `kubectl get gwint`); written by src/gateway/plan.ts. */
+export const GatewayReadyReasons = {
+  Configured: 'Configured',
+  NoMatchingServices: 'NoMatchingServices',
+  ServiceClaimed: 'ServiceClaimed',
+  Pending: 'Pending',
+  AddressConflict: 'AddressConflict',
+  InvalidAddress: 'InvalidAddress',
+  NotEnoughAddresses: 'NotEnoughAddresses',
+  NodePortsRemaining: 'NodePortsRemaining',
+  GatewayAddressesRejected: 'GatewayAddressesRejected',
+  /** A condition other than Ready that does not apply (status False). */
+  None: 'None',
+} as const;
+
+/** Reasons of the GatewayAddressesRejected condition: why a Gateway's first rejected address was refused. */
+export const GatewayAddressRejectReasons = {
+  type: 'UnsupportedAddressType',
+  ip: 'InvalidAddress',
+  family: 'TooManyAddresses',
+  pool: 'NotInPool',
+  inUse: 'InUse',
+} as const;
+
 /** Event reasons of the gateway integrations (on Services, Gateways and integrations). */
 export const GatewayEventReasons = {
   /** The integration set the Service's addresses / NodePort policy. */

@@ -19,31 +19,13 @@
  *   are all rejected is treated like one with none (normal assignment).
  */
 import type { GatewayIntegration, GatewayServiceStatus } from '../api/gatewayintegration.ts';
-import { GatewayConditions, GatewayEventReasons, GatewayProfiles, ServiceAnnotations } from '../api/keys.ts';
+import { GatewayAddressRejectReasons as RejectReason, GatewayConditions, GatewayEventReasons, GatewayProfiles, GatewayReadyReasons, ServiceAnnotations } from '../api/keys.ts';
 import { canonicalIP, type Family } from '../net/ip.ts';
 import {
   compareIntegrations, compareServices, familiesOf, familyOfIP, firstAnnotation, gatewayAddresses, ipList, ownRequest, sortIPs, weOwnAnnotation,
 } from './assign.ts';
 import { owningGateway, profileMatches } from './match.ts';
 import type { GatewayObject, GatewayPlan, GatewayProblem, GatewayService, GatewayWorld, PlannedStatus, PlanGateways, ServiceIntent } from './types.ts';
-
-/** Condition reasons the planner writes besides the GatewayConditions types themselves. */
-export const GatewayReadyReasons = {
-  Configured: 'Configured',
-  NoMatchingServices: 'NoMatchingServices',
-  ServiceClaimed: 'ServiceClaimed',
-  Pending: 'Pending',
-  AddressConflict: 'AddressConflict',
-  InvalidAddress: 'InvalidAddress',
-  NotEnoughAddresses: 'NotEnoughAddresses',
-  NodePortsRemaining: 'NodePortsRemaining',
-  GatewayAddressesRejected: 'GatewayAddressesRejected',
-  /** A non-Ready condition that does not apply. */
-  None: 'None',
-} as const;
-
-/** Reasons of the GatewayAddressesRejected condition, the first problem's kind. */
-const RejectReason = { type: 'UnsupportedAddressType', ip: 'InvalidAddress', family: 'TooManyAddresses', pool: 'NotInPool', inUse: 'InUse' } as const;
 
 interface Svc {
   readonly s: GatewayService;
