@@ -261,9 +261,13 @@ async function up(flags: LabFlags): Promise<number> {
     await lab.lbService(DEMO.l2, { pool: DEMO.l2Pool, selector: DEMO.app });
     await lab.lbService(DEMO.bgp, { pool: DEMO.bgpPool, selector: DEMO.app });
     checks = await checkDemo(lab, 45_000);
-    say(`Ingress gateways: nginx pods (ingress-nginx, istio-ingressgateway) proxying to ${DEMO.l2}; their Services, shaped as the charts render them, get fixed IPs and no NodePorts ${DEFAULT_GATEWAY_MODE === GatewayModes.integration ? 'from GatewayIntegrations' : '(stand-in: from their own annotations)'}…`);
-    gateways = await deployGateways(lab, { upstream: DEMO.l2, nodes, log: (m) => { say(`  ${m}`); } });
-    gwChecks = await checkGateways(lab, gateways, { waitMs: 45_000 });
+    if (!has('nginx')) {
+      say('Ingress gateways skipped: nginx is not installed (it serves the gateway pods). Fix: sudo bash tools/setup-debian.sh nginx');
+    } else {
+      say(`Ingress gateways: nginx pods (ingress-nginx, istio-ingressgateway) proxying to ${DEMO.l2}; their Services, shaped as the charts render them, get fixed IPs and no NodePorts ${DEFAULT_GATEWAY_MODE === GatewayModes.integration ? 'from GatewayIntegrations' : '(stand-in: from their own annotations)'}…`);
+      gateways = await deployGateways(lab, { upstream: DEMO.l2, nodes, log: (m) => { say(`  ${m}`); } });
+      gwChecks = await checkGateways(lab, gateways, { waitMs: 45_000 });
+    }
   } catch (e) {
     say(`baregate lab: setting up the demo failed: ${errText(e)}`);
     if (DEBUG) say(lab.logs());
@@ -273,14 +277,16 @@ async function up(flags: LabFlags): Promise<number> {
   say();
   printChecks(lab, checks);
   say();
-  for (const l of formatGatewayChecks(gwChecks)) say(l);
-  say();
+  if (gwChecks.length > 0) {
+    for (const l of formatGatewayChecks(gwChecks)) say(l);
+    say();
+  }
   const ok = (from: string): boolean => checks.filter((c) => c.from === from).every((c) => c.answer !== undefined) && checks.some((c) => c.from === from);
-  const gwOk = gwChecks.length > 0 && gwChecks.every((c) => c.answer !== undefined && c.nodePorts.length === 0 && c.nodePortNodes.length === 0);
+  const gwOk = !has('nginx') || gwChecks.length > 0 && gwChecks.every((c) => c.answer !== undefined && c.nodePorts.length === 0 && c.nodePortNodes.length === 0);
   const flowed = ok('client') && ok('wclient') && gwOk;
   say(flowed
     ? 'Traffic flows: the LAN client reached demo (L2) and the routed client reached demo-routed (BGP), IPv4 and IPv6;\n'
-      + `and reached every gateway at its fixed IP through nginx, with no NodePort open for them on any node (${gateways.length} gateway Services).`
+      + (gateways.length > 0 ? `and reached every gateway at its fixed IP through nginx, with no NodePort open for them on any node (${gateways.length} gateway Services).` : '(no ingress gateways: nginx is not installed).')
     : `Traffic did NOT flow everywhere, or a gateway has NodePorts (see FAILED / NODEPORTS above). Component logs: ${lab.dir}`);
   state.phase = 'up';
   state.info = {
