@@ -14,7 +14,7 @@ test('Gateways: absent API → synced and empty; CRDs installed later are found 
   let served = false;
   const asked: string[] = [];
   const client = {
-    request: (method: string, path: string): Promise<ApiResponse> => {
+    request: (_method: string, path: string): Promise<ApiResponse> => {
       asked.push(path.split('?')[0] ?? '');
       if (path === GATEWAY_API_DISCOVERY) return Promise.resolve(served ? { status: 200, body: { resources: [{ name: 'gateways' }] } } : { status: 404, body: {} });
       return Promise.resolve({ status: 200, body: { metadata: { resourceVersion: '5' }, items: [{ metadata: { name: 'g', namespace: 'ns', resourceVersion: '5' }, spec: { gatewayClassName: 'istio' } }] } });

@@ -185,6 +185,12 @@ describe('gateway integrations', () => {
     await waitFor('our annotation on the re-applied Service', async () => (await api.getService(ns, 'default')).metadata.annotations?.[LB_IPS]?.includes('192.0.2.20'));
     assert.deepEqual([...await api.ips(ns, 'default')].sort(), ['192.0.2.20', '2001:db8:1::20']);
     assert.equal(audit().filter((e) => e.resource === 'services' && e.subresource === 'status' && e.namespace === ns && e.name === 'default').length, statusWritesBefore, 'the IPs were never rewritten');
+    // the integration's status records what it asked for (the webhook set it at creation, under istiod's manager): only
+    // then does a later plan know the annotation is the integration's and not the Service's own request
+    await waitFor('status lists the requested addresses', async () => {
+      const gi = await api.must<GatewayIntegration>('GET', `${GWI}/gw-api`);
+      return gi.status?.services?.some((x) => x.namespace === ns && x.name === 'default' && x.requested.includes('192.0.2.20'));
+    });
     await api.must('PATCH', `${GATEWAYS(ns)}/default`, { spec: { addresses: [{ type: 'IPAddress', value: '192.0.2.21' }, { type: 'IPAddress', value: '2001:db8:1::21' }] } }, 'application/merge-patch+json');
     let seen = '';
     await until(() => `Service follows the Gateway; last seen ${seen}`, async () => {
