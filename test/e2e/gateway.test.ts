@@ -171,6 +171,32 @@ describe('lab gateways', { skip: e2eSkip, timeout: 900_000 }, () => {
       assert.equal(st.name, g.spec.service);
     }
   });
+
+  it('a controller restart changes nothing: same IPs, still no NodePorts, no write to any gateway Service, traffic through nginx', { skip: integrationOnly }, async () => {
+    const before = new Map(await Promise.all(gateways.map(async (g) => [g.spec.service, [...await lab.serviceIPs(g.spec.service)].sort()] as const)));
+    const t0 = Date.now();
+    await lab.restartController();
+    // the restarted leader has made its passes once its integrations' status is current again; give it a moment more
+    await until('every integration observed after the restart', async () => {
+      const r = await lab.kubectl(['get', Kinds.GatewayIntegration.plural, '-o', 'json']);
+      const items = (JSON.parse(r.stdout) as { items: GatewayIntegration[] }).items;
+      return items.length >= gateways.length && items.every((i) => i.status?.observedGeneration === i.metadata.generation) ? true : undefined;
+    }, 60_000, 250);
+    await new Promise((r) => setTimeout(r, 3000));
+    const names = new Set(gateways.map((g) => g.spec.service));
+    const all = readAudit(join(lab.dir, 'cluster')).filter((e) => e.resource === 'services' && names.has(e.name) && ['create', 'update', 'patch', 'delete'].includes(e.verb));
+    // not vacuous: the audit log shows the writes that made them (lab apply, baregate) before the restart
+    assert.ok(all.filter((e) => e.receivedAt < t0).length >= gateways.length * 2, `writes before the restart: ${all.length}`);
+    const writes = all.filter((e) => e.receivedAt >= t0)
+      .map((e) => `${e.verb} ${e.name}${e.subresource === '' ? '' : `/${e.subresource}`} by ${e.user}`);
+    assert.deepEqual(writes, [], 'writes to gateway Services after the restart');
+    for (const g of gateways) {
+      assert.deepEqual([...await lab.serviceIPs(g.spec.service)].sort(), before.get(g.spec.service), g.spec.service);
+      assert.deepEqual(await lab.nodePorts(g.spec.service), [], g.spec.service);
+      const r = await getWithHeaders(lab, 'client', httpURL(g.spec.ips[0]), 2000);
+      assert.equal(r.headers['x-gateway'], g.spec.app, `${g.spec.service}: ${JSON.stringify(r)}`);
+    }
+  });
 });
 
 /** A slice of a real lab node's `nft list ruleset` (kube-proxy nftables mode, v1.34). */
