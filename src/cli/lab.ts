@@ -59,6 +59,7 @@ export const LAB_COMMANDS = [
   { cmd: 'birdc', pkg: 'bird2', why: 'reading the router\'s routes' },
   { cmd: 'arping', pkg: 'arping', why: 'finding the node that answers ARP for a Service IP' },
   { cmd: 'ndisc6', pkg: 'ndisc6', why: 'finding the node that answers NDP for a Service IP' },
+  { cmd: 'nginx', pkg: 'nginx', why: 'the ingress gateways\' data plane (run only inside lab pods)' },
 ] as const;
 
 /** Tag characters: the tag is part of network namespace names (15-character interface names are built from them). */
