@@ -42,6 +42,13 @@ export const ServiceAnnotations = {
 /** Annotation the controller writes: the pool(s) the Service's addresses came from. */
 export const ALLOCATED_FROM_POOL = 'baregate.io/ip-allocated-from-pool';
 
+/**
+ * Annotation the mutating webhook writes beside the address annotation it sets on a gateway Service at creation: the
+ * GatewayIntegration it acted for. An admission mutation is attributed to the creator's field manager, so without
+ * this mark the planner could not tell our address annotation from the user's own request before its first apply.
+ */
+export const GATEWAY_INTEGRATION_ANNOTATION = 'baregate.io/gateway-integration';
+
 /** Event reasons the controller emits on Services and pools. */
 export const EventReasons = {
   IPAllocated: 'IPAllocated',

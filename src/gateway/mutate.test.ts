@@ -22,7 +22,7 @@ test('a matched Service: NodePorts off, requested nodePorts removed, etp set, th
     { op: 'add', path: '/spec/allocateLoadBalancerNodePorts', value: false },
     { op: 'remove', path: '/spec/ports/0/nodePort' },
     { op: 'add', path: '/spec/externalTrafficPolicy', value: 'Local' },
-    { op: 'add', path: ANN, value: { 'baregate.io/loadBalancerIPs': '192.0.2.10' } },
+    { op: 'add', path: ANN, value: { 'baregate.io/loadBalancerIPs': '192.0.2.10', 'baregate.io/gateway-integration': 'a' } },
   ]);
 });
 
@@ -42,29 +42,32 @@ test('existing annotations: the key is added with JSON-pointer escaping', async 
   assert.equal(pointerSegment('baregate.io/loadBalancerIPs'), 'baregate.io~1loadBalancerIPs');
   assert.equal(pointerSegment('a~b/c'), 'a~0b~1c');
   const ops = await run(w([gi('a', { profile: 'istio', pool: 'gw-pool', disableNodePorts: false })]), svc({ annotations: { other: 'x' } }));
-  assert.deepEqual(ops, [{ op: 'add', path: `${ANN}/baregate.io~1address-pool`, value: 'gw-pool' }]);
+  assert.deepEqual(ops, [
+    { op: 'add', path: `${ANN}/baregate.io~1address-pool`, value: 'gw-pool' },
+    { op: 'add', path: `${ANN}/baregate.io~1gateway-integration`, value: 'a' },
+  ]);
 });
 
 test('addresses listed for another Service in the status are skipped; dual-stack gets one of each family', async () => {
   const status: GatewayIntegrationStatus = { services: [{ namespace: 'gw', name: 'old', requested: ['192.0.2.10'], ingress: [], nodePorts: 0 }, { namespace: 'gw', name: 'gw1', requested: ['192.0.2.12'], ingress: [], nodePorts: 0 }] };
   const a = gi('a', { profile: 'istio', addresses: ['192.0.2.10', '192.0.2.11', '2001:db8::1'] }, undefined, status);
   const ops = await run(w([a]), svc({ spec: { ipFamilies: ['IPv6', 'IPv4'], allocateLoadBalancerNodePorts: false } }));
-  assert.deepEqual(ops.find((o) => o.path === ANN)?.value, { 'baregate.io/loadBalancerIPs': '192.0.2.11,2001:db8::1' });
+  assert.deepEqual(ops.find((o) => o.path === ANN)?.value, { 'baregate.io/loadBalancerIPs': '192.0.2.11,2001:db8::1', 'baregate.io/gateway-integration': 'a' });
   assert.ok(!ops.some((o) => o.path === '/spec/allocateLoadBalancerNodePorts'), 'already false: no op');
 });
 
 test('RequireDualStack without ipFamilies yet: one address of each family', async () => {
   const ops = await run(w([gi('a', { profile: 'istio', addresses: ['192.0.2.10', '2001:db8::1'] })]), svc({ spec: { ipFamilyPolicy: 'RequireDualStack' } }));
-  assert.deepEqual(ops.find((o) => o.path === ANN)?.value, { 'baregate.io/loadBalancerIPs': '192.0.2.10,2001:db8::1' });
+  assert.deepEqual(ops.find((o) => o.path === ANN)?.value, { 'baregate.io/loadBalancerIPs': '192.0.2.10,2001:db8::1', 'baregate.io/gateway-integration': 'a' });
 });
 
 test('an address an older integration names is not given; the oldest matching integration decides', async () => {
   const old = gi('old', { profile: 'custom', selector: { matchLabels: { istio: 'ingress' } }, addresses: ['192.0.2.10'], disableNodePorts: false }, '2026-01-01T00:00:00Z');
   const young = gi('young', { profile: 'istio', addresses: ['192.0.2.10', '192.0.2.11'] }, '2026-01-05T00:00:00Z');
-  assert.deepEqual(await run(w([young, old]), svc()), [{ op: 'add', path: ANN, value: { 'baregate.io/loadBalancerIPs': '192.0.2.10' } }]);
+  assert.deepEqual(await run(w([young, old]), svc()), [{ op: 'add', path: ANN, value: { 'baregate.io/loadBalancerIPs': '192.0.2.10', 'baregate.io/gateway-integration': 'old' } }]);
   const other = gi('other', { profile: 'custom', selector: { matchLabels: { role: 'x' } }, addresses: ['192.0.2.10'] }, '2026-01-01T00:00:00Z');
   const ops = await run(w([young, other]), svc());
-  assert.deepEqual(ops.find((o) => o.path === ANN)?.value, { 'baregate.io/loadBalancerIPs': '192.0.2.11' });
+  assert.deepEqual(ops.find((o) => o.path === ANN)?.value, { 'baregate.io/loadBalancerIPs': '192.0.2.11', 'baregate.io/gateway-integration': 'young' });
 });
 
 test('the Service\'s own loadBalancerIPs / address-pool annotation or spec.loadBalancerIP is never overridden', async () => {
@@ -80,7 +83,7 @@ test('istio-gateway-api: the Gateway\'s IP addresses (not other types)', async (
   const gw: GatewayObject = { metadata: { name: 'web', namespace: 'gw' }, spec: { gatewayClassName: 'istio', addresses: [{ value: '2001:db8::5' }, { type: 'Hostname', value: 'h' }, { type: 'IPAddress', value: '192.0.2.5' }] } };
   const s = svc({ labels: { 'gateway.istio.io/managed': 'istio.io-gateway-controller', 'gateway.networking.k8s.io/gateway-name': 'web' } });
   const ops = await run(w([gi('a', { profile: 'istio-gateway-api', addresses: ['192.0.2.10'] })], [gw]), s);
-  assert.deepEqual(ops.find((o) => o.path === ANN)?.value, { 'baregate.io/loadBalancerIPs': '192.0.2.5,2001:db8::5' });
+  assert.deepEqual(ops.find((o) => o.path === ANN)?.value, { 'baregate.io/loadBalancerIPs': '192.0.2.5,2001:db8::5', 'baregate.io/gateway-integration': 'a' });
 });
 
 test('no fixed address left and no pool: no annotation; NodePorts still off', async () => {

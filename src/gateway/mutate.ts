@@ -5,7 +5,7 @@
  * have which addresses) is what it knows of the others. Whatever it cannot decide it leaves alone; the leader's
  * planner (plan.ts) sets the same fields a moment later.
  */
-import { ServiceAnnotations } from '../api/keys.ts';
+import { GATEWAY_INTEGRATION_ANNOTATION, ServiceAnnotations } from '../api/keys.ts';
 import type { GatewayIntegration } from '../api/gatewayintegration.ts';
 import type { JsonPatchOp, ServiceMutator } from '../k8s/ports.ts';
 import { canonicalIP, type Family } from '../net/ip.ts';
@@ -83,9 +83,11 @@ function mutate(w: MutationWorld, raw: Readonly<Record<string, unknown>>, namesp
   if (ownRequest(svc, () => false) !== undefined) return ops;
   const annotation = addressAnnotation(w, owner, integrations, svc, gateway, spec);
   if (annotation) {
+    // the mark says which integration set the address annotation (admission changes belong to the creator's manager)
+    const set = { [annotation.key]: annotation.value, [GATEWAY_INTEGRATION_ANNOTATION]: owner.metadata.name };
     const meta = raw.metadata as Record<string, unknown>;
-    if (!isRecord(meta.annotations)) ops.push({ op: 'add', path: '/metadata/annotations', value: { [annotation.key]: annotation.value } });
-    else ops.push({ op: 'add', path: `/metadata/annotations/${pointerSegment(annotation.key)}`, value: annotation.value });
+    if (!isRecord(meta.annotations)) ops.push({ op: 'add', path: '/metadata/annotations', value: set });
+    else for (const [key, value] of Object.entries(set)) ops.push({ op: 'add', path: `/metadata/annotations/${pointerSegment(key)}`, value });
   }
   return ops;
 }

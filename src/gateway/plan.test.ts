@@ -200,6 +200,19 @@ test('the Service\'s own request wins: no address annotation owned; NodePorts st
   assert.deepEqual(intent(owned, 'gw/s').annotations, { [LBIPS]: '192.0.2.10' });
 });
 
+test('the webhook\'s mark: an address annotation set at creation for this integration is ours, so it follows a changed Gateway', () => {
+  const a = gi('a', { profile: 'istio-gateway-api' });
+  // created by the webhook for the Gateway's old address; the Gateway changed before the status recorded it
+  const marked = svc('web-istio', MANAGED, { annotations: { [LBIPS]: '192.0.2.5', 'baregate.io/gateway-integration': 'a' } });
+  const p = planGateways(world([a], [marked], [gateway([{ value: '192.0.2.6' }])]));
+  assert.deepEqual(intent(p, 'gw/web-istio').annotations, { [LBIPS]: '192.0.2.6' });
+  // the same annotation with no mark (or another integration's) is the Service's own request and wins
+  for (const annotations of [{ [LBIPS]: '192.0.2.5' }, { [LBIPS]: '192.0.2.5', 'baregate.io/gateway-integration': 'other' }]) {
+    const q = planGateways(world([a], [svc('web-istio', MANAGED, { annotations })], [gateway([{ value: '192.0.2.6' }])]));
+    assert.deepEqual(intent(q, 'gw/web-istio').annotations, {}, JSON.stringify(annotations));
+  }
+});
+
 test('disableNodePorts false: NodePorts are not ours', () => {
   const p = planGateways(world([gi('a', { profile: 'istio', addresses: ['192.0.2.10'], disableNodePorts: false })], [svc('s', ISTIO, { nodePorts: true, ingress: ['192.0.2.10'] })]));
   const i = intent(p, 'gw/s');

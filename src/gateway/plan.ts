@@ -19,7 +19,7 @@
  *   are all rejected is treated like one with none (normal assignment).
  */
 import type { GatewayIntegration, GatewayServiceStatus } from '../api/gatewayintegration.ts';
-import { GatewayAddressRejectReasons as RejectReason, GatewayConditions, GatewayEventReasons, GatewayProfiles, GatewayReadyReasons, ServiceAnnotations } from '../api/keys.ts';
+import { GATEWAY_INTEGRATION_ANNOTATION, GatewayAddressRejectReasons as RejectReason, GatewayConditions, GatewayEventReasons, GatewayProfiles, GatewayReadyReasons, ServiceAnnotations } from '../api/keys.ts';
 import { canonicalIP, type Family } from '../net/ip.ts';
 import {
   compareIntegrations, compareServices, familiesOf, familyOfIP, firstAnnotation, gatewayAddresses, ipList, ownRequest, sortIPs, weOwnAnnotation,
@@ -196,8 +196,10 @@ export const planGateways: PlanGateways = (world: GatewayWorld): GatewayPlan => 
       // our key is ours when our managedFields entry lists it, when it names what we would set, or what our
       // status says we asked for last time (a value set by the webhook or co-owned is listed under another manager)
       const last = i.status?.services?.find((x) => x.namespace === (o.s.metadata.namespace ?? '') && x.name === o.s.metadata.name)?.requested ?? [];
+      const marked = o.s.metadata.annotations?.[GATEWAY_INTEGRATION_ANNOTATION] === i.metadata.name;
       const theirs = ownRequest(o.s, (key, value) => {
-        if (weOwnAnnotation(o.s, key)) return true;
+        // set by our webhook for this integration at creation (attributed to the creator's manager), or by our apply
+        if (marked || weOwnAnnotation(o.s, key)) return true;
         if (key === ServiceAnnotations.addressPool[0]) return value === i.spec.pool;
         const ips = ipList(value);
         if (ips.length === 0) return false;
