@@ -151,6 +151,7 @@ test('hold: before the first plan any matching integration holds; after it, unti
   await settle(t.clock, t.ctl);
   assert.equal(t.ctl.holdReason(svc('a')), 'waiting for gateway integration gw');
   assert.equal(t.ctl.holdReason(svc('a', {}, { [LB_IPS]: '192.0.2.10' })), undefined);
+  assert.equal(t.ctl.holdReason(svc('new')), 'waiting for gateway integration gw', 'a Service created since the last plan: held by the match alone');
 });
 
 test('a conflict gives one FieldConflict event per message, no force', async () => {

@@ -117,6 +117,8 @@ export class GatewayController {
   private passing: Promise<void> | undefined;
   private dirty = false;
   private lastPlan: GatewayPlan | undefined;
+  /** The Services the last plan was made from. */
+  private planned = new Set<string>();
   private retryMs = 0;
   /** Problems reported so far (target+reason+message): an event goes out only for a new one. */
   private reported = new Set<string>();
@@ -194,7 +196,8 @@ export class GatewayController {
 
   private why(svc: GatewayService, key: string): string | undefined {
     const s = this.o.sources;
-    if (!this.lastPlan) {
+    // before the first plan, and for a Service the last plan did not see yet (created since): any matching integration
+    if (!this.lastPlan || !this.planned.has(key)) {
       const integ = s.integrations.list().find((i) => profileMatches(i, svc, s.gateways.list(), s.namespaceLabels).matched);
       return integ ? `waiting for gateway integration ${integ.metadata.name}` : undefined;
     }
@@ -238,9 +241,11 @@ export class GatewayController {
   private async pass(): Promise<void> {
     if (!this.running) return;
     this.passes++;
-    const plan = this.o.plan(this.world());
+    const world = this.world();
+    const plan = this.o.plan(world);
     const firstPlan = this.lastPlan === undefined;
     this.lastPlan = plan;
+    this.planned = new Set(world.services.map((x) => keyOf(x.metadata)));
     let failed = false;
     const svcs = this.o.sources.services;
     for (const [key, intent] of plan.services) {

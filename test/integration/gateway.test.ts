@@ -160,6 +160,17 @@ describe('gateway integrations', () => {
     assert.deepEqual(await api.ips(ns, 'old'), [ip], 'its address did not move');
   });
 
+  test('a Service the webhook never sees (custom profile) waits for its fixed IP instead of getting a pool address first', async () => {
+    const ns = 'gw-held';
+    await api.namespace(ns);
+    await integration('gw-held', { profile: 'custom', selector: { matchLabels: { edge: 'two' } }, namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': ns } }, addresses: ['192.0.2.40'] });
+    const created = await api.service(ns, 'edge', { labels: { edge: 'two' } });
+    assert.equal(created.metadata.annotations?.[LB_IPS], undefined, 'no webhook selector matches it');
+    assert.deepEqual(await api.waitIPs(ns, 'edge'), ['192.0.2.40']);
+    const statusWrites = audit().filter((e) => e.resource === 'services' && e.subresource === 'status' && e.namespace === ns && e.name === 'edge' && e.code < 300);
+    assert.equal(statusWrites.length, 1, 'one status write: the fixed IP, never a pool address before it');
+  });
+
   test('Gateway API: the Service follows Gateway.spec.addresses (v4+v6) while istiod\'s stand-in re-applies its fields with force', async () => {
     const ns = 'gw-api';
     await api.namespace(ns);
