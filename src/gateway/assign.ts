@@ -85,12 +85,14 @@ export function isRecord(v: unknown): v is Record<string, unknown> {
 
 /**
  * The Service's own address request, which always wins over an integration: `spec.loadBalancerIP`, a MetalLB alias
- * annotation, or our own key when `ours(key, value)` says it is not what the integration set. Returns a description
+ * annotation, or our own key when `ours(key, value)` says it is not what the integration set. For a Service generated
+ * for a Gateway (`generated`), `spec.loadBalancerIP` is istiod's copy of the Gateway's first address, not a request of
+ * its own: the Gateway's `spec.addresses` are (both families). Returns a description
  * for messages, or undefined when the Service asks for nothing itself.
  */
-export function ownRequest(svc: GatewayService, ours: (key: string, value: string) => boolean): string | undefined {
+export function ownRequest(svc: GatewayService, ours: (key: string, value: string) => boolean, generated = false): string | undefined {
   const lbip: unknown = svc.spec?.loadBalancerIP;
-  if (typeof lbip === 'string' && lbip !== '') return 'spec.loadBalancerIP';
+  if (!generated && typeof lbip === 'string' && lbip !== '') return 'spec.loadBalancerIP';
   for (const keys of [ServiceAnnotations.loadBalancerIPs, ServiceAnnotations.addressPool]) {
     const a = svc.metadata.annotations ?? {};
     for (const key of keys) {

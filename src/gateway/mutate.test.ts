@@ -86,6 +86,13 @@ test('istio-gateway-api: the Gateway\'s IP addresses (not other types)', async (
   assert.deepEqual(ops.find((o) => o.path === ANN)?.value, { 'baregate.io/loadBalancerIPs': '192.0.2.5,2001:db8::5', 'baregate.io/gateway-integration': 'a' });
 });
 
+test('istio-gateway-api: a Service istiod creates with spec.loadBalancerIP (its copy of the first address) gets both families', async () => {
+  const gw: GatewayObject = { metadata: { name: 'web', namespace: 'gw' }, spec: { gatewayClassName: 'istio', addresses: [{ value: '192.0.2.5' }, { value: '2001:db8::5' }] } };
+  const s = svc({ labels: { 'gateway.istio.io/managed': 'istio.io-gateway-controller', 'gateway.networking.k8s.io/gateway-name': 'web' }, spec: { loadBalancerIP: '192.0.2.5' } });
+  const ops = await run(w([gi('a', { profile: 'istio-gateway-api' })], [gw]), s);
+  assert.deepEqual(ops.find((o) => o.path === ANN)?.value, { 'baregate.io/loadBalancerIPs': '192.0.2.5,2001:db8::5', 'baregate.io/gateway-integration': 'a' });
+});
+
 test('no fixed address left and no pool: no annotation; NodePorts still off', async () => {
   const status: GatewayIntegrationStatus = { services: [{ namespace: 'gw', name: 'old', requested: [], ingress: ['192.0.2.10'], nodePorts: 0 }] };
   const ops = await run(w([gi('a', { profile: 'istio', addresses: ['192.0.2.10'] }, undefined, status)]), svc());

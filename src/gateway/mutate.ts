@@ -80,7 +80,7 @@ function mutate(w: MutationWorld, raw: Readonly<Record<string, unknown>>, namesp
     if (owner.spec.externalTrafficPolicy === 'Cluster' && spec.healthCheckNodePort !== undefined) ops.push({ op: 'remove', path: '/spec/healthCheckNodePort' });
   }
   // at creation nothing on the Service is ours: any address request it carries is the user's and wins
-  if (ownRequest(svc, () => false) !== undefined) return ops;
+  if (ownRequest(svc, () => false, gateway !== undefined) !== undefined) return ops;
   const annotation = addressAnnotation(w, owner, integrations, svc, gateway, spec);
   if (annotation) {
     // the mark says which integration set the address annotation (admission changes belong to the creator's manager)

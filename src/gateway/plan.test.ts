@@ -213,6 +213,15 @@ test('the webhook\'s mark: an address annotation set at creation for this integr
   }
 });
 
+test('istio-gateway-api: istiod\'s copy of the first Gateway address in spec.loadBalancerIP is not the Service\'s own request', () => {
+  const gw = gateway([{ value: '192.0.2.6' }, { value: '2001:db8::6' }]);
+  const p = planGateways(world([gi('a', { profile: 'istio-gateway-api' })], [svc('web-istio', MANAGED, { loadBalancerIP: '192.0.2.6', families: ['IPv4', 'IPv6'] })], [gw]));
+  assert.deepEqual(intent(p, 'gw/web-istio').annotations, { [LBIPS]: '192.0.2.6,2001:db8::6' });
+  // on a Service of another profile, spec.loadBalancerIP stays the user's own request
+  const q = planGateways(world([gi('b', { profile: 'istio', addresses: ['192.0.2.10'] })], [svc('istio-ingress', ISTIO, { loadBalancerIP: '192.0.2.9' })]));
+  assert.deepEqual(intent(q, 'gw/istio-ingress').annotations, {});
+});
+
 test('disableNodePorts false: NodePorts are not ours', () => {
   const p = planGateways(world([gi('a', { profile: 'istio', addresses: ['192.0.2.10'], disableNodePorts: false })], [svc('s', ISTIO, { nodePorts: true, ingress: ['192.0.2.10'] })]));
   const i = intent(p, 'gw/s');

@@ -204,7 +204,7 @@ export const planGateways: PlanGateways = (world: GatewayWorld): GatewayPlan => 
         const ips = ipList(value);
         if (ips.length === 0) return false;
         return ips.every((ip) => usable.includes(ip) || (o.gatewayIPs ?? []).includes(ip)) || sortIPs(ips).join() === sortIPs(last.flatMap((x) => canonicalIP(x) ?? [])).join();
-      });
+      }, o.gateway !== undefined);
       if (theirs !== undefined) {
         own.set(o.key, theirs);
         for (const ip of o.held) free.delete(ip);

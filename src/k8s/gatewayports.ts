@@ -180,7 +180,7 @@ export function trimGatewayService(obj: Record<string, unknown>, managed: RawMan
   }
   if (managed.length > 0) metadata.managedFields = managed;
   const spec: NonNullable<GatewayService['spec']> = {};
-  for (const k of ['type', 'loadBalancerClass', 'ipFamilies', 'allocateLoadBalancerNodePorts', 'externalTrafficPolicy', 'healthCheckNodePort'] as const) {
+  for (const k of ['type', 'loadBalancerClass', 'loadBalancerIP', 'ipFamilies', 'allocateLoadBalancerNodePorts', 'externalTrafficPolicy', 'healthCheckNodePort'] as const) {
     if (s[k] !== undefined) (spec as Record<string, unknown>)[k] = s[k];
   }
   if (Array.isArray(s.ports)) {
