@@ -209,11 +209,14 @@ export function k8sBinDir(): Promise<string> {
   }));
 }
 
-/** Binds port 0 on all sockets at once (so the ports are distinct) and releases them for the daemons. */
-async function freePorts(n: number): Promise<number[]> {
+/**
+ * Binds port 0 on `n` sockets at once (so the ports are distinct) and releases them for the daemons (and for the
+ * tests' webhook servers, which bind `::`).
+ */
+export async function freePorts(n: number, host = '127.0.0.1'): Promise<number[]> {
   const servers = await Promise.all(Array.from({ length: n }, () => new Promise<Server>((resolve, reject) => {
     const s = createServer().once('error', reject);
-    s.listen(0, '127.0.0.1', () => { resolve(s); });
+    s.listen(0, host, () => { resolve(s); });
   })));
   const ports = servers.map((s) => (s.address() as AddressInfo).port);
   await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));

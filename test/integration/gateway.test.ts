@@ -7,7 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { createServer, type AddressInfo } from 'node:net';
+import { freePorts } from '../harness/cluster.ts';
 import { after, before, describe, test } from 'node:test';
 import { parseAllDocuments } from 'yaml';
 import type { GatewayIntegration, GatewayIntegrationSpec } from '../../src/api/gatewayintegration.ts';
@@ -31,11 +31,10 @@ const fixtures = new URL('../fixtures/', import.meta.url);
 type Obj = Record<string, unknown>;
 interface SvcFull extends Service { spec?: Service['spec'] & { healthCheckNodePort?: number } }
 
+/** A free port for the test's webhook server (all addresses). */
 async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => { s.listen(0, '::', r); });
-  const { port } = s.address() as AddressInfo;
-  await new Promise((r) => s.close(r));
+  const [port] = await freePorts(1, '::');
+  if (port === undefined) throw new Error('no free port');
   return port;
 }
 

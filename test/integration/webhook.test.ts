@@ -11,7 +11,6 @@
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
-import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import https from 'node:https';
 import tls from 'node:tls';
@@ -25,7 +24,7 @@ import {
 import { runController, type ControllerHandle } from '../../src/cli/controller.ts';
 import type { ServiceMutator } from '../../src/k8s/ports.ts';
 import { parseCertificates } from '../../src/k8s/x509.ts';
-import { k8sBinDir } from '../harness/cluster.ts';
+import { freePorts, k8sBinDir } from '../harness/cluster.ts';
 import { TEST_LEASE } from '../harness/controller.ts';
 import { Api, dataDir, kubeconfig, waitFor } from '../harness/kube.ts';
 import { serviceAccountKubeconfig } from '../harness/tokens.ts';
@@ -41,11 +40,10 @@ const MUTATED = 'webhook-test.baregate.io/mutated';
 type Obj = Record<string, unknown>;
 interface Status { message?: string }
 
+/** A free port for the test's webhook server (all addresses). */
 async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => { s.listen(0, '::', r); });
-  const { port } = s.address() as AddressInfo;
-  await new Promise((r) => s.close(r));
+  const [port] = await freePorts(1, '::');
+  if (port === undefined) throw new Error('no free port');
   return port;
 }
 
