@@ -232,3 +232,15 @@ export const GatewayEventReasons = {
   /** A write was refused because another field manager owns the field with another value (the message names it). */
   FieldConflict: 'FieldConflict',
 } as const;
+
+// ───────────── switching from MetalLB (src/migrate/, baregate doctor)
+
+/**
+ * Annotation on the component namespace ({@link SYSTEM_NAMESPACE}, or the controller's `--namespace`): with the value
+ * `"true"` the address controller writes nothing to any Service (no allocation, no status, no release, no event)
+ * until it is removed or set to anything else. It exists so baregate can be installed beside a running MetalLB and
+ * take its configuration over with no Service changing its address: set before the bundle is applied
+ * (`baregate pause` creates the namespace if needed), removed when MetalLB is gone (`baregate resume`). On resume the
+ * controller adopts every address the Services show before it allocates anything. The speakers are not paused.
+ */
+export const ALLOCATION_PAUSED_ANNOTATION = 'baregate.io/allocation-paused';

@@ -2,11 +2,15 @@
 /** The `baregate` command. Subcommands are thin: each calls into its package. */
 import { readFileSync } from 'node:fs';
 import { Argument, Command, InvalidArgumentError, Option } from 'commander';
-import { HEARTBEAT_PORT, LOAD_BALANCER_CLASS, WEBHOOK_PORT, WEBHOOK_SERVICE } from '../api/keys.ts';
+import { HEARTBEAT_PORT, LOAD_BALANCER_CLASS, SYSTEM_NAMESPACE, WEBHOOK_PORT, WEBHOOK_SERVICE } from '../api/keys.ts';
+import { METALLB_NAMESPACE } from '../api/metallb.ts';
 import { DEFAULT_SCHEDULE } from '../l2/announcer.ts';
 import { logger } from '../log.ts';
 import { HANDOFF_DRAIN_MS } from '../speaker/handoff.ts';
 import type { ControllerFlags } from './controller.ts';
+import type { DoctorFlags } from './doctor.ts';
+import type { MigrateFlags } from './migrate.ts';
+import type { PauseFlags } from './pause.ts';
 import type { SpeakerFlags } from './speaker.ts';
 
 function version(): string {
@@ -77,6 +81,49 @@ program.command('status')
   .action(async (opts: { kubeconfig?: string; output: string }) => {
     const { runStatusCommand } = await import('./status.ts');
     process.exitCode = await runStatusCommand(opts);
+  });
+
+program.command('migrate')
+  .description('convert MetalLB configuration (files or --from-cluster) into baregate objects, with a report of what changed meaning or has no equivalent')
+  .argument('[files...]', 'YAML files, multi-document: MetalLB objects (metallb.io v1beta1/v1beta2/v1alpha1), the legacy config ConfigMap, Helm values with configInline, Services; - reads stdin')
+  .option('--from-cluster', 'read MetalLB\'s objects, its legacy ConfigMap and the LoadBalancer Services from the cluster', false)
+  .option('--kubeconfig <path>', 'kubeconfig file (default: in-cluster, then ~/.kube/config)')
+  .option('-o, --output <file>', 'write the baregate objects here (default: stdout)')
+  .option('--report <file>', 'write the report here (default: stderr)')
+  .addOption(new Option('--report-format <format>', 'report as text or json').choices(['text', 'json']).default('text'))
+  .option('--rewrite-annotations <file>', 'also write a script of kubectl commands that move the Services\' MetalLB annotations to baregate.io keys')
+  .option('--metallb-namespace <ns>', 'the namespace MetalLB runs in', METALLB_NAMESPACE)
+  .action(async (files: string[], opts: MigrateFlags) => {
+    const { runMigrateCommand } = await import('./migrate.ts');
+    process.exitCode = await runMigrateCommand(files, opts);
+  });
+
+program.command('doctor')
+  .description('check the cluster for what breaks load balancing (kube-proxy strictARP, pools, advertisements, speakers, BGP sessions, certificates, another load balancer) and print each finding with its fix; the exit code is the worst finding (0 none, 1 warning, 2 error, 3 could not check)')
+  .option('--kubeconfig <path>', 'kubeconfig file (default: in-cluster, then ~/.kube/config)')
+  .addOption(new Option('-o, --output <format>', 'table or json').choices(['table', 'json']).default('table'))
+  .option('--namespace <ns>', 'the namespace baregate runs in', SYSTEM_NAMESPACE)
+  .action(async (opts: DoctorFlags) => {
+    const { runDoctorCommand } = await import('./doctor.ts');
+    process.exitCode = await runDoctorCommand(opts);
+  });
+
+program.command('pause')
+  .description('pause allocation: the controller writes nothing to any Service until resume (annotates the baregate namespace, creating it if needed); for switching from MetalLB')
+  .option('--kubeconfig <path>', 'kubeconfig file (default: in-cluster, then ~/.kube/config)')
+  .option('--namespace <ns>', 'the namespace baregate runs in', SYSTEM_NAMESPACE)
+  .action(async (opts: PauseFlags) => {
+    const { runPauseCommand } = await import('./pause.ts');
+    process.exitCode = await runPauseCommand(true, opts);
+  });
+
+program.command('resume')
+  .description('resume allocation after pause: the controller adopts every address the Services show, then allocates')
+  .option('--kubeconfig <path>', 'kubeconfig file (default: in-cluster, then ~/.kube/config)')
+  .option('--namespace <ns>', 'the namespace baregate runs in', SYSTEM_NAMESPACE)
+  .action(async (opts: PauseFlags) => {
+    const { runPauseCommand } = await import('./pause.ts');
+    process.exitCode = await runPauseCommand(false, opts);
   });
 
 program.command('lab')
