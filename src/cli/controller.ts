@@ -166,6 +166,7 @@ export function runController(o: ControllerRunOptions = {}): ControllerHandle {
         client, log, onlyOwnClass: o.onlyOwnClass ?? false, lbClass: o.lbClass ?? LOAD_BALANCER_CLASS,
         ...(o.concurrency !== undefined ? { concurrency: o.concurrency } : {}),
         hold: (svc): string | undefined => gateway.holdReason(svc),
+        pauseNamespace: o.namespace ?? SYSTEM_NAMESPACE,
       });
       const gateway: GatewayController = new GatewayController({
         sources: { integrations: gatewayCaches.integrations, namespaces: gatewayCaches.namespaces, namespaceLabels: gatewayCaches.namespaceLabels, gateways: gatewayCaches.gateways, services: gatewayServiceInformer(client, { log }) },

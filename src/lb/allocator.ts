@@ -172,6 +172,11 @@ export class Allocator {
     return [...(this.used.get(ip)?.services.keys() ?? [])];
   }
 
+  /** Keys of the Services holding at least one address (the controller's resync after a pause). */
+  heldKeys(): string[] {
+    return [...this.services.keys()];
+  }
+
   /** Number of Services holding at least one address. */
   get serviceCount(): number {
     return this.services.size;

@@ -12,7 +12,7 @@ import type { ChangeHandler } from '../k8s/informer.ts';
 import { objectKey } from '../k8s/informer.ts';
 import type { CacheSource, EventRecorder, EventTarget, EventType, Health, IngressEntry, StatusWriter, WriteResult } from '../k8s/ports.ts';
 import { rootLogger } from '../log.ts';
-import { allocations, poolAddresses } from '../metrics/metrics.ts';
+import { allocationPaused, allocations, poolAddresses } from '../metrics/metrics.ts';
 import { AddressController, type AnnounceSources, type ConfigObject, type NamespaceObject } from './controller.ts';
 import type { Service } from './service.ts';
 
@@ -104,8 +104,8 @@ class FakeCluster implements StatusWriter<Service, IPAddressPool> {
 
   private bump(): string { return String(++this.rv); }
 
-  namespace(name: string, labels: Record<string, string> = {}): void {
-    const o: NamespaceObject = { metadata: { name, labels, resourceVersion: this.bump() } };
+  namespace(name: string, labels: Record<string, string> = {}, annotations?: Record<string, string>): void {
+    const o: NamespaceObject = { metadata: { name, labels, ...(annotations ? { annotations } : {}), resourceVersion: this.bump() } };
     this.namespaces.set(name, o);
     this.sources.namespaces.apply(o);
   }
@@ -687,5 +687,87 @@ describe('NotAnnounced', () => {
     await settle(ctl, clock);
     assert.deepEqual(notAnnounced(events, 'a'), []);
     assert.equal(ctl.announce, undefined);
+  });
+});
+
+describe('pause (switching from MetalLB)', () => {
+  const PAUSED = { 'baregate.io/allocation-paused': 'true' };
+  const status = (ip: string): Service['status'] => ({ loadBalancer: { ingress: [{ ip }] } });
+  const serviceWrites = (cl: FakeCluster): string[] => cl.writes.filter((w) => w.op !== 'poolStatus').map((w) => `${w.op} ${w.key}`);
+  const gauge = async (): Promise<number> => (await allocationPaused.get()).values[0]?.value ?? 0;
+
+  test('paused from the start: nothing is written to any Service while addresses from no pool, a pool import and a foreign status change come and go; resume adopts every shown address and allocates only the new Service', async () => {
+    const cl = new FakeCluster();
+    cl.namespace('baregate-system', {}, PAUSED);
+    cl.namespace('ns');
+    // MetalLB's allocations: no baregate pool holds them yet (without the pause, the first reconcile would clear them)
+    cl.service('ns', 'a', { status: status('192.0.2.10') });
+    cl.service('ns', 'b', { status: status('192.0.2.11'), annotations: { 'metallb.universe.tf/allow-shared-ip': 'k' } });
+    cl.service('ns', 'new');
+    const { ctl, events, clock } = controller(cl);
+    await ctl.start();
+    await settle(ctl, clock);
+    assert.equal(ctl.paused(), true);
+    assert.equal(await gauge(), 1, 'baregate_allocation_paused is 1');
+    assert.deepEqual(serviceWrites(cl), [], 'nothing written while no pool exists');
+    cl.pool('p', { addresses: ['192.0.2.8/29'] });
+    await settle(ctl, clock);
+    // MetalLB, still running, moves b meanwhile
+    cl.service('ns', 'b', { status: status('192.0.2.12') });
+    await settle(ctl, clock);
+    assert.deepEqual(serviceWrites(cl), [], 'nothing written after the import either');
+    assert.deepEqual(events.recorded.filter((e) => e.kind === 'Service'), [], 'and no event on a Service');
+    assert.deepEqual(ips(cl.services.get('ns/new')), []);
+
+    cl.namespace('baregate-system', {}, {});
+    await settle(ctl, clock);
+    assert.equal(ctl.paused(), false);
+    assert.equal(await gauge(), 0);
+    assert.deepEqual(ips(cl.services.get('ns/a')), ['192.0.2.10'], 'a keeps its address');
+    assert.deepEqual(ips(cl.services.get('ns/b')), ['192.0.2.12'], 'b keeps the address it showed at resume');
+    const got = ips(cl.services.get('ns/new'));
+    assert.equal(got.length, 1);
+    assert.ok(!['192.0.2.10', '192.0.2.12'].includes(got[0] ?? ''), `the new Service gets a free address, not a held one (${got.join()})`);
+    // MetalLB writes no ipMode: the adopted Services get theirs added, with the same IP (no address changes hands)
+    const written = (key: string): string[] => cl.writesOf('serviceIngress').filter((w) => w.key === key).flatMap((w) => (w.body as { ip: string }[]).map((i) => i.ip));
+    assert.deepEqual(written('ns/a'), ['192.0.2.10']);
+    assert.deepEqual(written('ns/b'), ['192.0.2.12']);
+    assert.deepEqual(written('ns/new'), got);
+    assert.deepEqual(cl.writesOf('serviceAnnotation').map((w) => w.key).sort(), ['ns/a', 'ns/b', 'ns/new'], 'the adopted Services get the pool annotation');
+    assert.deepEqual(events.recorded.filter((e) => e.kind === 'Service').map((e) => `${e.reason} ${e.name}`).filter((e) => !e.startsWith('DeprecatedAnnotation')), ['IPAllocated new']);
+  });
+
+  test('a pause while running stops the next write; what the allocator held that a Service no longer shows is forgotten at resume', async () => {
+    const cl = new FakeCluster();
+    cl.namespace('baregate-system');
+    cl.namespace('ns');
+    cl.pool('p', { addresses: ['192.0.2.8/29'] });
+    cl.service('ns', 'a', { annotations: { 'baregate.io/loadBalancerIPs': '192.0.2.10' } });
+    const { ctl, clock } = controller(cl);
+    await ctl.start();
+    await settle(ctl, clock);
+    cl.deliver();
+    assert.deepEqual(ips(cl.services.get('ns/a')), ['192.0.2.10']);
+    const before = cl.writes.length;
+
+    cl.namespace('baregate-system', {}, PAUSED);
+    // someone else (a MetalLB controller) rewrites a's status and annotation; a Service is created and one deleted
+    cl.service('ns', 'a', { annotations: {}, status: status('192.0.2.13') });
+    cl.service('ns', 'late');
+    await settle(ctl, clock);
+    assert.deepEqual(cl.writes.slice(before).filter((w) => w.op !== 'poolStatus'), [], 'paused: no write');
+    assert.deepEqual(ips(cl.services.get('ns/late')), []);
+
+    cl.namespace('baregate-system', {}, { 'baregate.io/allocation-paused': 'false' });
+    await settle(ctl, clock);
+    cl.deliver();
+    await settle(ctl, clock);
+    assert.deepEqual(ips(cl.services.get('ns/a')), ['192.0.2.13'], 'a keeps what it showed');
+    assert.deepEqual(cl.writesOf('serviceIngress').slice(1).filter((w) => w.key === 'ns/a').flatMap((w) => (w.body as { ip: string }[]).map((i) => i.ip)), ['192.0.2.13'],
+      'after the resume a\'s status is written only with the address it shows (ipMode added)');
+    cl.service('ns', 'wants10', { annotations: { 'baregate.io/loadBalancerIPs': '192.0.2.10' } });
+    await settle(ctl, clock);
+    assert.deepEqual(ips(cl.services.get('ns/wants10')), ['192.0.2.10'], '.10 was forgotten: free for another Service');
+    assert.equal(ips(cl.services.get('ns/late')).length, 1, 'the Service created while paused is allocated at resume');
   });
 });

@@ -13,7 +13,7 @@
  * through cache sources, all injectable with a clock, so the logic here is unit-tested with recording
  * fakes and no API server.
  */
-import { ALLOCATED_FROM_POOL, API_VERSION, CONTROLLER_NAME, EventReasons, GROUP, Kinds, LOAD_BALANCER_CLASS, ServiceAnnotations, VERSION } from '../api/keys.ts';
+import { ALLOCATED_FROM_POOL, ALLOCATION_PAUSED_ANNOTATION, API_VERSION, CONTROLLER_NAME, EventReasons, GROUP, Kinds, LOAD_BALANCER_CLASS, ServiceAnnotations, SYSTEM_NAMESPACE, VERSION } from '../api/keys.ts';
 import { PoolConditions, type IPAddressPool } from '../api/ipaddresspool.ts';
 import type { Condition } from '../api/types.ts';
 import { realClock, type Clock, type Timer } from '../clock.ts';
@@ -25,15 +25,15 @@ import { RestStatusWriter, type CacheSource, type EventRecorder, type EventType,
 import { semanticEqual } from '../k8s/semantic.ts';
 import { WorkQueue, type Outcome } from '../k8s/workqueue.ts';
 import type { Logger } from '../log.ts';
-import { allocations, apiWrites, poolAddresses, reconciles } from '../metrics/metrics.ts';
+import { allocationPaused, allocations, apiWrites, poolAddresses, reconciles } from '../metrics/metrics.ts';
 import { Allocator, type AllocationRequest, type Assigned } from './allocator.ts';
 import { formatIP, parseIP } from '../net/ip.ts';
 import { findOverlaps, poolContains, poolFromObject, type Pool } from './pool.ts';
 import { deprecatedAnnotations, isOurs, isRequestError, requestFor, serviceKey, statusIPs, type Service } from './service.ts';
 
-/** The parts of a Namespace the controller reads (labels, for pools' namespace selectors). */
+/** The parts of a Namespace the controller reads (labels, for pools' namespace selectors; the pause annotation of its own). */
 export interface NamespaceObject {
-  metadata: { name: string; labels?: Record<string, string>; resourceVersion?: string };
+  metadata: { name: string; labels?: Record<string, string>; annotations?: Record<string, string>; resourceVersion?: string };
 }
 
 /** Any object of ours as the controller caches it for parseConfig (read as unvalidated JSON). */
@@ -86,6 +86,11 @@ export interface ControllerOptions {
    * {@link AddressController.requeue} when the answer changes without a Service write.
    */
   hold?: (svc: Service) => string | undefined;
+  /**
+   * The namespace whose {@link ALLOCATION_PAUSED_ANNOTATION} (`"true"`) pauses the controller: no Service is written
+   * (status, annotation, release, events) until it goes; default SYSTEM_NAMESPACE. See {@link AddressController.paused}.
+   */
+  pauseNamespace?: string;
 }
 
 /** Sizes of the controller's per-Service bookkeeping, for tests that prove it does not leak. */
@@ -99,10 +104,17 @@ export interface ControllerBookkeeping {
 const POOL_KEY = '\0pools';
 /** Queue key of "the announcement config changed": coverage is recomputed, no allocation runs. */
 const ANNOUNCE_KEY = '\0announce';
+/** Queue key of "the pause annotation changed". */
+const PAUSE_KEY = '\0pause';
 const apiPath = (k: keyof typeof Kinds): string => `/apis/${GROUP}/${VERSION}/${Kinds[k].plural}`;
 const poolPath = apiPath('IPAddressPool');
 const FAMILIES = ['IPv4', 'IPv6'] as const;
 const STATES = ['assigned', 'available'] as const;
+
+/** Whether a Namespace carries the pause annotation with the value "true". */
+function isPausedNamespace(ns: NamespaceObject | undefined): boolean {
+  return ns?.metadata.annotations?.[ALLOCATION_PAUSED_ANNOTATION] === 'true';
+}
 
 /**
  * Whether a pool change matters to allocation: created, deleted, being deleted, or its spec changed.
@@ -146,6 +158,8 @@ export class AddressController {
   private poolTimer: Timer | undefined;
   private flushing: Promise<void> | undefined;
   private running = false;
+  /** The pause state as last processed (PAUSE_KEY); reconciles also honour the cache's newer word at once. */
+  private pausedState = false;
   private directWrites = 0;
   private readonly healthChecks: [string, () => Health][] = [];
   /** Successful writes to Services (status + annotation patches), for tests and the benchmark. */
@@ -199,6 +213,7 @@ export class AddressController {
       }
     }
     this.namespaces.onChange((ns, obj, old) => {
+      if (ns === this.pauseNamespace && isPausedNamespace(obj) !== isPausedNamespace(old)) this.queue.add(PAUSE_KEY, true);
       if (semanticEqual(obj?.metadata.labels ?? {}, old?.metadata.labels ?? {})) return;
       for (const s of this.services.list()) if (s.metadata.namespace === ns) this.queue.add(serviceKey(s));
     });
@@ -258,6 +273,9 @@ export class AddressController {
     this.covered = this.coveredPools();
     const restored = this.restore();
     this.o.log.info({ event: 'restored', services: restored, pools: this.allocator.poolNames().length }, 'rebuilt allocations from Service status');
+    this.pausedState = this.paused();
+    allocationPaused.set(this.pausedState ? 1 : 0);
+    if (this.pausedState) this.logPaused();
     for (const s of this.services.list()) this.queue.add(serviceKey(s));
     this.queue.start();
   }
@@ -277,6 +295,7 @@ export class AddressController {
     if (this.announce) for (const src of [this.announce.l2Advertisements, this.announce.bgpAdvertisements, this.announce.bgpPeers]) src.stop();
     this.poolTimer?.cancel();
     this.poolTimer = undefined;
+    allocationPaused.set(0);
     for (const name of this.poolObjects.keys()) removePoolSeries(name);
   }
 
@@ -306,6 +325,52 @@ export class AddressController {
   /** Sizes of the per-Service bookkeeping (tests). */
   bookkeeping(): ControllerBookkeeping {
     return { pendingWhy: this.pendingWhy.size, failed: this.failed.size, deprecated: this.deprecated.size, notAnnounced: this.notAnnounced.size };
+  }
+
+  private get pauseNamespace(): string {
+    return this.o.pauseNamespace ?? SYSTEM_NAMESPACE;
+  }
+
+  /**
+   * Whether allocation is paused: the component namespace carries {@link ALLOCATION_PAUSED_ANNOTATION} `"true"`. It is
+   * there so baregate can be installed beside a running MetalLB: without it, the first reconcile of a Service holding
+   * an address from a pool not imported yet would release that address. While paused nothing is written to Services;
+   * pool status is still kept. On resume the allocator forgets what it held that the Services no longer show, adopts
+   * every address they show (oldest Service first, as at start), then reconciles every Service.
+   */
+  paused(): boolean {
+    return isPausedNamespace(this.namespaces.get(this.pauseNamespace));
+  }
+
+  private logPaused(): void {
+    this.o.log.warn({ event: 'allocation_paused', namespace: this.pauseNamespace, annotation: ALLOCATION_PAUSED_ANNOTATION },
+      `allocation paused: no Service is written until the annotation ${ALLOCATION_PAUSED_ANNOTATION} leaves namespace ${this.pauseNamespace} (baregate resume)`);
+  }
+
+  /** The pause annotation changed (see {@link paused}). */
+  private applyPause(): void {
+    const now = this.paused();
+    if (now === this.pausedState) return;
+    allocationPaused.set(now ? 1 : 0);
+    if (now) {
+      this.pausedState = true;
+      this.logPaused();
+      return;
+    }
+    // while paused the Services' statuses were someone else's to write: what the allocator holds that a Service no
+    // longer shows (or a Service that is gone) is forgotten, then the statuses are adopted as at start
+    let forgotten = 0;
+    for (const key of this.allocator.heldKeys()) {
+      const svc = this.services.get(key);
+      const shown = svc && !svc.metadata.deletionTimestamp && this.ours(svc) ? statusIPs(svc).map(formatIP).sort() : [];
+      const held = this.allocator.assignedTo(key).map((a) => a.ip).sort();
+      if (!semanticEqual(shown, held)) { this.allocator.release(key); forgotten++; }
+    }
+    const adopted = this.restore();
+    for (const name of this.poolObjects.keys()) this.markPool(name);
+    this.pausedState = false;
+    this.o.log.info({ event: 'allocation_resumed', adopted, forgotten }, 'allocation resumed: adopted the addresses the Services show');
+    for (const s of this.services.list()) this.queue.add(serviceKey(s));
   }
 
   private ours(s: Service): boolean {
@@ -369,10 +434,16 @@ export class AddressController {
       this.applyAnnounce();
       return 'ok';
     }
+    if (key === PAUSE_KEY) {
+      this.applyPause();
+      return 'ok';
+    }
     return this.reconcile(key);
   }
 
   private async reconcile(key: string): Promise<Outcome> {
+    // paused: the cache's newer word counts at once (a pause must stop the next write, not the one after PAUSE_KEY)
+    if (this.pausedState || this.paused()) return 'ok';
     this.reconciles++;
     reconciles.inc();
     const svc = this.services.get(key);
@@ -444,6 +515,7 @@ export class AddressController {
   private applyAnnounce(): void {
     const before = this.covered;
     this.covered = this.coveredPools();
+    if (this.pausedState || this.paused()) return; // no events on Services while paused; resume reconciles them all
     if (semanticEqual([...before].sort(), [...this.covered].sort())) return;
     for (const key of [...this.notAnnounced.keys()]) {
       const svc = this.services.get(key);

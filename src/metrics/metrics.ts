@@ -49,6 +49,12 @@ export const poolAddresses = new Gauge({
   registers: [registry],
 });
 
+/**
+ * 1 while the leader's allocation is paused (the baregate namespace carries ALLOCATION_PAUSED_ANNOTATION): nothing is
+ * written to Services, so a pause forgotten after a switch from MetalLB shows on the dashboard and can be alerted on.
+ */
+export const allocationPaused = new Gauge({ name: 'baregate_allocation_paused', help: '1 while the leader writes nothing to Services (allocation paused)', registers: [registry] });
+
 /** 1 while this process is the leader. */
 export const isLeader = new Gauge({ name: 'baregate_leader', help: '1 if this controller replica is the leader', registers: [registry] });
 
