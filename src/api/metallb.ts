@@ -23,3 +23,30 @@ export const MetalLBKinds = {
   /** Removed in MetalLB v0.14; still in old clusters and files. */
   AddressPool: { kind: 'AddressPool', plural: 'addresspools', versions: ['v1beta1', 'v1alpha1'] },
 } as const;
+
+/**
+ * MetalLB kinds that hold no configuration: status MetalLB writes for itself. `baregate migrate` recognises them (so
+ * a `kubectl get -A -o yaml` dump converts without complaint) and says there is nothing to convert.
+ */
+export const MetalLBStatusKinds = ['ConfigurationState', 'ServiceBGPStatus', 'ServiceL2Status'] as const;
+
+/** Key of MetalLB's (≤ v0.12) Helm chart values holding the legacy configuration inline (object or YAML text). */
+export const METALLB_HELM_CONFIG_INLINE = 'configInline';
+
+/** The annotation MetalLB writes on a Service: the pool its addresses came from (both of MetalLB's prefixes). */
+export const METALLB_ALLOCATED_FROM_POOL = ['metallb.io/ip-allocated-from-pool', 'metallb.universe.tf/ip-allocated-from-pool'] as const;
+
+/**
+ * Annotation prefixes of bookkeeping on MetalLB's objects (kubectl's last-applied copy, Helm's release ownership,
+ * MetalLB's own): dropped when the objects are converted, since they would describe the MetalLB object (Helm would
+ * even claim the converted one), not ours.
+ */
+export const METALLB_BOOKKEEPING_ANNOTATION_PREFIXES = ['kubectl.kubernetes.io/', 'meta.helm.sh/', 'metallb.io/', 'metallb.universe.tf/'] as const;
+
+/** The ConfigMap key of MetalLB's legacy configuration holding BGP community aliases, and the other top-level keys. */
+export const MetalLBLegacyKeys = {
+  peers: 'peers',
+  communities: 'bgp-communities',
+  pools: 'address-pools',
+  bfdProfiles: 'bfd-profiles',
+} as const;

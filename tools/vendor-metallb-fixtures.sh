@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Regenerates the vendored MetalLB CRDs that `baregate migrate`'s tests read (not run by CI: the files are checked in).
+#   test/fixtures/metallb/crds/current/*.yaml   config/crd/bases/metallb.io_*.yaml of MetalLB's current release
+#                                               (METALLB_VERSION): every kind and version its users have today
+#   test/fixtures/metallb/crds/addresspools.yaml the AddressPool CRD (v1alpha1, v1beta1) of the last release that
+#                                               shipped it (METALLB_ADDRESSPOOL_VERSION; removed in v0.14)
+# The unit test src/migrate/fields.test.ts walks every spec leaf of these schemas; the integration test installs them.
+# Sources come from the Go module proxy (`go mod download`) into a temp GOPATH. The sample configurations beside
+# them (test/fixtures/metallb/*.yaml) are written by hand, not generated.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root="$PWD"
+
+METALLB_VERSION="${METALLB_VERSION:-v0.16.2}"
+METALLB_ADDRESSPOOL_VERSION="${METALLB_ADDRESSPOOL_VERSION:-v0.13.5}"
+
+log() { printf '[vendor-metallb-fixtures] %s\n' "$*" >&2; }
+work="$(mktemp -d)"
+trap 'chmod -R u+w "$work" 2>/dev/null; rm -rf "$work"' EXIT
+export GOPATH="$work/gopath" GOMODCACHE="$work/gopath/pkg/mod" GOFLAGS=-mod=mod GOTOOLCHAIN=local
+
+# The directory of a downloaded module.
+moddir() { go mod download -json "$1@$2" | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{const j=JSON.parse(s);if(j.Error){console.error(j.Error);process.exit(1)}console.log(j.Dir)})'; }
+
+log "downloading go.universe.tf/metallb@$METALLB_VERSION and @$METALLB_ADDRESSPOOL_VERSION"
+cur="$(moddir go.universe.tf/metallb "$METALLB_VERSION")"
+old="$(moddir go.universe.tf/metallb "$METALLB_ADDRESSPOOL_VERSION")"
+
+fx="$root/test/fixtures/metallb/crds"
+rm -rf "$fx/current"
+mkdir -p "$fx/current"
+cp "$cur"/config/crd/bases/metallb.io_*.yaml "$fx/current/"
+cp "$old/config/crd/bases/metallb.io_addresspools.yaml" "$fx/addresspools.yaml"
+chmod u+w "$fx"/current/*.yaml "$fx/addresspools.yaml"
+cat > "$fx/README.md" <<README
+MetalLB's CustomResourceDefinitions, copied unchanged: \`current/\` is \`config/crd/bases/metallb.io_*.yaml\` of Go module
+go.universe.tf/metallb@$METALLB_VERSION; \`addresspools.yaml\` is \`config/crd/bases/metallb.io_addresspools.yaml\` of
+go.universe.tf/metallb@$METALLB_ADDRESSPOOL_VERSION (the AddressPool kind was removed in v0.14).
+License: Apache-2.0 (the MetalLB Authors). Regenerate: \`bash tools/vendor-metallb-fixtures.sh\` (do not edit by hand).
+README
+log "copied $(ls "$fx"/current/*.yaml | wc -l) CRDs to $fx/current and the AddressPool CRD to $fx/addresspools.yaml"
