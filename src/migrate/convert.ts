@@ -6,8 +6,9 @@
  * the field table (fields.ts), which decides per field: copied (`as-is`, left out when it equals MetalLB's default,
  * which is baregate's too), converted with a note (`changed`), dropped with a reason (`no-equivalent`), or read by the
  * converter (`consumed`: community aliases, the AddressPool protocol). Names are then made unique per kind: a second
- * object with a name already taken is renamed `<name>-2` (an identical one is written once), and the references made
- * within its source (the pools an advertisement names, the peers it names) follow the rename. Last, the result is put
+ * object with a name already taken is renamed `<name>-2` (an identical one is written once; the current API's objects
+ * keep their names before the legacy formats'), and the references made within its source (the pools an
+ * advertisement names, the peers it names) follow the rename. Last, the result is put
  * through parseConfig, the parser the controller and speakers use, so anything baregate would refuse is an error here.
  */
 import { API_VERSION, EXCLUDE_FROM_LB_LABEL, SYSTEM_NAMESPACE, PASSWORD_SECRET_KEY } from '../api/keys.ts';
@@ -263,7 +264,6 @@ function expandAddressPool(o: MetalLBObject, findings: Finding[]): MetalLBObject
     name: o.name, protocol: typeof s.protocol === 'string' ? s.protocol : '',
     addresses: Array.isArray(s.addresses) ? s.addresses.map((a) => String(a)) : [],
     autoAssign: typeof s.autoAssign === 'boolean' ? s.autoAssign : undefined,
-    avoidBuggyIPs: typeof s.avoidBuggyIPs === 'boolean' ? s.avoidBuggyIPs : undefined,
     advertisements: ads,
   }, { subject: o.subject, group: o.group, namespace: o.namespace, labels: o.labels }, findings);
 }
@@ -292,7 +292,9 @@ function orderedSpec(kind: OutputKind, spec: Obj): Obj {
 /** Final names: unique per kind, identical duplicates merged, references within a group following renames. */
 function finalize(drafts: Draft[], findings: Finding[]): OutputObject[] {
   const order = (k: OutputKind): number => OUTPUT_KINDS.indexOf(k);
-  drafts.sort((a, b) => order(a.kind) - order(b.kind) || byText(a.localName, b.localName) || byText(a.group, b.group) || byText(a.subject, b.subject));
+  // on a clash the current API's objects keep their names, the legacy formats' are renamed
+  const groupRank = (g: string): number => (g.startsWith('legacy ') ? 1 : 0);
+  drafts.sort((a, b) => order(a.kind) - order(b.kind) || byText(a.localName, b.localName) || groupRank(a.group) - groupRank(b.group) || byText(a.group, b.group) || byText(a.subject, b.subject));
   const taken = new Map<string, Draft>(); // kind\0name → draft
   const renamed = new Map<string, string>(); // kind\0group\0localName → final name
   const finalName = new Map<Draft, string>();

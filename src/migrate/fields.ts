@@ -154,7 +154,6 @@ const community: KindRules = {
 const addressPool: KindRules = {
   'spec.addresses[]': asIs,
   'spec.autoAssign': { treatment: Treatments.asIs, default: true },
-  'spec.avoidBuggyIPs': { treatment: Treatments.asIs, default: false },
   'spec.protocol': { treatment: Treatments.consumed, note: 'layer2 becomes an L2Advertisement of the pool, bgp one BGPAdvertisement per bgpAdvertisements entry' },
   'spec.bgpAdvertisements[].aggregationLength': { treatment: Treatments.asIs, default: 32 },
   'spec.bgpAdvertisements[].aggregationLengthV6': { treatment: Treatments.asIs, default: 128 },
