@@ -273,6 +273,7 @@ spec: { addresses: [192.0.2.16/28], colour: blue }
   must(m, 'info', /^ServiceL2Status/, undefined, /nothing to convert/);
   must(m, 'info', /^apps\/v1 Deployment$/, undefined, /not MetalLB's: skipped/);
   must(m, 'no-equivalent', /^IPAddressPool p/, 'spec.colour', /no such field/);
+  must(m, 'info', /^IPAddressPool\/p \(converted\)$/, undefined, /announced by nobody/);
 });
 
 test('peers that disagree on myASN for the same nodes: no equivalent (one BGP speaker per node)', () => {

@@ -13,7 +13,7 @@
  */
 import { API_VERSION, EXCLUDE_FROM_LB_LABEL, SYSTEM_NAMESPACE, PASSWORD_SECRET_KEY } from '../api/keys.ts';
 import { METALLB_BOOKKEEPING_ANNOTATION_PREFIXES, MetalLBKinds } from '../api/metallb.ts';
-import { parseConfig } from '../config/config.ts';
+import { announcedPools, parseConfig } from '../config/config.ts';
 import { ProblemCodes } from '../config/types.ts';
 import { FieldTable, Treatments, ruleFor, type KindRules } from './fields.ts';
 import { isObj, type LegacyInput, type MetalLBObject, type Obj } from './input.ts';
@@ -368,6 +368,10 @@ function validate(objects: readonly OutputObject[], findings: Finding[]): void {
   for (const p of parsed.problems) {
     if (skip.has(p.code)) continue;
     findings.push({ level: p.severity === 'error' ? Levels.error : Levels.info, subject: `${p.kind}/${p.name} (converted)`, field: p.field, message: `baregate ${p.severity === 'error' ? 'refuses' : 'warns'}: ${p.message}` });
+  }
+  const announced = announcedPools(parsed.config);
+  for (const p of parsed.config.pools) {
+    if (!announced.has(p.name)) findings.push({ level: Levels.info, subject: `IPAddressPool/${p.name} (converted)`, message: 'no L2Advertisement or BGPAdvertisement covers it: its addresses are handed out but announced by nobody (as under MetalLB); add an advertisement if that is not intended' });
   }
 }
 
