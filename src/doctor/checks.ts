@@ -383,6 +383,7 @@ function speakerReport(s: DoctorSnapshot, services: readonly Service[], now: Dat
 export function checkSpeakers(s: DoctorSnapshot, report: StatusReport | undefined): Finding[] {
   const nodes = ok(s.nodes);
   if (!report || !nodes) return [];
+  if (s.namespaceObject.kind === 'ok' && s.namespaceObject.value === undefined) return []; // not installed there: checkInstalled says so
   const stale = new Map(report.nodes.map((n) => [n.node, n.stale]));
   const eligible = nodes.filter((n) => n.metadata?.labels?.[EXCLUDE_FROM_LB_LABEL] === undefined).map((n) => n.metadata?.name ?? '').filter((n) => n !== '').sort(byText);
   if (eligible.length === 0) return [];

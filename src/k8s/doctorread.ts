@@ -4,7 +4,7 @@
  * serve (404: no ServiceCIDR API before 1.33, no baregate CRDs), or one that does not answer in time becomes an
  * `unavailable` part of the snapshot: the doctor reports "could not check" for it and checks the rest. Only an
  * apiserver that cannot be talked to at all (no answer, or our credentials refused) fails the read, because then every
- * finding would be a guess.
+ * finding would be a guess; so does a cluster that refuses every read.
  *
  * Paths live here, next to the client, like every other REST path. The webhook certificate Secret is reduced to its
  * certificates on arrival: the private keys beside them never leave this function.
@@ -172,5 +172,10 @@ export async function readDoctorSnapshot(client: Requester, namespace: string): 
     workloads: wl,
     ciliumLB: cilium,
   };
+  // every input refused (no RBAC at all, an apiserver that answers only /version): nothing was checked, and a run
+  // that found nothing because it could read nothing must not look like a healthy cluster
+  const parts = Object.values(snapshot).filter((v): v is Read<unknown> => typeof v === 'object');
+  const first = parts.find((p) => p.kind === 'unavailable');
+  if (first && parts.every((p) => p.kind === 'unavailable')) return { kind: 'unreachable', message: `every request was refused, e.g. ${first.reason}` };
   return { kind: 'ok', snapshot };
 }
