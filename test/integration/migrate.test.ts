@@ -11,6 +11,7 @@
  * Only the apiserver runs: this checks what the apiserver accepts and what the reader finds, not the controller.
  */
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -23,7 +24,8 @@ import { runMigrateCommand } from '../../src/cli/migrate.ts';
 import { parseDocuments, type SourceDoc } from '../../src/migrate/input.ts';
 import { migrate } from '../../src/migrate/migration.ts';
 import type { MigrateReport } from '../../src/migrate/report.ts';
-import { Api, kubeconfig, waitFor } from '../harness/kube.ts';
+import { k8sBinDir } from '../harness/cluster.ts';
+import { Api, dataDir, kubeconfig, waitFor } from '../harness/kube.ts';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const FIXTURES = join(root, 'test', 'fixtures', 'metallb');
@@ -136,6 +138,20 @@ describe('baregate migrate on a real apiserver', () => {
       assert.match(fromFiles.script, /service web baregate\.io\/loadBalancerIPs=192\.0\.2\.10 /);
       const text = readFileSync(out, 'utf8') + readFileSync(reportFile, 'utf8');
       assert.ok(!text.includes('secret-from-secret') && !text.includes(Buffer.from('secret-from-secret').toString('base64')), 'the Secret in metallb-system is never read');
+    });
+
+    test('the command the report gives for a peer\'s Secret copies it to baregate-system, printing nothing of it', async () => {
+      const fromFiles = migrate(input, { metallbNamespace: METALLB_NAMESPACE, sources: files });
+      const copy = fromFiles.report.findings.find((f) => f.level === 'action' && f.command !== undefined && f.command.includes('tor1-password'));
+      assert.ok(copy?.command, 'a copy command for tor1-password');
+      const bin = await k8sBinDir();
+      const printed = execFileSync('sh', ['-c', copy.command], {
+        encoding: 'utf8', env: { ...process.env, PATH: `${bin}:${process.env.PATH ?? ''}`, KUBECONFIG: kubeconfig(), KUBECACHEDIR: join(dataDir(), 'kube-cache-migrate') },
+      });
+      assert.ok(!printed.includes('secret-from-secret'), `the command printed the password: ${printed}`);
+      const s = await api.must<{ type: string; data: Record<string, string> }>('GET', '/api/v1/namespaces/baregate-system/secrets/tor1-password');
+      assert.equal(s.type, 'kubernetes.io/basic-auth');
+      assert.equal(Buffer.from(s.data.password ?? '', 'base64').toString('utf8'), 'secret-from-secret');
     });
 
     test('MetalLB\'s CRDs not installed is a finding, not an error (the legacy ConfigMap alone converts)', async () => {
