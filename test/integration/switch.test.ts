@@ -129,10 +129,13 @@ describe('switching a live cluster from MetalLB', () => {
     const before = await allIPs();
     for (const a of allocated) assert.deepEqual(before.get(a.name), a.ips, `MetalLB gave ${a.name} its addresses`);
 
-    // 1. pause before anything of baregate runs: the namespace does not exist yet, pause creates it
+    // 1. pause before anything of baregate runs (the harness made baregate-system; pause creates a namespace that is missing)
     const out: string[] = [];
+    assert.equal(await runPauseCommand(true, { kubeconfig: kubeconfig(), namespace: 'baregate-fresh' }, (s) => out.push(s)), 0);
+    assert.match(out.join(''), /^created namespace baregate-fresh; allocation paused/);
+    out.length = 0;
     assert.equal(await runPauseCommand(true, { kubeconfig: kubeconfig(), namespace: SYSTEM_NAMESPACE }, (s) => out.push(s)), 0);
-    assert.match(out.join(''), /created namespace baregate-system; allocation paused/);
+    assert.match(out.join(''), /^allocation paused \(baregate\.io\/allocation-paused=true on namespace baregate-system\)/);
     const ns = await api.must<{ metadata: { annotations?: Record<string, string> } }>('GET', `/api/v1/namespaces/${SYSTEM_NAMESPACE}`);
     assert.equal(ns.metadata.annotations?.[ALLOCATION_PAUSED_ANNOTATION], 'true');
 
@@ -182,7 +185,9 @@ describe('switching a live cluster from MetalLB', () => {
     assert.deepEqual(await allIPs(), before, 'every Service shows the addresses MetalLB gave it');
     for (const a of allocated) {
       const pool = (await api.getService(NS, a.name)).metadata.annotations?.[ALLOCATED_FROM_POOL];
-      assert.equal(pool, a.ips.some((ip) => ip.startsWith('203.0.113.6') || ip.startsWith('203.0.113.7')) ? 'reserved' : 'prod', `${a.name}'s pool`);
+      // reserved is 203.0.113.64-79; prod the rest
+      const inReserved = a.ips.some((ip) => !ip.includes(':') && Number(ip.split('.')[3]) >= 64);
+      assert.equal(pool, inReserved ? 'reserved' : 'prod', `${a.name}'s pool`);
     }
     // what baregate wrote: its pool annotation and (MetalLB writes no ipMode) the same addresses with ipMode
     for (const e of audit().filter((x) => x.user.startsWith(replicaUser('')) && x.resource === 'services' && x.subresource === 'status' && x.code < 300)) {
