@@ -181,18 +181,23 @@ spec: { communities: ["64512:1", edge, nope, "64512:999"] }
 
 test('name clash: the second object is renamed and references from its own source follow; an identical one is written once', () => {
   const cm = { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'config', namespace: NS }, data: { config: 'address-pools:\n- name: p\n  protocol: layer2\n  addresses: [198.51.100.0/28]\n' } };
-  const crd = [
-    { apiVersion: 'metallb.io/v1beta1', kind: 'IPAddressPool', metadata: { name: 'p', namespace: NS }, spec: { addresses: ['192.0.2.0/28'] } },
-    { apiVersion: 'metallb.io/v1beta1', kind: 'L2Advertisement', metadata: { name: 'crd-l2', namespace: NS }, spec: { ipAddressPools: ['p'] } },
-  ];
-  const m = run([{ source: 'a.yaml', index: 1, obj: cm }, ...crd.map((obj, i) => ({ source: 'b.yaml', index: i + 1, obj }))]);
+  const helm = { configInline: { 'address-pools': [{ name: 'p', protocol: 'bgp', addresses: ['192.0.2.0/28'] }, { name: 'q', protocol: 'layer2', addresses: ['192.0.2.16/28'] }] } };
+  const m = run([{ source: 'values.yaml', index: 1, obj: helm }, { source: 'cm.yaml', index: 1, obj: cm }]);
   const objs = written(m) as { kind: string; metadata: { name: string }; spec: { addresses?: string[]; ipAddressPools?: string[] } }[];
   const pools = objs.filter((o) => o.kind === 'IPAddressPool').map((o) => [o.metadata.name, o.spec.addresses?.[0]]);
-  // the current API's object keeps the name, the legacy format's is renamed
-  assert.deepEqual(pools, [['p', '192.0.2.0/28'], ['p-2', '198.51.100.0/28']]);
-  const l2 = Object.fromEntries(objs.filter((o) => o.kind === 'L2Advertisement').map((o) => [o.metadata.name, o.spec.ipAddressPools]));
-  assert.deepEqual(l2, { 'crd-l2': ['p'], p: ['p-2'] });
-  must(m, 'changed', /address pool "p" of ConfigMap/, 'metadata.name', /renamed to p-2/);
+  // ConfigMap sorts before Helm values: the ConfigMap's pool keeps the name, whatever the input order
+  assert.deepEqual(pools, [['p', '198.51.100.0/28'], ['p-2', '192.0.2.0/28'], ['q', '192.0.2.16/28']]);
+  const refs = (k: string): Record<string, string[] | undefined> => Object.fromEntries(objs.filter((o) => o.kind === k).map((o) => [o.metadata.name, o.spec.ipAddressPools]));
+  assert.deepEqual(refs('L2Advertisement'), { p: ['p'], q: ['q'] });
+  assert.deepEqual(refs('BGPAdvertisement'), { p: ['p-2'] }, 'the Helm values\' advertisement follows its pool\'s rename');
+  must(m, 'changed', /address pool "p" of Helm values/, 'metadata.name', /renamed to p-2/);
+
+  const crdPool = { apiVersion: 'metallb.io/v1beta1', kind: 'IPAddressPool', metadata: { name: 'p', namespace: NS }, spec: { addresses: ['192.0.2.0/28'] } };
+  const beside = run([{ source: 'cm.yaml', index: 1, obj: cm }, { source: 'crd.yaml', index: 1, obj: crdPool }]);
+  assert.deepEqual(beside.report.objects, ['IPAddressPool/p'], 'beside metallb.io objects the legacy ConfigMap is a leftover');
+  must(beside, 'info', /^ConfigMap metallb-system\/config/, undefined, /MetalLB v0\.13 and later read only those/);
+
+  const crd = [crdPool];
 
   const same = run([{ source: 'a.yaml', index: 1, obj: crd[0] }, { source: 'b.yaml', index: 1, obj: crd[0] }]);
   assert.deepEqual(same.report.objects, ['IPAddressPool/p']);
@@ -201,9 +206,10 @@ test('name clash: the second object is renamed and references from its own sourc
 
 test('Secrets are never printed: not their data, not a password from a ConfigMap or object in the report', () => {
   const secretValue = 'secret-from-secret';
-  const docs = [...fixture('current.yaml'), ...fixture('services.yaml'), ...fixture('legacy-configmap.yaml')];
-  const m = run(docs);
-  const report = formatReportText(m.report) + formatReportJSON(m.report);
+  const m = run([...fixture('current.yaml'), ...fixture('services.yaml')]);
+  const legacy = run(fixture('legacy-configmap.yaml'));
+  assert.ok(legacy.yaml.includes('password: legacy-plain-pw'));
+  const report = [m, legacy].map((x) => formatReportText(x.report) + formatReportJSON(x.report)).join('');
   for (const needle of [secretValue, Buffer.from(secretValue).toString('base64'), 'hunter2-plain', 'legacy-plain-pw']) {
     assert.ok(!report.includes(needle), `the report shows ${needle}`);
   }

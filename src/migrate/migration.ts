@@ -45,9 +45,15 @@ export function renderObjects(objects: readonly OutputObject[], sources: readonl
  */
 export function migrate(docs: readonly SourceDoc[], opts: MigrationOptions): Migration {
   const inputs = classify(docs, opts.metallbNamespace);
-  const conv = convert(inputs.metallb, inputs.legacy, opts.metallbNamespace);
+  // MetalLB v0.13 replaced the legacy configuration by its CRDs and reads nothing else: beside metallb.io objects a
+  // legacy configuration is a leftover, not the configuration in effect
+  const skipLegacy = inputs.metallb.length > 0 && inputs.legacy.length > 0;
+  const legacyNotes: Finding[] = skipLegacy
+    ? inputs.legacy.map((l) => ({ level: Levels.info, subject: l.subject, message: 'not converted: the input holds metallb.io objects, and MetalLB v0.13 and later read only those (convert this file on its own if it is the configuration in effect)' }))
+    : [];
+  const conv = convert(inputs.metallb, skipLegacy ? [] : inputs.legacy, opts.metallbNamespace);
   const svc = analyzeServices(inputs.services, conv.objects);
-  const findings: Finding[] = [...(opts.readFindings ?? []), ...inputs.findings, ...conv.findings, ...svc.findings];
+  const findings: Finding[] = [...(opts.readFindings ?? []), ...inputs.findings, ...legacyNotes, ...conv.findings, ...svc.findings];
   const nothing = inputs.metallb.length === 0 && inputs.legacy.length === 0;
   if (nothing) findings.unshift({ level: Levels.error, subject: 'input', message: 'nothing of MetalLB\'s found: no metallb.io objects, no legacy config ConfigMap, no Helm values with configInline' });
   const report: MigrateReport = {
