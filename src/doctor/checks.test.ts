@@ -205,9 +205,17 @@ test('10: allocation paused is a warning whose fix is baregate resume; pending S
 
 test('11: nothing of baregate installed; one CRD missing; controller Lease missing, expired or released', () => {
   const h = healthy();
-  const fs = diagnose({ ...h, crds: okv([]), namespaceObject: okv(undefined), pools: gone('not served by this cluster (404)') }, NOW);
-  assert.deepEqual(summary(fs).filter((x) => x.startsWith('error')), ['error not-installed CustomResourceDefinition/*.baregate.io', 'error not-installed Namespace/baregate-system']);
+  // nothing installed: one finding (no could-not-check for our kinds, no controller or speaker findings repeating it)
+  const bare: DoctorSnapshot = {
+    ...h, crds: okv([]), namespaceObject: okv(undefined), leases: okv([]), speakerStatuses: gone('not served by this cluster (404)'), webhookCert: okv(undefined),
+    validatingWebhook: okv(undefined), mutatingWebhook: okv(undefined), workloads: okv([]),
+    pools: gone('not served by this cluster (404)'), l2Advertisements: gone('not served by this cluster (404)'), bgpAdvertisements: gone('not served by this cluster (404)'), bgpPeers: gone('not served by this cluster (404)'),
+  };
+  const fs = only(bare, ['error not-installed CustomResourceDefinition/*.baregate.io']);
   assert.equal(exitCode(fs), 2);
+  // what matters before installing is still said
+  only({ ...bare, kubeProxy: okv({ data: { 'config.conf': 'mode: ipvs\n' } }) }, ['error ipvs-strict-arp ConfigMap/kube-system/kube-proxy', 'error not-installed CustomResourceDefinition/*.baregate.io']);
+  only({ ...h, namespaceObject: okv(undefined), leases: okv([]) }, ['error not-installed Namespace/baregate-system']);
   only({ ...h, crds: okv(listOf(h.crds).filter((c) => c.plural !== 'speakerstatuses')) }, ['error not-installed CustomResourceDefinition/speakerstatuses.baregate.io']);
   only({ ...h, leases: okv(listOf(h.leases).filter((l) => l.metadata?.name !== CONTROLLER_LEASE)) }, ['error controller-not-running Lease/baregate-system/baregate-controller']);
   only({ ...h, leases: okv([...listOf(h.leases).filter((l) => l.metadata?.name !== CONTROLLER_LEASE), lease(CONTROLLER_LEASE, 20_000)]) }, ['error controller-not-running Lease/baregate-system/baregate-controller']);

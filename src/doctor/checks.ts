@@ -28,7 +28,7 @@ import { parseCertificates, validity } from '../k8s/x509.ts';
 import type { SpeakerStatusResource } from '../k8s/speakerstatus.ts';
 import { poolContains, poolFromObject, type Pool } from '../lb/pool.ts';
 import { isOurs, serviceKey, type Service } from '../lb/service.ts';
-import { formatIP, overlappingRanges, parseIP, parseRange, type Family } from '../net/ip.ts';
+import { overlappingRanges, parseIP, parseRange, type Family } from '../net/ip.ts';
 import type { ContainerSpec, DoctorSnapshot, EventObject, LeaseObject, Read, WorkloadObject } from './snapshot.ts';
 
 /** How bad a finding is: `error` breaks load balancing now, `warning` will or may, `info` is worth knowing. */
@@ -150,15 +150,25 @@ const INPUTS: readonly { readonly key: keyof DoctorSnapshot; readonly object: (s
   { key: 'ciliumLB', object: () => 'cilium load-balancer objects', checks: 'Cilium LB IPAM / L2 announcements' },
 ];
 
+/** What to do about an input that could not be read, by why. */
+function unreadableFix(reason: string): string {
+  if (reason.startsWith('forbidden')) return 'grant the doctor\'s user get/list on it (kubectl auth can-i list <resource>), then run doctor again';
+  if (reason.startsWith('not served')) return 'nothing to grant: this cluster does not serve the API; check what it covers by hand';
+  return 'run doctor again; if it keeps failing, check the apiserver\'s health (kubectl get --raw /readyz)';
+}
+
+/** Inputs that are baregate's own kinds: not served at all when baregate is not installed (said once, by not-installed). */
+const OUR_INPUTS: ReadonlySet<keyof DoctorSnapshot> = new Set(['pools', 'l2Advertisements', 'bgpAdvertisements', 'bgpPeers', 'speakerStatuses']);
+
 /** One `info` per input that could not be read: the run is honest about what it did not check. */
 export function checkUnreadable(s: DoctorSnapshot): Finding[] {
   const out: Finding[] = [];
+  const absent = notInstalled(s);
   for (const i of INPUTS) {
     const r = s[i.key];
-    if (typeof r === 'object' && r.kind === 'unavailable') {
-      out.push(finding('info', FindingCodes.CouldNotCheck, i.object(s), `could not read it (${r.reason}): not checked: ${i.checks}`,
-        'grant the doctor\'s user list/get on it (kubectl auth can-i list <resource>), then run doctor again'));
-    }
+    if (typeof r !== 'object' || r.kind !== 'unavailable') continue;
+    if (absent && OUR_INPUTS.has(i.key)) continue;
+    out.push(finding('info', FindingCodes.CouldNotCheck, i.object(s), `could not read it (${r.reason}): not checked: ${i.checks}`, unreadableFix(r.reason)));
   }
   return out;
 }
@@ -176,18 +186,24 @@ function leaseHeld(l: LeaseObject, nowMs: number): boolean {
   return (l.spec?.holderIdentity ?? '') !== '' && Number.isFinite(renew) && nowMs <= renew + dur * 1000;
 }
 
-/** Check 11: baregate's CRDs, namespace and a live controller (its leader Lease). */
+/** Whether nothing of baregate is installed: none of its CRDs exists (false when the CRDs could not be listed). */
+function notInstalled(s: DoctorSnapshot): boolean {
+  const crds = ok(s.crds);
+  return crds !== undefined && !crds.some((c) => REQUIRED_CRDS.includes(c.name));
+}
+
+/**
+ * Check 11: baregate's CRDs, namespace and a live controller (its leader Lease). Nothing installed at all is one
+ * finding (the other checks of baregate's own parts are skipped then: they would only repeat it).
+ */
 export function checkInstalled(s: DoctorSnapshot, now: Date): Finding[] {
   const out: Finding[] = [];
-  const crds = ok(s.crds);
-  if (crds) {
-    const have = new Set(crds.map((c) => c.name));
-    const missing = REQUIRED_CRDS.filter((n) => !have.has(n));
-    if (missing.length === REQUIRED_CRDS.length) {
-      out.push(finding('error', FindingCodes.NotInstalled, ref('CustomResourceDefinition', `*.${GROUP}`), 'baregate is not installed: none of its CRDs exists', INSTALL_FIX));
-    } else {
-      for (const n of missing) out.push(finding('error', FindingCodes.NotInstalled, ref('CustomResourceDefinition', n), `CRD ${n} is missing: the components cannot start`, INSTALL_FIX));
-    }
+  if (notInstalled(s)) {
+    return [finding('error', FindingCodes.NotInstalled, ref('CustomResourceDefinition', `*.${GROUP}`), 'baregate is not installed: none of its CRDs exists', INSTALL_FIX)];
+  }
+  const have = new Set((ok(s.crds) ?? []).map((c) => c.name));
+  if (s.crds.kind === 'ok') {
+    for (const n of REQUIRED_CRDS.filter((x) => !have.has(x))) out.push(finding('error', FindingCodes.NotInstalled, ref('CustomResourceDefinition', n), `CRD ${n} is missing: the components cannot start`, INSTALL_FIX));
   }
   const nsObj = s.namespaceObject;
   if (nsObj.kind === 'ok' && nsObj.value === undefined) {
@@ -233,7 +249,7 @@ function isPaused(s: DoctorSnapshot): boolean {
 interface Parsed {
   readonly config: Config;
   readonly problems: ReturnType<typeof parseConfig>['problems'];
-  readonly pools: readonly Pool[];
+  readonly pools: readonly (Pool & { readonly texts: readonly string[] })[];
 }
 
 function isPoolObject(o: unknown): o is IPAddressPool {
@@ -253,7 +269,7 @@ function parsed(s: DoctorSnapshot): Parsed | undefined {
   const live = pools.filter((p) => (p as { metadata?: { deletionTimestamp?: unknown } } | null)?.metadata?.deletionTimestamp === undefined);
   const { config, problems } = parseConfig({ pools: live, l2Advertisements: l2, bgpAdvertisements: bgp, bgpPeers: peers, secrets: [] });
   const names = new Set(config.pools.map((p) => p.name));
-  return { config, problems, pools: live.filter(isPoolObject).map(poolFromObject).filter((p) => names.has(p.name)) };
+  return { config, problems, pools: live.filter(isPoolObject).map((o) => ({ ...poolFromObject(o), texts: o.spec.addresses })).filter((x) => names.has(x.name)) };
 }
 
 /** Check: objects the controller's parser leaves out of the configuration (they do nothing until fixed). */
@@ -293,7 +309,11 @@ interface Span { readonly family: Family; readonly lo: bigint; readonly hi: bigi
 export function checkPoolOverlaps(s: DoctorSnapshot, p: Parsed): Finding[] {
   const spans: Span[] = [];
   for (const pool of p.pools) {
-    for (const r of pool.ranges) spans.push({ ...r, owner: 'pool', name: pool.name, text: `${formatIP({ family: r.family, value: r.lo })}-${formatIP({ family: r.family, value: r.hi })}` });
+    // the entries as the user wrote them (poolFromObject keeps the ranges, not the text)
+    for (const text of pool.texts) {
+      const r = parseRange(text);
+      if (!('error' in r)) spans.push({ ...r, owner: 'pool', name: pool.name, text });
+    }
   }
   for (const n of ok(s.nodes) ?? []) {
     const name = n.metadata?.name ?? '';
@@ -503,7 +523,7 @@ export function checkWebhook(s: DoctorSnapshot, now: Date): Finding[] {
   if (s.webhookCert.kind === 'ok' && secret === undefined) {
     if (configs.some((c) => c.value !== undefined)) {
       out.push(finding('info', FindingCodes.CouldNotCheck, object, 'the webhook certificate Secret does not exist: its expiry was not checked',
-        'with self-managed certificates the controller creates it when it starts; with cert-manager, check the Certificate (kubectl -n <ns> describe certificate)'));
+        `with self-managed certificates the controller creates it when it starts; with cert-manager, check the Certificate (kubectl -n ${s.namespace} describe certificate)`));
     }
   } else if (secret) {
     leaf = parseCertificates(secret.tlsCrt ?? '')[0];
@@ -622,18 +642,18 @@ function compareFindings(a: Finding, b: Finding): number {
  */
 export function diagnose(snapshot: DoctorSnapshot, now: Date): Finding[] {
   const p = parsed(snapshot);
+  // what can be wrong before baregate is installed (strictARP, another load balancer) is still worth saying
+  const before = [...checkUnreadable(snapshot), ...checkInstalled(snapshot, now), ...checkKubeProxy(snapshot, p), ...checkOtherLoadBalancers(snapshot)];
+  if (notInstalled(snapshot)) return before.sort(compareFindings);
   const report = speakerReport(snapshot, ok(snapshot.services) ?? [], now);
   const out: Finding[] = [
-    ...checkUnreadable(snapshot),
-    ...checkInstalled(snapshot, now),
+    ...before,
     ...checkPaused(snapshot),
-    ...checkKubeProxy(snapshot, p),
     ...(p ? [...checkConfig(p), ...checkPoolOverlaps(snapshot, p), ...checkAdvertised(snapshot, p), ...checkL2Announced(snapshot, p, report)] : []),
     ...checkPending(snapshot),
     ...checkSpeakers(snapshot, report),
     ...checkSessions(report),
     ...checkWebhook(snapshot, now),
-    ...checkOtherLoadBalancers(snapshot),
   ];
   return out.sort(compareFindings);
 }
