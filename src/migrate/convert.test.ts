@@ -61,12 +61,12 @@ test('current API (v1beta1 kinds, BGPPeer v1beta2): every field converts as expe
     {
       apiVersion: v1, kind: 'BGPPeer', metadata: { name: 'tor1' },
       spec: {
-        myASN: 64512, peerASN: 64501, peerAddress: '10.0.0.1', sourceAddress: '10.0.0.10', peerPort: 1179, holdTime: '90s', keepaliveTime: '30s', connectTime: '5s',
-        routerID: '10.0.0.10', nodeSelectors: [{ matchLabels: { rack: 'r1' } }], passwordSecret: { name: 'tor1-password', namespace: 'baregate-system' }, enableGracefulRestart: true, ebgpMultiHop: true,
+        myASN: 64512, peerASN: 64501, peerAddress: '198.51.100.251', sourceAddress: '198.51.100.250', peerPort: 1179, holdTime: '90s', keepaliveTime: '30s', connectTime: '5s',
+        routerID: '198.51.100.250', nodeSelectors: [{ matchLabels: { rack: 'r1' } }], passwordSecret: { name: 'tor1-password', namespace: 'baregate-system' }, enableGracefulRestart: true, ebgpMultiHop: true,
       },
     },
-    { apiVersion: v1, kind: 'BGPPeer', metadata: { name: 'tor2' }, spec: { myASN: 64512, dynamicASN: 'external', peerAddress: '10.0.1.1', nodeSelectors: [{ matchLabels: { rack: 'r2' } }], password: 'hunter2-plain' } },
-    { apiVersion: v1, kind: 'BGPPeer', metadata: { name: 'tor3-local-as' }, spec: { myASN: 64512, peerASN: 64502, peerAddress: '10.0.2.1', nodeSelectors: [{ matchLabels: { rack: 'r3' } }] } },
+    { apiVersion: v1, kind: 'BGPPeer', metadata: { name: 'tor2' }, spec: { myASN: 64512, dynamicASN: 'external', peerAddress: '198.51.100.241', nodeSelectors: [{ matchLabels: { rack: 'r2' } }], password: 'hunter2-plain' } },
+    { apiVersion: v1, kind: 'BGPPeer', metadata: { name: 'tor3-local-as' }, spec: { myASN: 64512, peerASN: 64502, peerAddress: '198.51.100.242', nodeSelectors: [{ matchLabels: { rack: 'r3' } }] } },
   ]);
   // no equivalent: dropped (or the object left out), each with its reason
   must(m, 'no-equivalent', /^L2Advertisement metallb-system\/l2-public/, 'spec.serviceSelectors', /announces every Service of its pools/);
@@ -119,24 +119,24 @@ test('legacy config ConfigMap: every key of the format converts or is reported; 
     { apiVersion: v1, kind: 'BGPAdvertisement', metadata: { name: 'bgppool-1' }, spec: { localPref: 50, communities: ['65535:65282', '64512:1'], ipAddressPools: ['bgppool'] } },
     { apiVersion: v1, kind: 'BGPAdvertisement', metadata: { name: 'bgppool-2' }, spec: { aggregationLength: 24, aggregationLengthV6: 120, communities: ['large:64512:7:8'], ipAddressPools: ['bgppool'] } },
     {
-      apiVersion: v1, kind: 'BGPPeer', metadata: { name: 'peer-10-0-0-1' },
+      apiVersion: v1, kind: 'BGPPeer', metadata: { name: 'peer-198-51-100-251' },
       spec: {
-        myASN: 64512, peerASN: 64500, peerAddress: '10.0.0.1', sourceAddress: '10.0.0.10', peerPort: 1179, holdTime: '120s', keepaliveTime: '40s', routerID: '10.0.0.10',
+        myASN: 64512, peerASN: 64500, peerAddress: '198.51.100.251', sourceAddress: '198.51.100.250', peerPort: 1179, holdTime: '120s', keepaliveTime: '40s', routerID: '198.51.100.250',
         nodeSelectors: [{ matchExpressions: [{ key: 'kubernetes.io/hostname', operator: 'NotIn', values: ['node-9'] }], matchLabels: { rack: 'r1' } }],
         password: 'legacy-plain-pw', ebgpMultiHop: true,
       },
     },
-    { apiVersion: v1, kind: 'BGPPeer', metadata: { name: 'peer-fd00-1' }, spec: { myASN: 64512, peerASN: 64512, peerAddress: 'fd00::1' } },
+    { apiVersion: v1, kind: 'BGPPeer', metadata: { name: 'peer-2001-db8-ffff-1' }, spec: { myASN: 64512, peerASN: 64512, peerAddress: '2001:db8:ffff::1' } },
   ]);
-  must(m, 'no-equivalent', /^bfd-profile #1 of ConfigMap metallb-system\/config/, undefined, /used by peer-10-0-0-1/);
-  must(m, 'no-equivalent', /^peer #1 \(10\.0\.0\.1\)/, 'spec.bfdProfile');
-  must(m, 'action', /^peer #1 \(10\.0\.0\.1\)/, 'spec.password');
+  must(m, 'no-equivalent', /^bfd-profile #1 of ConfigMap metallb-system\/config/, undefined, /used by peer-198-51-100-251/);
+  must(m, 'no-equivalent', /^peer #1 \(198\.51\.100\.251\)/, 'spec.bfdProfile');
+  must(m, 'action', /^peer #1 \(198\.51\.100\.251\)/, 'spec.password');
   assert.equal(m.report.findings.filter((f) => /not a key of MetalLB's legacy format/.test(f.message)).length, 0, 'the fixture uses only keys of the format');
   assert.equal(m.report.exitCode, 1);
 });
 
 test('legacy format: unknown keys and values of the wrong type are reported, not guessed', () => {
-  const cm = { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'config', namespace: NS }, data: { config: 'address-pools:\n- name: p\n  protocol: layer2\n  addresses: [192.0.2.0/28]\n  auto-assign: maybe\n  colour: blue\npeers:\n- my-asn: lots\n  peer-asn: 1\n  peer-address: 10.0.0.1\n' } };
+  const cm = { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'config', namespace: NS }, data: { config: 'address-pools:\n- name: p\n  protocol: layer2\n  addresses: [192.0.2.0/28]\n  auto-assign: maybe\n  colour: blue\npeers:\n- my-asn: lots\n  peer-asn: 1\n  peer-address: 198.51.100.251\n' } };
   const m = run([{ source: 'x', index: 1, obj: cm }]);
   must(m, 'no-equivalent', /ConfigMap metallb-system\/config/, 'address-pools[].colour', /refused unknown keys/);
   must(m, 'error', /address pool #1/, 'auto-assign', /"maybe" is not true or false/);
@@ -224,12 +224,12 @@ test('an apiserver\'s defaults (autoAssign, aggregationLength, peerPort, disable
   const bare = [
     { apiVersion: 'metallb.io/v1beta1', kind: 'IPAddressPool', metadata: { name: 'p', namespace: NS }, spec: { addresses: ['192.0.2.0/28'] } },
     { apiVersion: 'metallb.io/v1beta1', kind: 'BGPAdvertisement', metadata: { name: 'a', namespace: NS }, spec: {} },
-    { apiVersion: 'metallb.io/v1beta2', kind: 'BGPPeer', metadata: { name: 'r', namespace: NS }, spec: { myASN: 1, peerASN: 2, peerAddress: '10.0.0.1' } },
+    { apiVersion: 'metallb.io/v1beta2', kind: 'BGPPeer', metadata: { name: 'r', namespace: NS }, spec: { myASN: 1, peerASN: 2, peerAddress: '198.51.100.251' } },
   ];
   const defaulted = [
     { ...bare[0], metadata: { ...bare[0]?.metadata, uid: 'u1', resourceVersion: '5', annotations: { 'kubectl.kubernetes.io/last-applied-configuration': '{}' } }, spec: { avoidBuggyIPs: false, autoAssign: true, addresses: ['192.0.2.0/28'] } },
     { ...bare[1], spec: { aggregationLengthV6: 128, aggregationLength: 32 } },
-    { ...bare[2], spec: { peerPort: 179, disableMP: false, dualStackAddressFamily: false, peerAddress: '10.0.0.1', peerASN: 2, myASN: 1 } },
+    { ...bare[2], spec: { peerPort: 179, disableMP: false, dualStackAddressFamily: false, peerAddress: '198.51.100.251', peerASN: 2, myASN: 1 } },
   ];
   const a = run(bare.map((obj, i) => ({ source: 'file', index: i + 1, obj })));
   const b = run(defaulted.map((obj, i) => ({ source: 'cluster', index: i + 1, obj })));
@@ -287,12 +287,12 @@ test('peers that disagree on myASN for the same nodes: no equivalent (one BGP sp
 apiVersion: metallb.io/v1beta2
 kind: BGPPeer
 metadata: { name: a, namespace: ${NS} }
-spec: { myASN: 64512, peerASN: 1, peerAddress: 10.0.0.1 }
+spec: { myASN: 64512, peerASN: 1, peerAddress: 198.51.100.251 }
 ---
 apiVersion: metallb.io/v1beta2
 kind: BGPPeer
 metadata: { name: b, namespace: ${NS} }
-spec: { myASN: 64513, peerASN: 1, peerAddress: 10.0.0.2 }
+spec: { myASN: 64513, peerASN: 1, peerAddress: 198.51.100.252 }
 `));
   must(m, 'no-equivalent', /^BGPPeers$/, 'spec.myASN', /64512 \(a\); 64513 \(b\)/);
 });

@@ -35,16 +35,16 @@ test('MetalLB annotations baregate reads unchanged are listed with key, value an
 
 test('an address (held or asked for) in no converted pool is an error; so is a pool name that is not converted', () => {
   const r = analyzeServices([
-    svc('held', { ips: ['172.16.0.1'] }),
-    svc('asked', { spec: { loadBalancerIP: '172.16.0.2' } }),
+    svc('held', { ips: ['203.0.113.201'] }),
+    svc('asked', { spec: { loadBalancerIP: '203.0.113.202' } }),
     svc('annotated', { annotations: { 'metallb.io/loadBalancerIPs': '198.51.100.60' } }),
     svc('by-pool', { annotations: { 'metallb.universe.tf/address-pool': 'gone' }, ips: ['198.51.100.5'] }),
     svc('fine', { ips: ['198.51.100.50'] }),
   ], POOLS);
   const errors = r.findings.filter((f) => f.level === 'error').map((f) => `${f.subject}: ${f.message.split(':')[0] ?? ''}`);
   assert.deepEqual(errors, [
-    'Service apps/held: 172.16.0.1 lies in no converted IPAddressPool',
-    'Service apps/asked: 172.16.0.2 lies in no converted IPAddressPool',
+    'Service apps/held: 203.0.113.201 lies in no converted IPAddressPool',
+    'Service apps/asked: 203.0.113.202 lies in no converted IPAddressPool',
     'Service apps/annotated: 198.51.100.60 lies in no converted IPAddressPool',
     'Service apps/by-pool: asks for pool "gone", which is not among the converted pools',
   ]);
@@ -52,7 +52,7 @@ test('an address (held or asked for) in no converted pool is an error; so is a p
 });
 
 test('the annotation in effect is the first set of baregate\'s, metallb.io, metallb.universe.tf (as the controller reads it)', () => {
-  const r = analyzeServices([svc('s', { annotations: { 'metallb.universe.tf/loadBalancerIPs': '172.16.0.9', 'metallb.io/loadBalancerIPs': '192.0.2.9' } })], POOLS);
+  const r = analyzeServices([svc('s', { annotations: { 'metallb.universe.tf/loadBalancerIPs': '203.0.113.209', 'metallb.io/loadBalancerIPs': '192.0.2.9' } })], POOLS);
   assert.deepEqual(r.services[0]?.addresses, ['192.0.2.9'], 'metallb.io wins over metallb.universe.tf; spec.loadBalancerIP is not read when an annotation is set');
   assert.deepEqual(r.rewrite, ['kubectl annotate --overwrite -n apps service s baregate.io/loadBalancerIPs=192.0.2.9 metallb.io/loadBalancerIPs- metallb.universe.tf/loadBalancerIPs-']);
   const ours = analyzeServices([svc('s', { annotations: { 'baregate.io/address-pool': 'public', 'metallb.io/address-pool': 'internal' } })], POOLS);

@@ -132,7 +132,7 @@ describe('baregate migrate on a real apiserver', () => {
       assert.deepEqual(report.services.map((s) => s.service), ['default/classy', 'default/lost', 'shop/api', 'shop/web']);
       const web = report.services.find((s) => s.service === 'shop/web');
       assert.deepEqual(web?.annotations.map((a) => a.key), ['metallb.universe.tf/loadBalancerIPs', 'metallb.universe.tf/allow-shared-ip']);
-      assert.ok(report.findings.some((f) => f.level === 'error' && f.subject === 'Service default/lost' && /172\.16\.0\.5 lies in no converted IPAddressPool/.test(f.message)));
+      assert.ok(report.findings.some((f) => f.level === 'error' && f.subject === 'Service default/lost' && /203\.0\.113\.205 lies in no converted IPAddressPool/.test(f.message)));
       assert.ok(report.findings.some((f) => f.level === 'action' && /--lb-class metallb\.io\/metallb/.test(f.message)));
       const noHeader = (t: string): string => t.replace(/^# Moves .*$/m, '');
       assert.equal(noHeader(readFileSync(script, 'utf8')), noHeader(fromFiles.script));
