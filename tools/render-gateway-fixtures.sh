@@ -17,14 +17,9 @@ INGRESS_NGINX_VERSION="${INGRESS_NGINX_VERSION:-v0.0.0-20240708192948-52c50467d6
 # The Kubernetes version of tools/build-k8s.sh: charts check .Capabilities.KubeVersion (helm's default is older).
 KUBE_VERSION="${KUBE_VERSION:-1.34.4}"
 
-log() { printf '[render-gateway-fixtures] %s\n' "$*" >&2; }
-work="$(mktemp -d)"
-trap 'chmod -R u+w "$work" 2>/dev/null; rm -rf "$work"' EXIT
-export GOPATH="$work/gopath" GOMODCACHE="$work/gopath/pkg/mod" GOFLAGS=-mod=mod GOTOOLCHAIN=local
+# shellcheck source=tools/lib/gomod.sh
+. tools/lib/gomod.sh
 export HELM_CACHE_HOME="$work/helm/cache" HELM_CONFIG_HOME="$work/helm/config" HELM_DATA_HOME="$work/helm/data"
-
-# The directory of a downloaded module.
-moddir() { go mod download -json "$1@$2" | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{const j=JSON.parse(s);if(j.Error){console.error(j.Error);process.exit(1)}console.log(j.Dir)})'; }
 
 helm="$(bash tools/build-helm.sh | tail -n1)/helm"
 log "downloading istio.io/istio@$ISTIO_MODULE_VERSION, sigs.k8s.io/gateway-api@$GATEWAY_API_VERSION, k8s.io/ingress-nginx@$INGRESS_NGINX_VERSION"

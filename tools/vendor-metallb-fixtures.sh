@@ -14,13 +14,8 @@ root="$PWD"
 METALLB_VERSION="${METALLB_VERSION:-v0.16.2}"
 METALLB_ADDRESSPOOL_VERSION="${METALLB_ADDRESSPOOL_VERSION:-v0.13.5}"
 
-log() { printf '[vendor-metallb-fixtures] %s\n' "$*" >&2; }
-work="$(mktemp -d)"
-trap 'chmod -R u+w "$work" 2>/dev/null; rm -rf "$work"' EXIT
-export GOPATH="$work/gopath" GOMODCACHE="$work/gopath/pkg/mod" GOFLAGS=-mod=mod GOTOOLCHAIN=local
-
-# The directory of a downloaded module.
-moddir() { go mod download -json "$1@$2" | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{const j=JSON.parse(s);if(j.Error){console.error(j.Error);process.exit(1)}console.log(j.Dir)})'; }
+# shellcheck source=tools/lib/gomod.sh
+. tools/lib/gomod.sh
 
 log "downloading go.universe.tf/metallb@$METALLB_VERSION and @$METALLB_ADDRESSPOOL_VERSION"
 cur="$(moddir go.universe.tf/metallb "$METALLB_VERSION")"
