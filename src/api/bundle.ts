@@ -194,7 +194,7 @@ export const speakerRules: ComponentRules = {
   cluster: [
     { why: 'the planner: Services with their IPs, traffic policy; Nodes (labels, addresses, readiness)', rule: { apiGroups: [''], resources: ['services', 'nodes'], verbs: ['list', 'watch'] } },
     { why: 'externalTrafficPolicy Local: which nodes have ready endpoints', rule: { apiGroups: ['discovery.k8s.io'], resources: ['endpointslices'], verbs: ['list', 'watch'] } },
-    { why: 'pools, advertisements and peers: what to announce, where and how', rule: { apiGroups: [G], resources: configPlurals(), verbs: ['list', 'watch'] } },
+    { why: 'pools, advertisements, peers and BFD profiles: what to announce, where and how', rule: { apiGroups: [G], resources: [...configPlurals(), Kinds.BFDProfile.plural], verbs: ['list', 'watch'] } },
     {
       why: 'its own SpeakerStatus: read at start, created when absent, then only its status patched (RBAC cannot tie the object name to the node: any speaker could write any node\'s status)',
       rule: { apiGroups: [G], resources: [Kinds.SpeakerStatus.plural], verbs: ['get', 'create'] },

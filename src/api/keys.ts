@@ -23,6 +23,8 @@ export const Kinds = {
   L2Advertisement: { kind: 'L2Advertisement', plural: 'l2advertisements', singular: 'l2advertisement', shortNames: ['l2adv'] },
   BGPAdvertisement: { kind: 'BGPAdvertisement', plural: 'bgpadvertisements', singular: 'bgpadvertisement', shortNames: ['bgpadv'] },
   BGPPeer: { kind: 'BGPPeer', plural: 'bgppeers', singular: 'bgppeer', shortNames: ['bgppeer'] },
+  /** BFD timers for the BGP sessions of the BGPPeers that name it. */
+  BFDProfile: { kind: 'BFDProfile', plural: 'bfdprofiles', singular: 'bfdprofile', shortNames: ['bfdprofile'] },
   /** One per node, named after it, written by that node's speaker: what it announces and how, its BGP sessions. */
   SpeakerStatus: { kind: 'SpeakerStatus', plural: 'speakerstatuses', singular: 'speakerstatus', shortNames: ['spst'] },
   /** Gives the Services of an ingress gateway (Istio, ingress-nginx, Gateway API, a selector) their addresses, NodePorts off. */

@@ -1,5 +1,6 @@
 /** Every CRD of ours and the exact text of its generated file: shared by the generator and its staleness test. */
 import { stringify } from 'yaml';
+import { bfdProfileCRD } from './bfdprofile.ts';
 import { bgpAdvertisementCRD } from './bgpadvertisement.ts';
 import { bgpPeerCRD } from './bgppeer.ts';
 import { gatewayIntegrationCRD } from './gatewayintegration.ts';
@@ -16,6 +17,7 @@ export function allCRDs(): Record<string, Record<string, unknown>> {
     [file('L2Advertisement')]: l2AdvertisementCRD(),
     [file('BGPAdvertisement')]: bgpAdvertisementCRD(),
     [file('BGPPeer')]: bgpPeerCRD(),
+    [file('BFDProfile')]: bfdProfileCRD(),
     [file('SpeakerStatus')]: speakerStatusCRD(),
     [file('GatewayIntegration')]: gatewayIntegrationCRD(),
   };

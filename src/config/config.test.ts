@@ -116,13 +116,46 @@ describe('parseConfig: advertisements', () => {
   });
 });
 
+describe('parseConfig: BFDProfile', () => {
+  const bfd = (name: string, spec: unknown = {}): unknown => obj('BFDProfile', name, spec);
+  test('MetalLB defaults (300 ms × 3, minimum TTL 254), every field, echoInterval accepted without effect', () => {
+    const r = parseConfig(snap({
+      bgpPeers: [peer('a', { bfdProfile: 'default' }), peer('b', { peerAddress: '192.0.2.2', bfdProfile: 'all' }), peer('c', { peerAddress: '192.0.2.3' })],
+      bfdProfiles: [bfd('default'), bfd('all', { receiveInterval: 10, transmitInterval: 60000, detectMultiplier: 255, echoInterval: 50, echoMode: false, passiveMode: true, minimumTtl: 1, waitForUp: true })],
+    }));
+    assert.deepEqual(r.problems, []);
+    assert.deepEqual(r.config.peers.map((p) => p.bfd), [
+      { name: 'default', receiveIntervalMs: 300, transmitIntervalMs: 300, detectMultiplier: 3, passive: false, minimumTtl: 254, waitForUp: false },
+      { name: 'all', receiveIntervalMs: 10, transmitIntervalMs: 60000, detectMultiplier: 255, passive: true, minimumTtl: 1, waitForUp: true },
+      undefined,
+    ]);
+  });
+
+  test('echo mode and out-of-range values are errors; a peer naming a missing or invalid profile runs without BFD, with a warning', () => {
+    for (const spec of [{ echoMode: true }, { receiveInterval: 9 }, { transmitInterval: 60001 }, { detectMultiplier: 1 }, { minimumTtl: 255 }, { echoInterval: 5 }, { passiveMode: 'yes' }, { detectMultiplier: 2.5 }]) {
+      const r = parseConfig(snap({ bgpPeers: [peer('a', { bfdProfile: 'p' }), peer('b', { peerAddress: '192.0.2.2', bfdProfile: 'gone' })], bfdProfiles: [bfd('p', spec)] }));
+      assert.deepEqual(codes(r.problems), ['BFDProfile/p error invalid', 'BGPPeer/a warning unknown-bfd-profile', 'BGPPeer/b warning unknown-bfd-profile'], JSON.stringify(spec));
+      assert.match(r.problems[1]?.message ?? '', /"p" is not valid/);
+      assert.match(r.problems[2]?.message ?? '', /"gone" does not exist: the session runs without BFD/);
+      assert.deepEqual(r.config.peers.map((x) => [x.name, x.bfd]), [['a', undefined], ['b', undefined]]);
+    }
+  });
+
+  test('a snapshot that does not carry BFD profiles (the webhook, doctor) leaves bfdProfile unresolved and reports nothing', () => {
+    const r = parseConfig(snap({ bgpPeers: [peer('a', { bfdProfile: 'p' })] }));
+    assert.deepEqual(r.problems, []);
+    assert.deepEqual(r.config.peers.map((x) => [x.bfdProfile, x.bfd]), [['p', undefined]]);
+  });
+});
+
 describe('parseConfig: BGPPeer', () => {
   test('a MetalLB BGPPeer: durations as Go texts, MetalLB defaults for the rest', () => {
-    const r = parseConfig(snap({ bgpPeers: [obj('BGPPeer', 'r1', { myASN: 64512, peerASN: 64513, peerAddress: '2001:db8::0001', holdTime: '1m30s', keepaliveTime: '20s', ebgpMultiHop: true, enableGracefulRestart: true, routerID: '192.0.2.9', bfdProfile: 'fast' })] }));
+    const r = parseConfig(snap({ bgpPeers: [obj('BGPPeer', 'r1', { myASN: 64512, peerASN: 64513, peerAddress: '2001:db8::0001', holdTime: '1m30s', keepaliveTime: '20s', ebgpMultiHop: true, enableGracefulRestart: true, routerID: '192.0.2.9', bfdProfile: 'fast' })], bfdProfiles: [obj('BFDProfile', 'fast', { receiveInterval: 100, transmitInterval: 100 })] }));
     assert.deepEqual(r.problems, []);
     assert.deepEqual(r.config.peers[0], {
       name: 'r1', myASN: 64512, peerASN: 64513, dynamicASN: undefined, peerAddress: '2001:db8::1', peerPort: 179, sourceAddress: undefined, routerID: '192.0.2.9',
       holdTime: 90, keepaliveTime: 20, connectTime: PeerDefaults.connectTime, ebgpMultiHop: true, passive: false, gracefulRestart: true, password: undefined, nodeSelectors: [], bfdProfile: 'fast',
+      bfd: { name: 'fast', receiveIntervalMs: 100, transmitIntervalMs: 100, detectMultiplier: 3, passive: false, minimumTtl: 254, waitForUp: false },
     });
   });
 

@@ -8,6 +8,7 @@
  * CEL rules (an older CRD, a restore, a test), so every field is checked again here. An object with an
  * `error` is left out of the Config and the rest is kept: one bad BGPPeer never stops the others.
  */
+import { BFDProfileDefaults, BFDProfileRanges } from '../api/bfdprofile.ts';
 import { SYSTEM_NAMESPACE, PASSWORD_SECRET_KEY } from '../api/keys.ts';
 import type { LabelSelector, LabelSelectorRequirement } from '../api/types.ts';
 import { selectorMatches } from '../api/types.ts';
@@ -15,7 +16,7 @@ import { canonicalIP, overlappingRanges, parseIP, parseRange, type Family } from
 import { formatCommunity, parseCommunity, parseLargeCommunity } from './communities.ts';
 import {
   ProblemCodes,
-  type BGPAdvertisementConfig, type BGPPeerConfig, type Config, type ConfigProblem, type ConfigSnapshot,
+  type BFDProfileConfig, type BGPAdvertisementConfig, type BGPPeerConfig, type Config, type ConfigProblem, type ConfigSnapshot,
   type L2AdvertisementConfig, type ParsedConfig, type PoolRef, type ProblemCode, type SecretObject,
 } from './types.ts';
 
@@ -356,6 +357,36 @@ function bgpPeer(out: ConfigProblem[], name: string, o: Obj, secrets: readonly S
   };
 }
 
+/** A BFDProfile with MetalLB's defaults applied; undefined (with errors) when a field is out of range or echo mode is asked for. */
+function bfdProfile(out: ConfigProblem[], name: string, o: Obj): BFDProfileConfig | undefined {
+  const p = new Problems(out, 'BFDProfile', name);
+  const spec = isObj(o.spec) ? o.spec : {};
+  const ranged = (f: keyof typeof BFDProfileRanges): number | undefined => int(p, `spec.${f}`, spec[f], BFDProfileRanges[f].min, BFDProfileRanges[f].max);
+  const receiveIntervalMs = ranged('receiveInterval') ?? BFDProfileDefaults.receiveInterval;
+  const transmitIntervalMs = ranged('transmitInterval') ?? BFDProfileDefaults.transmitInterval;
+  const detectMultiplier = ranged('detectMultiplier') ?? BFDProfileDefaults.detectMultiplier;
+  ranged('echoInterval');
+  const minimumTtl = ranged('minimumTtl') ?? BFDProfileDefaults.minimumTtl;
+  if (bool(p, 'spec.echoMode', spec.echoMode) === true) p.error('spec.echoMode', ProblemCodes.Invalid, 'echo mode is not supported: baregate runs BFD in asynchronous mode only');
+  const passive = bool(p, 'spec.passiveMode', spec.passiveMode) ?? BFDProfileDefaults.passiveMode;
+  const waitForUp = bool(p, 'spec.waitForUp', spec.waitForUp) ?? BFDProfileDefaults.waitForUp;
+  if (p.errors > 0) return undefined;
+  return { name, receiveIntervalMs, transmitIntervalMs, detectMultiplier, passive, minimumTtl, waitForUp };
+}
+
+/** Each peer's `bfdProfile` resolved to its settings; a missing or invalid profile is a warning and the peer runs without BFD. */
+function resolveBFD(out: ConfigProblem[], peers: readonly BGPPeerConfig[], profiles: readonly BFDProfileConfig[], profileNames: ReadonlySet<string>): BGPPeerConfig[] {
+  const byName = new Map(profiles.map((b) => [b.name, b]));
+  return peers.map((peer) => {
+    if (peer.bfdProfile === undefined) return peer;
+    const bfd = byName.get(peer.bfdProfile);
+    if (bfd !== undefined) return { ...peer, bfd };
+    const why = profileNames.has(peer.bfdProfile) ? 'is not valid (see its problems)' : 'does not exist';
+    out.push({ kind: 'BGPPeer', name: peer.name, field: 'spec.bfdProfile', code: ProblemCodes.UnknownBFDProfile, severity: 'warning', message: `BFDProfile "${peer.bfdProfile}" ${why}: the session runs without BFD (a dead peer is found by the hold time only)` });
+    return peer;
+  });
+}
+
 function poolRef(out: ConfigProblem[], name: string, o: Obj): PoolRef {
   const meta = isObj(o.metadata) ? o.metadata : {};
   const labels: Record<string, string> = {};
@@ -368,7 +399,7 @@ function poolRef(out: ConfigProblem[], name: string, o: Obj): PoolRef {
   return { name, labels };
 }
 
-const EMPTY: ConfigSnapshot = { pools: [], l2Advertisements: [], bgpAdvertisements: [], bgpPeers: [], secrets: [] };
+const EMPTY: ConfigSnapshot = { pools: [], l2Advertisements: [], bgpAdvertisements: [], bgpPeers: [], bfdProfiles: [], secrets: [] };
 
 /** Options of {@link parseConfig}. */
 export interface ParseOptions {
@@ -453,6 +484,12 @@ export function parseConfig(snapshot: ConfigSnapshot, options: ParseOptions = {}
   const l2 = named(s.l2Advertisements, 'L2Advertisement', problems).flatMap((x) => { const c = l2Advertisement(problems, x.name, x.obj, pools); return c ? [c] : []; });
   const bgp = named(s.bgpAdvertisements, 'BGPAdvertisement', problems).flatMap((x) => { const c = bgpAdvertisement(problems, x.name, x.obj, pools, peerNames); return c ? [c] : []; });
   let peers = peerObjs.flatMap((x) => { const c = bgpPeer(problems, x.name, x.obj, secrets); return c ? [c] : []; });
+  // A snapshot without BFD profiles (the webhook's, doctor's) leaves `bfdProfile` unresolved and unreported.
+  if (s.bfdProfiles !== undefined) {
+    const bfdObjs = named(s.bfdProfiles, 'BFDProfile', problems);
+    const bfdProfiles = bfdObjs.flatMap((x) => { const c = bfdProfile(problems, x.name, x.obj); return c ? [c] : []; });
+    peers = resolveBFD(problems, peers, bfdProfiles, new Set(bfdObjs.map((x) => x.name)));
+  }
   if (options.crossChecks === true) {
     const before = problems.length;
     duplicatePeerProblems(peers, problems);

@@ -63,8 +63,23 @@ export interface BGPPeerConfig {
   readonly password?: string | undefined;
   /** Nodes that peer with it (none given: every node). */
   readonly nodeSelectors: readonly LabelSelector[];
-  /** Name of a BFDProfile (issue 14); carried, not used yet. */
+  /** Name of a BFDProfile. */
   readonly bfdProfile?: string | undefined;
+  /** That profile's settings, resolved; undefined when the peer names none or the profile is missing (no BFD). */
+  readonly bfd?: BFDProfileConfig | undefined;
+}
+
+/** A usable BFDProfile (defaults applied), as the speaker's BFD sessions need it. */
+export interface BFDProfileConfig {
+  readonly name: string;
+  readonly receiveIntervalMs: number;
+  readonly transmitIntervalMs: number;
+  readonly detectMultiplier: number;
+  readonly passive: boolean;
+  /** Multihop sessions: lowest TTL accepted (single-hop ones accept 255 only). */
+  readonly minimumTtl: number;
+  /** The BGP session waits for BFD Up before it starts. */
+  readonly waitForUp: boolean;
 }
 
 /** Everything usable. Lists are in name order. */
@@ -86,6 +101,8 @@ export const ProblemCodes = {
   PlaintextPassword: 'plaintext-password',
   /** Two pools share addresses (reported by parseConfig only with `crossChecks`). */
   Overlap: 'overlap',
+  /** A BGPPeer names a BFDProfile that does not exist (the session runs without BFD). */
+  UnknownBFDProfile: 'unknown-bfd-profile',
   /** Two BGPPeers with the same address for the same nodes (only with `crossChecks`). */
   DuplicatePeer: 'duplicate-peer',
 } as const;
@@ -94,7 +111,7 @@ export type ProblemCode = (typeof ProblemCodes)[keyof typeof ProblemCodes];
 
 /** One problem with one object. `error`s leave the object out of the Config; `warning`s keep it. */
 export interface ConfigProblem {
-  readonly kind: 'IPAddressPool' | 'L2Advertisement' | 'BGPAdvertisement' | 'BGPPeer';
+  readonly kind: 'IPAddressPool' | 'L2Advertisement' | 'BGPAdvertisement' | 'BGPPeer' | 'BFDProfile';
   readonly name: string;
   /** Field path, e.g. `spec.peerASN`. */
   readonly field: string;
@@ -116,6 +133,8 @@ export interface ConfigSnapshot {
   readonly l2Advertisements: readonly unknown[];
   readonly bgpAdvertisements: readonly unknown[];
   readonly bgpPeers: readonly unknown[];
+  /** Absent: not read (the webhook, doctor): peers keep their `bfdProfile` name unresolved and unreported. */
+  readonly bfdProfiles?: readonly unknown[] | undefined;
   readonly secrets: readonly SecretObject[];
 }
 

@@ -34,6 +34,7 @@ export const SourceKinds = {
   l2Advertisements: 'l2Advertisements',
   bgpAdvertisements: 'bgpAdvertisements',
   bgpPeers: 'bgpPeers',
+  bfdProfiles: 'bfdProfiles',
   leases: 'leases',
   secrets: 'secrets',
 } as const;
@@ -53,7 +54,7 @@ export interface SourceSpec {
 export type CacheFactory = (spec: SourceSpec) => CacheSource<KObject>;
 
 /** Kinds whose change means the config must be parsed again. */
-const CONFIG_KINDS: ReadonlySet<SourceKind> = new Set(['pools', 'l2Advertisements', 'bgpAdvertisements', 'bgpPeers', 'secrets']);
+const CONFIG_KINDS: ReadonlySet<SourceKind> = new Set(['pools', 'l2Advertisements', 'bgpAdvertisements', 'bgpPeers', 'bfdProfiles', 'secrets']);
 
 /** Whether a change of `kind` changes the `ConfigSnapshot` (so the daemon re-parses only then). */
 export function isConfigKind(kind: SourceKind): boolean {
@@ -152,6 +153,7 @@ export function sourceSpecs(): readonly SourceSpec[] {
     { kind: 'l2Advertisements', path: crdPath(Kinds.L2Advertisement.plural), keep: keepConfigObject },
     { kind: 'bgpAdvertisements', path: crdPath(Kinds.BGPAdvertisement.plural), keep: keepConfigObject },
     { kind: 'bgpPeers', path: crdPath(Kinds.BGPPeer.plural), keep: keepConfigObject },
+    { kind: 'bfdProfiles', path: crdPath(Kinds.BFDProfile.plural), keep: keepConfigObject },
     {
       kind: 'leases', path: `/apis/coordination.k8s.io/v1/namespaces/${SYSTEM_NAMESPACE}/leases`,
       query: `labelSelector=${encodeURIComponent(SPEAKER_LEASE_LABEL)}`, keep: keepLease,
@@ -417,6 +419,7 @@ export class ClusterSources {
       l2Advertisements: this.list('l2Advertisements'),
       bgpAdvertisements: this.list('bgpAdvertisements'),
       bgpPeers: this.list('bgpPeers'),
+      bfdProfiles: this.list('bfdProfiles'),
       secrets: this.list('secrets'),
     };
   }
