@@ -284,3 +284,20 @@ describe('random event sequences (property)', () => {
     }), { seed, numRuns: 2000 });
   });
 });
+
+describe('peerDown (BFD)', () => {
+  test('Established --peerDown--> Idle: Cease/BFD Down (6/10), disconnect, down with the reason, retry after the backoff', () => {
+    const { s, a } = run(walk(toEstablished), { type: 'peerDown', reason: 'BFD Down' });
+    assert.equal(s.state, State.Idle);
+    assert.equal(s.stopped, false);
+    assert.deepEqual(types(a), ['sendNotification', 'disconnect', 'clearTimer:hold', 'clearTimer:keepalive', 'clearTimer:connectRetry', 'clearTimer:sendHold', 'down', 'setTimer:connectRetry']);
+    assert.deepEqual(a[0], { type: 'sendNotification', notification: { code: 6, subcode: 10, data: Buffer.alloc(0) } });
+    assert.deepEqual(a[6], { type: 'down', reason: 'BFD Down' });
+  });
+  test('Connect --peerDown--> Idle without a NOTIFICATION (no OPEN exchanged); Idle ignores it', () => {
+    const { s, a } = run(walk([{ type: 'start' }]), { type: 'peerDown', reason: 'BFD Down' });
+    assert.equal(s.state, State.Idle);
+    assert.ok(!types(a).includes('sendNotification'));
+    assert.deepEqual(run(initialState, { type: 'peerDown', reason: 'x' }).a, []);
+  });
+});

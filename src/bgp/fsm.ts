@@ -76,6 +76,8 @@ export interface SpeakerIdentity {
 export type FsmEvent =
   | { readonly type: 'start' }
   | { readonly type: 'stop'; readonly notification?: NotificationFields }
+  /** BFD (or another liveness check) found the peer unreachable: drop the session now and retry as after any failure. */
+  | { readonly type: 'peerDown'; readonly reason: string }
   | { readonly type: 'timer'; readonly timer: TimerName }
   /** Our own connection attempt completed. */
   | { readonly type: 'tcpConnected' }
@@ -136,6 +138,7 @@ const fsmError = (state: StateName): NotificationFields => ({
 const holdExpired: NotificationFields = { code: NotificationCode.HoldTimerExpired, subcode: 0, data: Buffer.alloc(0) };
 const adminShutdown: NotificationFields = { code: NotificationCode.Cease, subcode: CeaseSubcode.AdministrativeShutdown, data: Buffer.alloc(0) };
 const collisionCease: NotificationFields = { code: NotificationCode.Cease, subcode: CeaseSubcode.ConnectionCollisionResolution, data: Buffer.alloc(0) };
+const bfdDown: NotificationFields = { code: NotificationCode.Cease, subcode: CeaseSubcode.BfdDown, data: Buffer.alloc(0) };
 const sendHoldExpired: NotificationFields = { code: NotificationCode.SendHoldTimerExpired, subcode: 0, data: Buffer.alloc(0) };
 
 /** Delay before the next connection attempt: base·2^failures, capped, with ±25 % jitter so peers do not synchronise. */
@@ -190,6 +193,12 @@ export function transition(s: FsmState, e: FsmEvent, c: FsmConfig, rand: () => n
     if (s.state !== State.Idle || !s.stopped) actions.push({ type: 'disconnect' }, ...clearAll);
     if (s.state === State.Established) actions.push({ type: 'down', reason: 'stopped' });
     return { state: { state: State.Idle, failures: 0, negotiated: undefined, stopped: true, outbound: false }, actions };
+  }
+  if (e.type === 'peerDown') {
+    if (s.state === State.Idle) return stay();
+    // RFC 9384: a Cease/BFD Down (most likely lost on a dead path, but a live peer learns why)
+    const open = s.state === State.OpenSent || s.state === State.OpenConfirm || s.state === State.Established;
+    return fail(s, c, rand, e.reason, open ? bfdDown : undefined);
   }
   if (e.type === 'tcpAccepted') return accepted(s);
   if (e.type === 'collisionOpen') return collision(s, e.local, e.remote);

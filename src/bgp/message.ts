@@ -85,7 +85,7 @@ export const UpdateSubcode = {
   MalformedAsPath: 11,
 } as const;
 
-/** Cease subcodes (RFC 4486, RFC 8203, RFC 8538), for the NOTIFICATIONs the session sends on stop. */
+/** Cease subcodes (RFC 4486, RFC 8203, RFC 8538, RFC 9384), for the NOTIFICATIONs the session sends on stop. */
 export const CeaseSubcode = {
   MaxPrefixes: 1,
   AdministrativeShutdown: 2,
@@ -96,6 +96,8 @@ export const CeaseSubcode = {
   ConnectionCollisionResolution: 7,
   OutOfResources: 8,
   HardReset: 9,
+  /** RFC 9384: BFD declared the peer unreachable. */
+  BfdDown: 10,
 } as const;
 
 /** Capability codes we model (RFC 5492 registry); every other code is kept as raw bytes. */

@@ -305,3 +305,51 @@ function decodeAll(chunks: Buffer[]): import('./message.ts').Message[] {
   for (const c of chunks) p.socket.emit('data', c);
   return p.received;
 }
+
+describe('BFD hooks: peerDown and setHeld', () => {
+  test('peerDown drops an Established session with Cease/BFD Down (6/10) and it is re-established after the backoff', async () => {
+    const t = setup();
+    const p = await established(t);
+    t.sp.peerDown('r', 'BFD session Down (control detection time expired)');
+    await settle();
+    assert.deepEqual(p.notifications(), ['6/10']);
+    assert.equal(state(t.sp), 'Idle');
+    assert.match(t.sp.stats()[0]?.lastError ?? '', /BFD session Down/);
+    t.sp.peerDown('nobody', 'ignored'); // unknown names are ignored
+    for (let i = 0; i < 60 && t.dialed.length < 2; i++) { t.clock.advance(1000); await settle(); }
+    const again = t.dialed[1];
+    assert.ok(again, 'a new connection was dialed after the backoff');
+    again.open();
+    again.keepalive();
+    await settle();
+    assert.equal(state(t.sp), 'Established');
+  });
+
+  test('a held peer does not start, a held Established session is stopped with 6/10, and release starts it at once', async () => {
+    const t = setup();
+    t.sp.setHeld(new Map([['r', 'waiting for BFD Up']]));
+    await t.sp.start();
+    await settle();
+    t.clock.advance(60_000);
+    await settle();
+    assert.equal(t.dialed.length, 0, 'a held peer is not dialed');
+    assert.equal(state(t.sp), 'Idle');
+    t.sp.setHeld(new Map());
+    await settle();
+    const p = t.dialed[0];
+    assert.ok(p, 'released: dialed at once');
+    p.open();
+    p.keepalive();
+    await settle();
+    assert.equal(state(t.sp), 'Established');
+    t.sp.setHeld(new Map([['r', 'BFD session Down']]));
+    await settle();
+    assert.deepEqual(p.notifications(), ['6/10']);
+    assert.equal(state(t.sp), 'Idle');
+    assert.equal(t.sp.stats()[0]?.lastError, 'BFD session Down');
+    t.sp.peerDown('r', 'held peers ignore peerDown');
+    t.clock.advance(60_000);
+    await settle();
+    assert.equal(t.dialed.length, 1, 'still held: no new connection');
+  });
+});

@@ -176,6 +176,11 @@ export class Session {
     this.timers.clear();
   }
 
+  /** The peer is unreachable (BFD went Down): the session is dropped at once and re-established as after any failure. */
+  peerDown(reason: string): void {
+    this.feed({ type: 'peerDown', reason });
+  }
+
   /** Whether an UPDATE written now goes out without waiting: the socket is up and not asking us to wait for 'drain'. */
   canWrite(): boolean {
     const s = this.socket;

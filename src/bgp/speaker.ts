@@ -126,6 +126,8 @@ export class Speaker implements SessionHost {
   private readonly prefixes = new PrefixTable();
   private readonly listeners = new Map<string, Listener>();
   private started = false;
+  /** Peers whose session must not run (BFD not Up under waitForUp): name → why. */
+  private readonly held = new Map<string, string>();
   private stopped = false;
   private syncQueued = false;
   private gshut = false;
@@ -147,7 +149,7 @@ export class Speaker implements SessionHost {
     // listening also lets active peers connect to us; both connecting is resolved as a collision (RFC 4271 §6.8)
     const failed = await this.updateListeners();
     if (failed[0]) throw failed[0];
-    for (const s of this.sessions.values()) s.start();
+    for (const [name, s] of this.sessions) if (!this.held.has(name)) s.start();
   }
 
   /**
@@ -174,7 +176,7 @@ export class Speaker implements SessionHost {
       if (!s) {
         this.o.log.info({ event: 'bgp_peer_added', peer: p.name, address: p.peerAddress }, 'peer added');
         const n = this.addSession(p);
-        if (this.started) n.start();
+        if (this.started && !this.held.has(p.name)) n.start();
         continue;
       }
       const changed = restartFields(s.cfg, p);
@@ -182,7 +184,7 @@ export class Speaker implements SessionHost {
         this.o.log.info({ event: 'bgp_peer_changed', peer: p.name, fields: changed }, 'peer configuration changed: session restarted');
         s.stop(CONFIG_CHANGED);
         const n = this.addSession(p);
-        if (this.started) n.start();
+        if (this.started && !this.held.has(p.name)) n.start();
       } else if (s.cfg.nextHopIPv4 !== p.nextHopIPv4 || s.cfg.nextHopIPv6 !== p.nextHopIPv6) {
         s.reconfigure(p);
         this.markFull(p.name); // the next hop is part of each route's signature: the full pass re-announces
@@ -197,6 +199,43 @@ export class Speaker implements SessionHost {
         (failed) => { for (const e of failed) this.o.log.error({ event: 'bgp_listen_failed', err: e.message }, 'could not listen (tried again on the next setPeers)'); },
         (e: unknown) => { this.o.log.error({ event: 'bgp_listen_bug', err: String(e) }, 'updating listeners threw'); },
       );
+    }
+  }
+
+  /**
+   * The peer is unreachable (its BFD session went Down): the BGP session is dropped at once, with a Cease/BFD
+   * Down (RFC 9384), and re-established normally after the usual backoff. Unknown names are ignored.
+   */
+  peerDown(name: string, reason: string): void {
+    const s = this.sessions.get(name);
+    if (!s || this.held.has(name)) return;
+    this.o.log.warn({ event: 'bgp_peer_down', peer: name, reason }, 'peer unreachable: session dropped');
+    s.peerDown(reason);
+  }
+
+  /**
+   * Makes the held peers exactly these (name → why): a held peer's session is stopped (Cease/BFD Down) and not
+   * started until it is released; a released one starts at once. For BFD profiles with waitForUp, which hold
+   * a peer until its BFD session is Up. Names without a session are kept and apply when setPeers adds them.
+   */
+  setHeld(held: ReadonlyMap<string, string>): void {
+    if (this.stopped) return;
+    for (const [name, why] of held) {
+      if (this.held.has(name)) { this.held.set(name, why); continue; }
+      this.held.set(name, why);
+      const s = this.sessions.get(name);
+      if (!s) continue;
+      this.o.log.info({ event: 'bgp_peer_held', peer: name, reason: why }, 'session held');
+      s.stop({ code: NotificationCode.Cease, subcode: CeaseSubcode.BfdDown, data: Buffer.alloc(0) });
+      s.stats.lastError = why;
+    }
+    for (const name of [...this.held.keys()]) {
+      if (held.has(name)) continue;
+      this.held.delete(name);
+      const s = this.sessions.get(name);
+      if (!s || !this.started) continue;
+      this.o.log.info({ event: 'bgp_peer_released', peer: name }, 'session released');
+      s.start();
     }
   }
 
