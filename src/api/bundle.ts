@@ -148,7 +148,7 @@ export interface ComponentRules {
 
 const G = GROUP;
 /** Every config kind the controller and speakers read (SpeakerStatus is written, not read as config). */
-const configPlurals = (): string[] => [Kinds.IPAddressPool.plural, Kinds.L2Advertisement.plural, Kinds.BGPAdvertisement.plural, Kinds.BGPPeer.plural];
+const configPlurals = (): string[] => [Kinds.IPAddressPool.plural, Kinds.L2Advertisement.plural, Kinds.BGPAdvertisement.plural, Kinds.BGPPeer.plural, Kinds.BFDProfile.plural];
 /** Why some rules have no resourceNames: RBAC cannot name an object that does not exist yet. */
 const CREATE_NOTE = 'resourceNames cannot restrict create: the name is not known when it is authorized';
 
@@ -163,7 +163,7 @@ export const controllerRules: ComponentRules = {
     { why: 'allocation: status.loadBalancer.ingress is written with a merge patch of the status subresource', rule: { apiGroups: [''], resources: ['services/status'], verbs: ['patch'] } },
     { why: 'pools scoped by serviceAllocation.namespaceSelectors need the namespace labels', rule: { apiGroups: [''], resources: ['namespaces'], verbs: ['list', 'watch'] } },
     { why: 'IPAllocated, AllocationFailed, NotAnnounced, ... (core/v1 Events: created once, then their count patched)', rule: { apiGroups: [''], resources: ['events'], verbs: ['create', 'patch'] } },
-    { why: 'pools and advertisements are the allocation and coverage config (informers); the webhook validates against the same caches', rule: { apiGroups: [G], resources: configPlurals(), verbs: ['list', 'watch'] } },
+    { why: 'pools and advertisements are the allocation and coverage config (informers); the validating webhook reads every config kind (peers and BFD profiles too)', rule: { apiGroups: [G], resources: configPlurals(), verbs: ['list', 'watch'] } },
     { why: 'pool usage counts and conditions (Valid, Overlapping)', rule: { apiGroups: [G], resources: [`${Kinds.IPAddressPool.plural}/status`], verbs: ['patch'] } },
     { why: 'gateway integrations: their informer (every replica: the mutating webhook reads it too)', rule: { apiGroups: [G], resources: [Kinds.GatewayIntegration.plural], verbs: ['list', 'watch'] } },
     { why: 'gateway integrations: matched Services and conditions', rule: { apiGroups: [G], resources: [`${Kinds.GatewayIntegration.plural}/status`], verbs: ['patch'] } },
@@ -194,7 +194,7 @@ export const speakerRules: ComponentRules = {
   cluster: [
     { why: 'the planner: Services with their IPs, traffic policy; Nodes (labels, addresses, readiness)', rule: { apiGroups: [''], resources: ['services', 'nodes'], verbs: ['list', 'watch'] } },
     { why: 'externalTrafficPolicy Local: which nodes have ready endpoints', rule: { apiGroups: ['discovery.k8s.io'], resources: ['endpointslices'], verbs: ['list', 'watch'] } },
-    { why: 'pools, advertisements, peers and BFD profiles: what to announce, where and how', rule: { apiGroups: [G], resources: [...configPlurals(), Kinds.BFDProfile.plural], verbs: ['list', 'watch'] } },
+    { why: 'pools, advertisements, peers and BFD profiles: what to announce, where and how', rule: { apiGroups: [G], resources: configPlurals(), verbs: ['list', 'watch'] } },
     {
       why: 'its own SpeakerStatus: read at start, created when absent, then only its status patched (RBAC cannot tie the object name to the node: any speaker could write any node\'s status)',
       rule: { apiGroups: [G], resources: [Kinds.SpeakerStatus.plural], verbs: ['get', 'create'] },

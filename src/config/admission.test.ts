@@ -61,6 +61,19 @@ describe('refused, with the message parseConfig gives', () => {
   });
 });
 
+describe('BFDProfile', () => {
+  test('echo mode is refused; a BGPPeer naming a profile that does not exist is allowed with a warning, and not once it exists', () => {
+    const r = validateAdmission(snap({ bfdProfiles: [] }), create(obj('BFDProfile', 'fast', { echoMode: true })));
+    assert.equal(r.allowed, false);
+    assert.match(r.message, /^BFDProfile "fast": spec\.echoMode: echo mode is not supported/);
+    const w = validateAdmission(snap({ bfdProfiles: [] }), create(peer('r', { bfdProfile: 'fast' })));
+    assert.equal(w.allowed, true);
+    assert.equal(w.warnings.length, 1);
+    assert.match(w.warnings[0] ?? '', /BFDProfile "fast" does not exist: the session runs without BFD/);
+    assert.deepEqual(validateAdmission(snap({ bfdProfiles: [obj('BFDProfile', 'fast', {})] }), create(peer('r', { bfdProfile: 'fast' }))), { allowed: true, warnings: [] });
+  });
+});
+
 describe('allowed', () => {
   test('a valid object; warnings (plaintext password) come back with it', () => {
     assert.deepEqual(validateAdmission(snap({}), create(pool('ok', ['192.0.2.0/24']))), { allowed: true, warnings: [] });

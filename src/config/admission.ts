@@ -36,7 +36,7 @@ export type AdmissionDecision =
   | { readonly allowed: true; readonly warnings: readonly string[] }
   | { readonly allowed: false; readonly message: string; readonly warnings: readonly string[] };
 
-type SnapshotList = 'pools' | 'l2Advertisements' | 'bgpAdvertisements' | 'bgpPeers';
+type SnapshotList = 'pools' | 'l2Advertisements' | 'bgpAdvertisements' | 'bgpPeers' | 'bfdProfiles';
 
 /** The snapshot list each validated kind lives in. */
 const LISTS: Readonly<Record<string, SnapshotList>> = {
@@ -44,6 +44,7 @@ const LISTS: Readonly<Record<string, SnapshotList>> = {
   [Kinds.L2Advertisement.kind]: 'l2Advertisements',
   [Kinds.BGPAdvertisement.kind]: 'bgpAdvertisements',
   [Kinds.BGPPeer.kind]: 'bgpPeers',
+  [Kinds.BFDProfile.kind]: 'bfdProfiles',
 };
 
 /** The kinds {@link validateAdmission} has rules for (anything else is allowed as it is). */
@@ -78,7 +79,7 @@ export function validateAdmission(snapshot: ConfigSnapshot, request: AdmissionIn
     name = request.name !== undefined && request.name !== '' ? request.name : `${typeof meta.generateName === 'string' ? meta.generateName : ''}(generated)`;
     incoming = { ...incoming, metadata: { ...meta, name } };
   }
-  const others = snapshot[list].filter((o) => nameOf(o) !== name);
+  const others = (snapshot[list] ?? []).filter((o) => nameOf(o) !== name);
   const before: ConfigSnapshot = request.operation === 'UPDATE' && request.oldObject !== undefined
     ? { ...snapshot, [list]: [...others, request.oldObject] }
     : { ...snapshot, [list]: others };

@@ -56,7 +56,7 @@ export type SnapshotReader = () => Promise<ConfigSnapshot>;
 const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 /**
- * Reads the config snapshot parseConfig() takes: the four config kinds and the Secrets of `namespace`, in parallel,
+ * Reads the config snapshot parseConfig() takes: the config kinds (BFD profiles included) and the Secrets of `namespace`, in parallel,
  * each LIST with its own deadline. Rejects when any read fails (the caller refuses the write: validating on a
  * partial config could accept a broken one).
  */
@@ -68,11 +68,11 @@ export function apiSnapshotReader(client: Requester, namespace: string = SYSTEM_
   };
   const kind = (plural: string): Promise<unknown[]> => list(`/apis/${GROUP}/${VERSION}/${plural}`);
   return async () => {
-    const [pools, l2Advertisements, bgpAdvertisements, bgpPeers, secrets] = await Promise.all([
+    const [pools, l2Advertisements, bgpAdvertisements, bgpPeers, bfdProfiles, secrets] = await Promise.all([
       kind(Kinds.IPAddressPool.plural), kind(Kinds.L2Advertisement.plural), kind(Kinds.BGPAdvertisement.plural), kind(Kinds.BGPPeer.plural),
-      list(`/api/v1/namespaces/${encodeURIComponent(namespace)}/secrets`),
+      kind(Kinds.BFDProfile.plural), list(`/api/v1/namespaces/${encodeURIComponent(namespace)}/secrets`),
     ]);
-    return { pools, l2Advertisements, bgpAdvertisements, bgpPeers, secrets: secrets as SecretObject[] };
+    return { pools, l2Advertisements, bgpAdvertisements, bgpPeers, bfdProfiles, secrets: secrets as SecretObject[] };
   };
 }
 
