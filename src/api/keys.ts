@@ -67,6 +67,9 @@ export const EventReasons = {
   ConfigInvalid: 'ConfigInvalid',
   /** A BGPPeer carries its password in plaintext (`password`) instead of `passwordSecret`. */
   PlaintextPassword: 'PlaintextPassword',
+  /** A BFD session to a BGPPeer left Up (the node named in the message tore its BGP session down) or came Up again. */
+  BFDSessionDown: 'BFDSessionDown',
+  BFDSessionUp: 'BFDSessionUp',
 } as const;
 
 /** Prefix of MetalLB's old annotation keys: still accepted, but users are told the baregate.io key. */

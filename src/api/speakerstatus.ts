@@ -36,6 +36,23 @@ export interface SpeakerSession {
   establishedSince?: string;
   prefixesSent?: number;
   lastError?: string;
+  /** The BFD session to the peer, when its BGPPeer names a BFDProfile. */
+  bfd?: SpeakerBfdSession;
+}
+
+/** The BFD session (RFC 5880) beside one BGP session. */
+export interface SpeakerBfdSession {
+  /** `AdminDown`, `Down`, `Init` or `Up`. */
+  state: string;
+  /** RFC 3339 time it last became Up. */
+  upSince?: string;
+  /** Why it last left Up (RFC 5880 diagnostic, e.g. `control detection time expired`). */
+  lastDiagnostic?: string;
+  /** Single hop (RFC 5881, UDP 3784) or multihop (RFC 5883, UDP 4784). */
+  multihop: boolean;
+  /** The agreed transmit interval and the detection time, ms. */
+  transmitIntervalMs?: number;
+  detectionTimeMs?: number;
 }
 
 /** How this speaker sees another (the liveness view: alive, suspect, leaving). */
@@ -130,6 +147,19 @@ export function speakerStatusCRD(): Record<string, unknown> {
                 establishedSince: { type: 'string', format: 'date-time' },
                 prefixesSent: { type: 'integer', format: 'int64', minimum: 0 },
                 lastError: { type: 'string' },
+                bfd: {
+                  type: 'object',
+                  description: 'The BFD session to the peer (present when its BGPPeer names a BFDProfile).',
+                  required: ['state', 'multihop'],
+                  properties: {
+                    state: { type: 'string', enum: ['AdminDown', 'Down', 'Init', 'Up'] },
+                    upSince: { type: 'string', format: 'date-time' },
+                    lastDiagnostic: { type: 'string' },
+                    multihop: { type: 'boolean' },
+                    transmitIntervalMs: { type: 'integer', minimum: 0 },
+                    detectionTimeMs: { type: 'integer', minimum: 0 },
+                  },
+                },
               },
             },
           },

@@ -17,6 +17,7 @@ const base: DaemonMetrics = {
   announced: { L2: 3, BGP: 2 }, gained: 5, lost: 2, replies: 40, announcements: 12, heartbeatLosses: 1,
   heartbeatsRejected: { 'bad-mac': 4 },
   sessions: [{ peer: 'r1', established: true, updatesSent: 7, prefixesSent: 2 }, { peer: 'r2', established: false, updatesSent: 0, prefixesSent: 0 }],
+  bfd: [{ peer: 'r1', up: true, stateChanges: 2, packetsSent: 100, packetsReceived: 90 }],
 };
 
 async function value(name: string, labels: Record<string, string> = {}): Promise<number | undefined> {
@@ -33,12 +34,17 @@ test('observeSpeaker: gauges set, counters grow by differences, a smaller total 
   assert.equal(await value('baregate_speaker_heartbeats_rejected_total', { reason: 'bad-mac' }), 4);
   assert.equal(await value('baregate_speaker_bgp_session_up', { peer: 'r1' }), 1);
   assert.equal(await value('baregate_speaker_bgp_session_up', { peer: 'r2' }), 0);
-  const next: SpeakerMetricsInput = { ...base, gained: 6, replies: 45, sessions: [{ peer: 'r1', established: true, updatesSent: 3, prefixesSent: 2 }] };
+  assert.equal(await value('baregate_bfd_session_up', { peer: 'r1' }), 1);
+  assert.equal(await value('baregate_bfd_state_changes_total', { peer: 'r1' }), 2);
+  assert.equal(await value('baregate_bfd_packets_sent_total', { peer: 'r1' }), 100);
+  assert.equal(await value('baregate_bfd_packets_received_total', { peer: 'r1' }), 90);
+  const next: SpeakerMetricsInput = { ...base, gained: 6, replies: 45, sessions: [{ peer: 'r1', established: true, updatesSent: 3, prefixesSent: 2 }], bfd: [] };
   observeSpeaker(next);
   assert.equal(await value('baregate_speaker_ownership_changes_total', { change: 'gained' }), 6, 'grew by 1');
   assert.equal(await value('baregate_speaker_layer2_responses_sent_total'), 45);
   assert.equal(await value('baregate_speaker_bgp_updates_total', { peer: 'r1' }), 10, 'a new BGP speaker restarted at 3: 7 + 3');
   assert.equal(await value('baregate_speaker_bgp_session_up', { peer: 'r2' }), undefined, 'r2 is gone');
+  assert.equal(await value('baregate_bfd_session_up', { peer: 'r1' }), undefined, 'the BFD session is gone');
   observeSpeaker(next);
   assert.equal(await value('baregate_speaker_ownership_changes_total', { change: 'gained' }), 6, 'the same totals add nothing');
 });

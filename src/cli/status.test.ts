@@ -33,7 +33,7 @@ const inputs = {
     status('node-a', [
       { ip: '192.0.2.200', services: ['web/a'], mode: 'L2', interfaces: ['eth0'] },
       { ip: '203.0.113.5', services: ['web/routed'], mode: 'BGP', peers: ['r1'] },
-    ], [{ peer: 'r1', address: '192.0.2.254', state: 'Established', establishedSince: '2026-01-01T11:00:00Z', prefixesSent: 1 }]),
+    ], [{ peer: 'r1', address: '192.0.2.254', state: 'Established', establishedSince: '2026-01-01T11:00:00Z', prefixesSent: 1, bfd: { state: 'Up', multihop: true, upSince: '2026-01-01T11:00:00Z' } }]),
     status('node-b', [
       { ip: '2001:db8::200', services: ['web/a'], mode: 'L2', interfaces: ['eth0'] },
       { ip: '192.0.2.201', services: ['web/b'], mode: 'L2', interfaces: ['eth0'] },
@@ -82,6 +82,7 @@ test('table: one line per Service IP in aligned columns, then nodes and sessions
   assert.ok(lines.some((l) => /^web\/orphan\s+192\.0\.2\.210\s+p1\s+-\s+<none>$/.test(l)));
   assert.ok(lines.some((l) => /^web\/pending\s+<pending>/.test(l)));
   assert.ok(lines.some((l) => /^node-c\s+stale\s+1\s+0\s+-$/.test(l)));
-  assert.ok(lines.some((l) => /^node-b\s+r1\s+192\.0\.2\.254\s+Active\s+-\s+0\s+connect: ECONNREFUSED$/.test(l)));
+  assert.ok(lines.some((l) => /^node-b\s+r1\s+192\.0\.2\.254\s+Active\s+-\s+0\s+-\s+connect: ECONNREFUSED$/.test(l)));
+  assert.ok(lines.some((l) => /^node-a\s+r1\s+192\.0\.2\.254\s+Established\s+2026-01-01T11:00:00Z\s+1\s+Up \(multihop\)\s+-$/.test(l)), 'the BFD column');
   assert.match(formatTable({ services: [], nodes: [] }), /No LoadBalancer Services\.\n\nNo speaker has reported yet/);
 });

@@ -45,6 +45,8 @@ export interface SessionReport {
   readonly establishedSince?: string;
   readonly prefixesSent?: number;
   readonly lastError?: string;
+  /** The BFD session beside it: state, and single hop or multihop. */
+  readonly bfd?: { readonly state: string; readonly multihop: boolean; readonly lastDiagnostic?: string };
 }
 
 /** One speaker. */
@@ -112,6 +114,7 @@ export function statusReport(inputs: StatusInputs, nowMs: number): StatusReport 
       ...(str(x.establishedSince) !== undefined ? { establishedSince: str(x.establishedSince) ?? '' } : {}),
       ...(typeof x.prefixesSent === 'number' ? { prefixesSent: x.prefixesSent } : {}),
       ...(str(x.lastError) !== undefined ? { lastError: str(x.lastError) ?? '' } : {}),
+      ...bfdReport(obj(x.bfd)),
     })).sort((a, b) => byText(a.peer, b.peer));
     const problems = arr(st?.conditions).map(obj).filter((c): c is Json => c !== undefined && c.status !== 'True')
       .map((c) => `${str(c.type) ?? '?'}: ${str(c.message) ?? ''}`);
@@ -148,6 +151,14 @@ function table(header: readonly string[], rows: readonly (readonly string[])[]):
   return [line(header), ...rows.map(line)].join('\n');
 }
 
+/** A session's `bfd` object as reported; nothing when absent or malformed. */
+function bfdReport(b: Json | undefined): Pick<SessionReport, 'bfd'> {
+  const state = str(b?.state);
+  if (b === undefined || state === undefined) return {};
+  const diag = str(b.lastDiagnostic);
+  return { bfd: { state, multihop: b.multihop === true, ...(diag !== undefined ? { lastDiagnostic: diag } : {}) } };
+}
+
 /** The report as a person reads it: one line per Service IP, then per node its sessions and problems. */
 export function formatTable(r: StatusReport): string {
   const out: string[] = [];
@@ -163,10 +174,11 @@ export function formatTable(r: StatusReport): string {
   } else {
     const nrows = r.nodes.map((n) => [n.node, n.stale ? 'stale' : 'live', String(n.announcing), String(n.sessions.length), n.problems.length > 0 ? n.problems.join('; ') : '-']);
     out.push(table(['NODE', 'SPEAKER', 'ANNOUNCING', 'SESSIONS', 'PROBLEMS'], nrows));
-    const srows = r.nodes.flatMap((n) => n.sessions.map((s) => [n.node, s.peer, s.address, s.state, s.establishedSince ?? '-', s.prefixesSent !== undefined ? String(s.prefixesSent) : '-', s.lastError ?? '-']));
+    const bfdText = (s: SessionReport): string => (s.bfd ? `${s.bfd.state}${s.bfd.multihop ? ' (multihop)' : ''}` : '-');
+    const srows = r.nodes.flatMap((n) => n.sessions.map((s) => [n.node, s.peer, s.address, s.state, s.establishedSince ?? '-', s.prefixesSent !== undefined ? String(s.prefixesSent) : '-', bfdText(s), s.lastError ?? '-']));
     if (srows.length > 0) {
       out.push('');
-      out.push(table(['NODE', 'PEER', 'ADDRESS', 'STATE', 'SINCE', 'PREFIXES', 'LAST ERROR'], srows));
+      out.push(table(['NODE', 'PEER', 'ADDRESS', 'STATE', 'SINCE', 'PREFIXES', 'BFD', 'LAST ERROR'], srows));
     }
   }
   return `${out.join('\n')}\n`;

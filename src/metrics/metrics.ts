@@ -129,6 +129,38 @@ export const speakerBgpPrefixes = new Gauge({
   registers: [registry],
 });
 
+/** 1 while the BFD session to the peer is Up (MetalLB's FRR exporter: metallb_bfd_session_up). */
+export const bfdSessionUp = new Gauge({
+  name: 'baregate_bfd_session_up',
+  help: '1 if the BFD session to the BGP peer is Up',
+  labelNames: ['peer'] as const,
+  registers: [registry],
+});
+
+/** BFD state changes per peer: a flapping path shows here before users notice. */
+export const bfdStateChanges = new Counter({
+  name: 'baregate_bfd_state_changes_total',
+  help: 'BFD session state changes, by peer',
+  labelNames: ['peer'] as const,
+  registers: [registry],
+});
+
+/** BFD control packets sent per peer. */
+export const bfdPacketsSent = new Counter({
+  name: 'baregate_bfd_packets_sent_total',
+  help: 'BFD control packets sent, by peer',
+  labelNames: ['peer'] as const,
+  registers: [registry],
+});
+
+/** BFD control packets received and accepted per peer (dropped ones are not counted). */
+export const bfdPacketsReceived = new Counter({
+  name: 'baregate_bfd_packets_received_total',
+  help: 'BFD control packets received, by peer',
+  labelNames: ['peer'] as const,
+  registers: [registry],
+});
+
 /** What the speaker reports at each scrape: totals since start (not deltas) and current values. */
 export interface SpeakerMetricsInput {
   readonly announced: { readonly L2: number; readonly BGP: number };
@@ -139,6 +171,7 @@ export interface SpeakerMetricsInput {
   readonly heartbeatLosses: number;
   readonly heartbeatsRejected: Readonly<Record<string, number>>;
   readonly sessions: readonly { readonly peer: string; readonly established: boolean; readonly updatesSent: number; readonly prefixesSent: number }[];
+  readonly bfd: readonly { readonly peer: string; readonly up: boolean; readonly stateChanges: number; readonly packetsSent: number; readonly packetsReceived: number }[];
 }
 
 /** Last totals seen per counter series, to add only the difference (a total that went down restarted: all of it is new). */
@@ -151,6 +184,7 @@ function addTotal(c: Counter, id: string, total: number, labels?: Record<string,
   if (delta > 0) { if (labels) c.inc(labels, delta); else c.inc(delta); }
 }
 let knownPeers = new Set<string>();
+let knownBfdPeers = new Set<string>();
 
 /**
  * Brings the speaker series up to date from the daemon's totals (called before each scrape). The daemon keeps
@@ -178,4 +212,14 @@ export function observeSpeaker(m: SpeakerMetricsInput): void {
     speakerBgpPrefixes.remove({ peer: p });
   }
   knownPeers = peers;
+  const bfdPeers = new Set<string>();
+  for (const b of m.bfd) {
+    bfdPeers.add(b.peer);
+    bfdSessionUp.set({ peer: b.peer }, b.up ? 1 : 0);
+    addTotal(bfdStateChanges, 'bfd-chg', b.stateChanges, { peer: b.peer });
+    addTotal(bfdPacketsSent, 'bfd-tx', b.packetsSent, { peer: b.peer });
+    addTotal(bfdPacketsReceived, 'bfd-rx', b.packetsReceived, { peer: b.peer });
+  }
+  for (const p of knownBfdPeers) if (!bfdPeers.has(p)) bfdSessionUp.remove({ peer: p });
+  knownBfdPeers = bfdPeers;
 }

@@ -18,7 +18,8 @@ import type { ChangeHandler, KObject } from '../k8s/informer.ts';
 import { objectKey } from '../k8s/informer.ts';
 import type { CacheSource, EventRecorder, EventTarget, EventType } from '../k8s/ports.ts';
 import type { NodeInterface } from '../l2/interfaces.ts';
-import { SpeakerDaemon, type BgpPort, type CarrierPort, type LinkPort, type OwnLease } from './daemon.ts';
+import { SpeakerDaemon, type BfdPort, type BgpPort, type CarrierPort, type LinkPort, type OwnLease } from './daemon.ts';
+import type { BfdChange, BfdSessionSpec, BfdSessionStats, BfdStateName } from '../bfd/sessions.ts';
 import { Liveness, type DatagramPort } from './liveness.ts';
 import { plan } from './plan.ts';
 import { ClusterSources, type SourceSpec } from './sources.ts';
@@ -100,6 +101,7 @@ const pool = (name: string): Record<string, unknown> => ({ apiVersion: API_VERSI
 const l2adv = (name: string, spec: Record<string, unknown> = {}): Record<string, unknown> => ({ apiVersion: API_VERSION, kind: 'L2Advertisement', metadata: { name }, spec });
 const bgpadv = (name: string, spec: Record<string, unknown> = {}): Record<string, unknown> => ({ apiVersion: API_VERSION, kind: 'BGPAdvertisement', metadata: { name }, spec });
 const peer = (name: string, spec: Record<string, unknown>): Record<string, unknown> => ({ apiVersion: API_VERSION, kind: 'BGPPeer', metadata: { name }, spec });
+const bfdProfile = (name: string, spec: Record<string, unknown> = {}): Record<string, unknown> => ({ apiVersion: API_VERSION, kind: 'BFDProfile', metadata: { name }, spec });
 const keySecret = { metadata: { name: HEARTBEAT_SECRET, namespace: SYSTEM_NAMESPACE }, data: { [HEARTBEAT_SECRET_KEY]: KEY_B64 } };
 
 // ---------------------------------------------------------------- fake data plane
@@ -182,6 +184,33 @@ class FakeBgp implements BgpPort {
   }
   gracefulShutdown(): Promise<void> { this.steps.push('bgp:gshut'); return Promise.resolve(); }
   stop(): void { this.steps.push('bgp:stop'); }
+  downs: { peer: string; reason: string }[] = [];
+  held: ReadonlyMap<string, string> = new Map();
+  peerDown(peer: string, reason: string): void { this.downs.push({ peer, reason }); }
+  setHeld(held: ReadonlyMap<string, string>): void { this.held = new Map(held); }
+}
+
+/** BFD sessions that only change state when the test says so (the FSM and sockets have their own tests). */
+class FakeBfd implements BfdPort {
+  specs: readonly BfdSessionSpec[] = [];
+  stopped = false;
+  private cb: ((c: BfdChange) => void) | undefined;
+  private readonly states = new Map<string, BfdStateName>();
+  setSessions(specs: readonly BfdSessionSpec[]): void { this.specs = specs; }
+  onChange(cb: (c: BfdChange) => void): void { this.cb = cb; }
+  stats(): BfdSessionStats[] {
+    return this.specs.map((s) => ({
+      peer: s.peer, address: s.peerAddress, multihop: s.multihop, state: this.states.get(s.peer) ?? 'Down', upSince: undefined, lastDiagnostic: '',
+      transmitIntervalMs: 300, detectionTimeMs: 900, stateChanges: 1, packetsSent: 10, packetsReceived: 9, packetsDropped: 0,
+    }));
+  }
+  stop(): void { this.stopped = true; }
+  /** Moves a session to `to` and tells the daemon. */
+  change(peer: string, to: BfdStateName, diagnostic = '', remoteAdminDown = false): void {
+    const from = this.states.get(peer) ?? 'Down';
+    this.states.set(peer, to);
+    this.cb?.({ peer, from, to, diagnostic, remoteAdminDown });
+  }
 }
 
 class RecordingSink implements StatusSink {
@@ -244,7 +273,7 @@ function world(): World {
   return { clock, cluster: new FakeCluster(), lan: new FakeLan(), net: new FakeNet(clock) };
 }
 
-function speaker(w: World, name: string, ip: string, mac: string, opts: { handoff?: HandoffPort } = {}): TestSpeaker {
+function speaker(w: World, name: string, ip: string, mac: string, opts: { handoff?: HandoffPort; bfd?: BfdPort } = {}): TestSpeaker {
   const steps: string[] = [];
   const sink = new RecordingSink();
   const events = new RecordingEvents();
@@ -282,6 +311,7 @@ function speaker(w: World, name: string, ip: string, mac: string, opts: { handof
     status: sink,
     events,
     ...(opts.handoff && { handoff: opts.handoff }),
+    ...(opts.bfd && { bfd: opts.bfd }),
   });
   return { name, daemon, liveness, sink, events, carrier, links, bgp, steps, mac, api };
 }
@@ -463,6 +493,60 @@ test('BGP graceful stop: the staying speakers hand the leaving node\'s flows bac
   assert.ok(gshutAt >= 0);
   assert.ok(Math.max(...calls.map((c) => c.at)) - t0 < 300, 'a installed the hand-off within the 300 ms b waits before its GSHUT');
   await stopped(w, a);
+});
+
+test('BFD: sessions for the peers with a profile; Down tears BGP down at once (not for a peer\'s AdminDown); waitForUp holds the peer until Up', async () => {
+  const w = l2World();
+  w.cluster.delete('l2Advertisements', 'all');
+  w.cluster.delete('nodes', 'node-b');
+  w.cluster.set('bfdProfiles', bfdProfile('fast', { receiveInterval: 100, transmitInterval: 100 }));
+  w.cluster.set('bfdProfiles', bfdProfile('strict', { waitForUp: true }));
+  w.cluster.set('bgpPeers', peer('r1', { myASN: 64500, peerASN: 64501, peerAddress: '192.0.2.254', bfdProfile: 'fast' }));
+  w.cluster.set('bgpPeers', peer('r2', { myASN: 64500, peerASN: 64500, peerAddress: '192.0.2.253', bfdProfile: 'strict' }));
+  w.cluster.set('bgpPeers', peer('r3', { myASN: 64500, peerASN: 64502, peerAddress: '192.0.2.252' }));
+  w.cluster.set('bgpAdvertisements', bgpadv('all'));
+  const bfd = new FakeBfd();
+  const a = speaker(w, 'node-a', '192.0.2.1', '02:00:00:00:00:01', { bfd });
+  await started(w, a);
+  await w.clock.advanceAsync(100, 10);
+  const b = a.bgp[0]!;
+  assert.deepEqual(bfd.specs.map((x) => [x.peer, x.peerAddress, x.multihop, x.profile.transmitIntervalMs, x.profile.waitForUp]),
+    [['r1', '192.0.2.254', false, 100, false], ['r2', '192.0.2.253', true, 300, true]], 'eBGP direct: single hop; iBGP: multihop; r3 has no profile');
+  assert.deepEqual([...b.held.keys()], ['r2'], 'r2 waits for BFD');
+  assert.match(b.held.get('r2') ?? '', /waiting for the BFD session to come Up \(BFD Down; profile strict has waitForUp\)/);
+
+  bfd.change('r1', 'Up');
+  bfd.change('r2', 'Up');
+  assert.deepEqual([...b.held.keys()], [], 'Up releases r2');
+  assert.equal(b.downs.length, 0, 'Up resets nothing');
+  assert.deepEqual(a.events.events.filter((e) => e.reason === 'BFDSessionUp').map((e) => e.target.metadata.name), ['r1', 'r2']);
+
+  bfd.change('r1', 'Down', 'control detection time expired');
+  assert.deepEqual(b.downs, [{ peer: 'r1', reason: 'BFD session Down: control detection time expired' }], 'BGP to r1 torn down at once');
+  const down = a.events.events.find((e) => e.reason === 'BFDSessionDown');
+  assert.ok(down, 'a BFDSessionDown event');
+  assert.equal(down.type, 'Warning');
+  assert.match(down.message, /^node node-a: BFD session Down \(control detection time expired\): BGP session torn down$/);
+
+  bfd.change('r2', 'Down', 'neighbor signaled session down');
+  assert.deepEqual(b.downs.map((d) => d.peer), ['r1'], 'a waitForUp peer is held, not reset');
+  assert.deepEqual([...b.held.keys()], ['r2']);
+
+  bfd.change('r1', 'Up');
+  bfd.change('r1', 'Down', 'neighbor signaled session down', true);
+  assert.deepEqual(b.downs.map((d) => d.peer), ['r1'], 'the peer switching BFD off (AdminDown) keeps the BGP session');
+
+  await w.clock.advanceAsync(2000, 100);
+  const st = a.sink.last;
+  assert.deepEqual(st?.sessions.map((x) => [x.peer, x.bfd?.state, x.bfd?.multihop, x.bfd?.detectionTimeMs]),
+    [['r1', 'Down', false, 900], ['r2', 'Down', true, 900], ['r3', undefined, undefined, undefined]]);
+  assert.deepEqual(a.daemon.metrics().bfd.map((x) => [x.peer, x.up, x.packetsSent]), [['r1', false, 10], ['r2', false, 10]]);
+  w.cluster.delete('bgpPeers', 'r1');
+  w.cluster.delete('bgpPeers', 'r2');
+  await w.clock.advanceAsync(100, 10);
+  assert.deepEqual(bfd.specs.map((x) => x.peer), [], 'peers gone: their BFD sessions too');
+  await stopped(w, a);
+  assert.equal(bfd.stopped, true, 'shutdown stops BFD');
 });
 
 test('BGP: routes per peer follow the plan (attributes, withdrawals); routerID from the Node InternalIP', async () => {

@@ -31,6 +31,7 @@ import { isVirtual } from '../l2/interfaces.ts';
 import { peerFromConfig, speakerIdentity } from '../bgp/config.ts';
 import type { PeerStats, Route, Speaker } from '../bgp/speaker.ts';
 import { State } from '../bgp/fsm.ts';
+import { bfdSpecFor, type BfdChange, type BfdSessionSpec, type BfdSessionStats } from '../bfd/sessions.ts';
 import { isConfigKind, heartbeatKey, leaseNode, type ClusterSources, type LeaseObject, type SourceKind } from './sources.ts';
 import { SpeakerConditions, StatusPublisher, statusContent, type ConditionInput, type SessionInput, type StatusSink } from './status.ts';
 import { handoffTarget, type HandoffPort } from './handoff.ts';
@@ -107,7 +108,16 @@ export interface CarrierPort {
 }
 
 /** One BGP speaker: `Speaker` (bgp/speaker.ts) fits; myASN and routerID are fixed for its life. */
-export type BgpPort = Pick<Speaker, 'start' | 'setPeers' | 'setRoutes' | 'stats' | 'gracefulShutdown' | 'stop'>;
+export type BgpPort = Pick<Speaker, 'start' | 'setPeers' | 'setRoutes' | 'stats' | 'gracefulShutdown' | 'stop' | 'peerDown' | 'setHeld'>;
+
+/** The BFD sessions beside the BGP sessions (bfd/sessions.ts `BfdSessions` fits). */
+export interface BfdPort {
+  /** Makes the sessions exactly these, by peer name; an unchanged one is not touched. */
+  setSessions(specs: readonly BfdSessionSpec[]): void;
+  onChange(cb: (change: BfdChange) => void): void;
+  stats(): BfdSessionStats[];
+  stop(): void;
+}
 
 /** Makes a BGP speaker for the speaker-wide settings. */
 export type BgpFactory = (cfg: { readonly myASN: number; readonly routerID: string }) => BgpPort;
@@ -129,6 +139,8 @@ export interface DaemonDeps {
   /** This node's interfaces (os.networkInterfaces in production). */
   readonly interfaces: () => readonly NodeInterface[];
   readonly bgp: BgpFactory;
+  /** BFD for the peers whose BGPPeer names a BFDProfile. Absent: such peers run without BFD (said in ConfigValid). */
+  readonly bfd?: BfdPort;
   readonly status: StatusSink;
   readonly events: EventRecorder;
   /**
@@ -201,6 +213,8 @@ export class SpeakerDaemon {
   private localText = '';
   private bgp: { port: BgpPort; myASN: number; routerID: string } | undefined;
   private bgpProblem: string | undefined;
+  /** The BGPPeers the BGP speaker was last given (BFD reads their profiles). */
+  private bgpPeers: readonly BGPPeerConfig[] = [];
   private peersText = '';
   private sessionsText = '';
   private problems = new Set<string>();
@@ -238,6 +252,7 @@ export class SpeakerDaemon {
     deps.liveness.onChange(() => { this.guard('liveness_change', () => { this.schedule(0); }); });
     deps.leases.onChange?.(() => { this.guard('lease_freshness', () => { this.feedLeases(); }); });
     deps.carrier.onChange((ifname, up) => { this.guard('carrier_change', () => { this.carrierChanged(ifname, up); }); });
+    deps.bfd?.onChange((c) => { this.guard('bfd_change', () => { this.bfdChanged(c); }); });
   }
 
   /** Starts the caches, the Lease and the loop; resolves once the caches have synced and the first plan ran. */
@@ -320,6 +335,7 @@ export class SpeakerDaemon {
       // the second copy of a beat sent over both families is normal, not a rejection an operator should see
       heartbeatLosses: hb.losses, heartbeatsRejected: Object.fromEntries(Object.entries(hb.rejected).filter(([r]) => r !== 'duplicate')),
       sessions: (this.bgp?.port.stats() ?? []).map((p) => ({ peer: p.name, established: p.state === State.Established, updatesSent: p.updatesSent, prefixesSent: p.prefixesAdvertised })),
+      bfd: (this.d.bfd?.stats() ?? []).map((b) => ({ peer: b.peer, up: b.state === 'Up', stateChanges: b.stateChanges, packetsSent: b.packetsSent, packetsReceived: b.packetsReceived })),
     };
   }
 
@@ -361,6 +377,7 @@ export class SpeakerDaemon {
       this.d.lease.stop();
       this.d.liveness.stop();
       this.d.carrier.stop();
+      this.d.bfd?.stop();
       this.d.sources.stop();
     });
     this.stopping = false;
@@ -595,6 +612,8 @@ export class SpeakerDaemon {
     const planned = plan.peers.map((n) => byName.get(n)).filter((p): p is BGPPeerConfig => p !== undefined);
     if (planned.length === 0) {
       if (this.bgp) { this.bgp.port.setPeers([]); this.bgp.port.setRoutes(new Map()); }
+      this.d.bfd?.setSessions([]);
+      this.bgpPeers = [];
       this.bgpProblem = undefined;
       return;
     }
@@ -610,6 +629,8 @@ export class SpeakerDaemon {
     if (myASN === undefined || routerID === undefined) {
       this.bgpProblem = 'no router ID: the Node has no IPv4 InternalIP and no BGPPeer sets routerID';
       if (this.bgp) { this.bgp.port.stop(); this.bgp = undefined; }
+      this.d.bfd?.setSessions([]);
+      this.bgpPeers = [];
       return;
     }
     if (this.bgp && (this.bgp.myASN !== myASN || this.bgp.routerID !== routerID)) {
@@ -622,6 +643,11 @@ export class SpeakerDaemon {
       this.bgp = { port, myASN, routerID };
       port.start().catch((e: unknown) => { this.log.error({ event: 'bgp_start_failed', err: String(e) }, 'BGP speaker did not start'); });
     }
+    this.bgpPeers = peers;
+    if (this.d.bfd) this.d.bfd.setSessions(peers.flatMap((p) => { const b = bfdSpecFor(p); return b ? [b] : []; }));
+    else if (peers.some((p) => p.bfd)) this.bgpProblem = [this.bgpProblem, 'BFD is not available in this speaker: the peers with a bfdProfile run without it'].filter((x) => x).join('; ');
+    // held before setPeers: a peer that waits for BFD must not start a session first
+    this.bgp.port.setHeld(this.bfdHeld());
     this.bgp.port.setPeers(peers.map((p) => peerFromConfig(p, { nodeIPv4, nodeIPv6 })));
     const routes = new Map<string, Route[]>();
     for (const p of peers) {
@@ -631,6 +657,43 @@ export class SpeakerDaemon {
       })));
     }
     this.bgp.port.setRoutes(routes);
+  }
+
+  /** Peers held until their BFD session is Up (profile waitForUp), with why. */
+  private bfdHeld(): Map<string, string> {
+    const held = new Map<string, string>();
+    if (!this.d.bfd) return held;
+    const states = new Map(this.d.bfd.stats().map((b) => [b.peer, b.state]));
+    for (const p of this.bgpPeers) {
+      if (p.bfd?.waitForUp !== true) continue;
+      const st = states.get(p.name) ?? 'Down';
+      if (st !== 'Up') held.set(p.name, `waiting for the BFD session to come Up (BFD ${st}; profile ${p.bfd.name} has waitForUp)`);
+    }
+    return held;
+  }
+
+  /**
+   * A BFD session changed state. Leaving Up tears the BGP session down at once (RFC 5882 §10.2), unless the peer
+   * said AdminDown, which means its BFD was switched off, not that it is gone (RFC 5882 §3.2); under waitForUp the
+   * session stays held until BFD is Up again.
+   */
+  private bfdChanged(c: BfdChange): void {
+    this.publisher.changed();
+    const peer = this.bgpPeers.find((p) => p.name === c.peer);
+    if (!peer || !this.bgp) return;
+    const target = { apiVersion: API_VERSION, kind: 'BGPPeer', metadata: { name: c.peer } };
+    if (c.from === 'Up' && c.to !== 'Up') {
+      const adminDown = c.remoteAdminDown;
+      this.log.warn({ event: 'bfd_down', peer: c.peer, to: c.to, diagnostic: c.diagnostic }, adminDown ? 'BFD switched off by the peer: BGP session kept' : 'BFD session down: BGP session torn down');
+      if (!adminDown) {
+        this.d.events.record(target, 'Warning', EventReasons.BFDSessionDown, `node ${this.d.node}: BFD session ${c.to} (${c.diagnostic}): BGP session torn down`);
+        if (peer.bfd?.waitForUp !== true) this.bgp.port.peerDown(c.peer, `BFD session ${c.to}: ${c.diagnostic}`);
+      }
+    } else if (c.to === 'Up') {
+      this.log.info({ event: 'bfd_up', peer: c.peer, from: c.from }, 'BFD session up');
+      this.d.events.record(target, 'Normal', EventReasons.BFDSessionUp, `node ${this.d.node}: BFD session Up`);
+    }
+    this.bgp.port.setHeld(this.bfdHeld());
   }
 
   /** The first IPv4 address of a non-virtual interface (router ID when the Node lists no IPv4 InternalIP). */
@@ -734,10 +797,15 @@ export class SpeakerDaemon {
 
   private sessionInputs(): SessionInput[] {
     const addr = new Map((this.parsed?.config.peers ?? []).map((p) => [p.name, p.peerAddress]));
-    return (this.bgp?.port.stats() ?? []).map((s: PeerStats) => ({
-      peer: s.name, address: s.address !== '' ? s.address : addr.get(s.name) ?? '', state: s.state, establishedSince: s.establishedSince,
-      prefixesSent: s.prefixesAdvertised, ...(s.lastError !== '' ? { lastError: s.lastError } : {}),
-    }));
+    const bfd = new Map((this.d.bfd?.stats() ?? []).map((b) => [b.peer, b]));
+    return (this.bgp?.port.stats() ?? []).map((s: PeerStats) => {
+      const b = bfd.get(s.name);
+      return {
+        peer: s.name, address: s.address !== '' ? s.address : addr.get(s.name) ?? '', state: s.state, establishedSince: s.establishedSince,
+        prefixesSent: s.prefixesAdvertised, ...(s.lastError !== '' ? { lastError: s.lastError } : {}),
+        ...(b ? { bfd: { state: b.state, multihop: b.multihop, upSince: b.upSince, lastDiagnostic: b.lastDiagnostic, transmitIntervalMs: b.transmitIntervalMs, detectionTimeMs: b.detectionTimeMs } } : {}),
+      };
+    });
   }
 
   private conditionInputs(): ConditionInput[] {

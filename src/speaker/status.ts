@@ -73,6 +73,16 @@ export interface SessionInput {
   readonly establishedSince?: number | undefined;
   readonly prefixesSent: number;
   readonly lastError?: string | undefined;
+  /** The BFD session beside it, when the peer has a BFDProfile. */
+  readonly bfd?: {
+    readonly state: string;
+    readonly multihop: boolean;
+    /** Wall-clock ms when it last became Up. */
+    readonly upSince: number | undefined;
+    readonly lastDiagnostic: string;
+    readonly transmitIntervalMs: number;
+    readonly detectionTimeMs: number;
+  } | undefined;
 }
 
 /** Everything the status is made from. */
@@ -137,6 +147,14 @@ export function statusContent(i: StatusInput, previous: readonly Condition[] = [
     ...(s.establishedSince !== undefined ? { establishedSince: new Date(s.establishedSince).toISOString() } : {}),
     prefixesSent: s.prefixesSent,
     ...(s.lastError !== undefined && s.lastError !== '' ? { lastError: s.lastError } : {}),
+    ...(s.bfd !== undefined ? {
+      bfd: {
+        state: s.bfd.state, multihop: s.bfd.multihop,
+        ...(s.bfd.upSince !== undefined ? { upSince: new Date(s.bfd.upSince).toISOString() } : {}),
+        ...(s.bfd.lastDiagnostic !== '' ? { lastDiagnostic: s.bfd.lastDiagnostic } : {}),
+        ...(s.bfd.transmitIntervalMs > 0 ? { transmitIntervalMs: Math.round(s.bfd.transmitIntervalMs), detectionTimeMs: Math.round(s.bfd.detectionTimeMs) } : {}),
+      },
+    } : {}),
   })).sort((a, b) => byText(a.peer, b.peer));
   const members: MemberStatus[] = [...i.members].map(([node, m]) => ({ node, state: m.state })).sort((a, b) => byText(a.node, b.node));
   const summary: StatusSummary = {

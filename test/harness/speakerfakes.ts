@@ -69,6 +69,8 @@ export class FakeBgp implements BgpPort {
   }
   gracefulShutdown(): Promise<void> { this.gshut++; return Promise.resolve(); }
   stop(): void { /* nothing open */ }
+  peerDown(): void { /* no sessions to drop */ }
+  setHeld(): void { /* no sessions to hold */ }
 }
 
 /**
