@@ -51,12 +51,13 @@
 #define MAX_BURST 1024
 #define RECV_BUF 65536
 
-enum { PACKET, ICMP6 };
-static const napi_type_tag TAG[2] = {
+enum { PACKET, ICMP6, UDP, KINDS };
+static const napi_type_tag TAG[KINDS] = {
     {0x62617265676174e1ULL, 0x7061636b65740001ULL},
     {0x62617265676174e1ULL, 0x69636d7036000002ULL},
+    {0x62617265676174e1ULL, 0x7564700000000003ULL},
 };
-static const char *const KIND_NAME[2] = {"PacketSocket", "Icmp6Socket"};
+static const char *const KIND_NAME[KINDS] = {"PacketSocket", "Icmp6Socket", "UdpSocket"};
 
 typedef struct {
   int kind, fd, ifindex;           /* fd is -1 once closed */
@@ -294,6 +295,40 @@ static int recv_icmp6(sock_t *s, napi_value *argv) {
   return 4;
 }
 
+/* One UDP datagram into argv[0..3] = (source text, source port, TTL or hop limit, payload): the TTL comes from
+ * IP_RECVTTL / IPV6_RECVHOPLIMIT ancillary data (-1 when the kernel gave none), so BFD can check RFC 5881's 255. */
+static int recv_udp(sock_t *s, napi_value *argv) {
+  unsigned char buf[RECV_BUF];
+  union { char buf[CMSG_SPACE(sizeof(int)) * 2]; struct cmsghdr align; } cm;
+  struct sockaddr_storage from;
+  struct iovec iov = {buf, sizeof buf};
+  struct msghdr mh = {.msg_name = &from, .msg_namelen = sizeof from, .msg_iov = &iov, .msg_iovlen = 1,
+                      .msg_control = cm.buf, .msg_controllen = sizeof cm.buf};
+  char src[INET6_ADDRSTRLEN] = "";
+  int ttl = -1, port = 0;
+  ssize_t n = recvmsg(s->fd, &mh, 0);
+  if (n < 0) return -errno;
+  for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
+    if ((c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_TTL) || (c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_HOPLIMIT))
+      memcpy(&ttl, CMSG_DATA(c), sizeof ttl);
+  }
+  if (from.ss_family == AF_INET) {
+    struct sockaddr_in *sin = (struct sockaddr_in *)&from;
+    inet_ntop(AF_INET, &sin->sin_addr, src, sizeof src);
+    port = ntohs(sin->sin_port);
+  } else if (from.ss_family == AF_INET6) {
+    struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&from;
+    inet_ntop(AF_INET6, &sin6->sin6_addr, src, sizeof src);
+    port = ntohs(sin6->sin6_port);
+  }
+  if (napi_create_string_utf8(s->env, src, NAPI_AUTO_LENGTH, &argv[0]) != napi_ok ||
+      napi_create_int32(s->env, port, &argv[1]) != napi_ok ||
+      napi_create_int32(s->env, ttl, &argv[2]) != napi_ok ||
+      napi_create_buffer_copy(s->env, (size_t)n, buf, NULL, &argv[3]) != napi_ok)
+    return 0;
+  return 4;
+}
+
 static void on_poll(uv_poll_t *h, int status, int events) {
   sock_t *s = h->data;
   napi_handle_scope scope;
@@ -310,7 +345,7 @@ static void on_poll(uv_poll_t *h, int status, int events) {
   for (int i = 0; i < MAX_BURST && s->fd >= 0; i++) {
     napi_handle_scope inner; /* one scope per message: a burst must not pile up handles */
     if (napi_open_handle_scope(s->env, &inner) != napi_ok) break;
-    int argc = s->kind == PACKET ? recv_packet(s, argv) : recv_icmp6(s, argv);
+    int argc = s->kind == PACKET ? recv_packet(s, argv) : s->kind == ICMP6 ? recv_icmp6(s, argv) : recv_udp(s, argv);
     if (argc > 0) dispatch(s, s->on_data, (size_t)argc, argv);
     else if (argc < 0 && argc != -EINTR && argc != -EAGAIN && argc != -EWOULDBLOCK) fail(s, -argc);
     napi_close_handle_scope(s->env, inner);
@@ -364,7 +399,7 @@ static napi_value sock_new(napi_env env, int kind, int fd, int ifindex, const ch
 /* The sock_t behind a wrapper of the given kind (-1: either), or NULL with a TypeError thrown. */
 static sock_t *sock_arg(napi_env env, napi_value v, int kind) {
   void *s = NULL;
-  for (int k = 0; k < 2; k++) {
+  for (int k = 0; k < KINDS; k++) {
     bool ok = false;
     if ((kind < 0 || kind == k) && napi_check_object_type_tag(env, v, &TAG[k], &ok) == napi_ok && ok &&
         napi_unwrap(env, v, &s) == napi_ok)
@@ -555,6 +590,104 @@ static napi_value js_icmp6_membership(napi_env env, napi_callback_info info) {
   if (s->fd < 0) return throw_errno(env, EBADF, "setsockopt", ctx);
   if (setsockopt(s->fd, IPPROTO_IPV6, join ? IPV6_JOIN_GROUP : IPV6_LEAVE_GROUP, &mr, sizeof mr) < 0)
     return throw_errno(env, errno, "setsockopt", ctx);
+  return NULL;
+}
+
+static bool sockaddr_for(int domain, const char *text, int port, struct sockaddr_storage *ss, socklen_t *len);
+
+/* udpOpen(family, bindAddress, port, ifname, ttl, onMessage?, onError?) -> { fd, ifindex, port }: a non-blocking UDP
+ * socket bound to bindAddress:port (port 0: ephemeral; '' address: any), optionally to a device, sending with the
+ * given TTL / hop limit and reporting each datagram's received TTL (BFD, RFC 5881/5883). EADDRINUSE is thrown as
+ * such so the caller can try another port. Without onMessage the socket only sends and is not polled. */
+static napi_value js_udp_open(napi_env env, napi_callback_info info) {
+  napi_value argv[7], on_msg, on_error, obj, v;
+  size_t argc = 7;
+  int64_t family, port, ttl;
+  char addr[INET6_ADDRSTRLEN], ifname[IF_NAMESIZE];
+  size_t addrlen = 0, iflen = 0;
+  NAPI(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (!arg_int(env, argv[0], 4, 6, "family", &family)) return NULL;
+  if (family != 4 && family != 6) return type_error(env, "family must be 4 or 6"), NULL;
+  if (!arg_string(env, argv[1], addr, sizeof addr, 0, "bindAddress", &addrlen) || !arg_int(env, argv[2], 0, 65535, "port", &port) ||
+      !arg_string(env, argv[3], ifname, sizeof ifname, 0, "ifname", &iflen) || !arg_int(env, argv[4], 1, 255, "ttl", &ttl) ||
+      !arg_fn(env, argv[5], true, "onMessage", &on_msg) || !arg_fn(env, argv[6], true, "onError", &on_error))
+    return NULL;
+  const bool v6 = family == 6;
+  const int domain = v6 ? AF_INET6 : AF_INET;
+  const char *ctx = addrlen > 0 ? addr : (v6 ? "::" : "0.0.0.0");
+  int fd = socket(domain, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_UDP);
+  if (fd < 0) return throw_errno(env, errno, "socket", ctx);
+  const int one = 1, t = (int)ttl;
+  const struct { int level, name; const void *val; socklen_t len; const char *label; } opts[] = {
+      {v6 ? IPPROTO_IPV6 : IPPROTO_IP, v6 ? IPV6_UNICAST_HOPS : IP_TTL, &t, sizeof t, v6 ? "IPV6_UNICAST_HOPS" : "IP_TTL"},
+      {v6 ? IPPROTO_IPV6 : IPPROTO_IP, v6 ? IPV6_RECVHOPLIMIT : IP_RECVTTL, &one, sizeof one, v6 ? "IPV6_RECVHOPLIMIT" : "IP_RECVTTL"},
+      {v6 ? IPPROTO_IPV6 : SOL_SOCKET, v6 ? IPV6_V6ONLY : SO_REUSEADDR, &one, sizeof one, v6 ? "IPV6_V6ONLY" : "SO_REUSEADDR"},
+  };
+  for (size_t i = 0; i < sizeof opts / sizeof opts[0]; i++) {
+    if (setsockopt(fd, opts[i].level, opts[i].name, opts[i].val, opts[i].len) < 0) {
+      int err = errno;
+      close(fd);
+      return throw_errno(env, err, "setsockopt", opts[i].label);
+    }
+  }
+  if (v6 && setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0) {
+    int err = errno;
+    close(fd);
+    return throw_errno(env, err, "setsockopt", "SO_REUSEADDR");
+  }
+  if (iflen > 0 && setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, ifname, (socklen_t)iflen) < 0) {
+    int err = errno;
+    close(fd);
+    return throw_errno(env, err, "setsockopt", ifname);
+  }
+  struct sockaddr_storage ss;
+  socklen_t sslen;
+  if (!sockaddr_for(domain, addrlen > 0 ? addr : (v6 ? "::" : "0.0.0.0"), (int)port, &ss, &sslen)) {
+    close(fd);
+    type_error(env, "bindAddress %s is not an IPv%d address", addr, (int)family);
+    return NULL;
+  }
+  if (bind(fd, (struct sockaddr *)&ss, sslen) < 0) {
+    int err = errno;
+    close(fd);
+    return throw_errno(env, err, "bind", ctx);
+  }
+  struct sockaddr_storage bound;
+  socklen_t blen = sizeof bound;
+  int bport = 0;
+  if (getsockname(fd, (struct sockaddr *)&bound, &blen) == 0)
+    bport = ntohs(bound.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&bound)->sin6_port : ((struct sockaddr_in *)&bound)->sin_port);
+  obj = sock_new(env, UDP, fd, 0, ctx, on_msg, on_error);
+  if (!obj) return NULL;
+  NAPI(napi_create_int32(env, bport, &v));
+  NAPI(napi_set_named_property(env, obj, "port", v));
+  return obj;
+}
+
+/* udpSend(handle, dst, port, payload): one datagram (sendto; a full socket buffer is EAGAIN, thrown). */
+static napi_value js_udp_send(napi_env env, napi_callback_info info) {
+  napi_value argv[4];
+  size_t argc = 4;
+  sock_t *s;
+  char dst[INET6_ADDRSTRLEN];
+  size_t dstlen = 0, len = 0;
+  int64_t port;
+  void *data;
+  int domain;
+  socklen_t dl = sizeof domain;
+  NAPI(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (!(s = sock_arg(env, argv[0], UDP)) || !arg_string(env, argv[1], dst, sizeof dst, 2, "dst", &dstlen) ||
+      !arg_int(env, argv[2], 1, 65535, "port", &port) || !arg_bytes(env, argv[3], 1, "payload", &data, &len))
+    return NULL;
+  if (s->fd < 0) return throw_errno(env, EBADF, "sendto", s->name);
+  if (getsockopt(s->fd, SOL_SOCKET, SO_DOMAIN, &domain, &dl) < 0) return throw_errno(env, errno, "getsockopt", s->name);
+  struct sockaddr_storage ss;
+  socklen_t sslen;
+  if (!sockaddr_for(domain, dst, (int)port, &ss, &sslen)) {
+    type_error(env, "dst %s does not fit the socket's family", dst);
+    return NULL;
+  }
+  if (sendto(s->fd, data, len, 0, (struct sockaddr *)&ss, sslen) < 0) return throw_errno(env, errno, "sendto", dst);
   return NULL;
 }
 
@@ -870,6 +1003,8 @@ NAPI_MODULE_INIT() {
       {"icmp6Send", NULL, js_icmp6_send, NULL, NULL, NULL, napi_enumerable, NULL},
       {"icmp6Membership", NULL, js_icmp6_membership, NULL, NULL, NULL, napi_enumerable, NULL},
       {"close", NULL, js_close, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"udpOpen", NULL, js_udp_open, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"udpSend", NULL, js_udp_send, NULL, NULL, NULL, napi_enumerable, NULL},
       {"setTcpMd5", NULL, js_set_tcp_md5, NULL, NULL, NULL, napi_enumerable, NULL},
       {"testTcpSocket", NULL, js_test_tcp_socket, NULL, NULL, NULL, napi_enumerable, NULL},
       {"tcpSocket", NULL, js_tcp_socket, NULL, NULL, NULL, napi_enumerable, NULL},

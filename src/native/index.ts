@@ -27,6 +27,12 @@ interface Binding {
   icmp6Send(h: Handle, dst: string, ifindex: number, payload: Buffer): void;
   icmp6Membership(h: Handle, group: string, ifindex: number, join: boolean): void;
   close(h: Handle): void;
+  udpOpen(
+    family: 4 | 6, bindAddress: string, port: number, ifname: string, ttl: number,
+    onMessage: ((src: string, srcPort: number, ttl: number, payload: Buffer) => void) | undefined,
+    onError: (err: NativeError) => void,
+  ): Handle & { readonly port: number };
+  udpSend(h: Handle, dst: string, port: number, payload: Buffer): void;
   setTcpMd5(fd: number, peer: string, key: string): void;
   testTcpSocket(family: 4 | 6): number;
   tcpSocket(family: 4 | 6, sourceAddress: string, ttl: number): number;
@@ -232,6 +238,57 @@ export function openIcmp6Socket(onMessage?: (m: Icmp6Message) => void,
       joined.delete(k);
     },
     close: () => { joined.clear(); native.close(h); },
+  };
+}
+
+/** A datagram {@link openUdpSocket} hands to onMessage. */
+export interface UdpMessage {
+  readonly src: string;
+  readonly srcPort: number;
+  /** The TTL / hop limit it arrived with (IP_RECVTTL / IPV6_RECVHOPLIMIT); -1 if the kernel gave none. */
+  readonly ttl: number;
+  readonly payload: Buffer;
+}
+
+/** A UDP socket that reports received TTLs; see {@link openUdpSocket}. */
+export interface UdpSocket {
+  readonly fd: number;
+  /** The bound port (the ephemeral one chosen when 0 was asked for). */
+  readonly port: number;
+  /** One datagram; throws NativeError (EAGAIN when the send buffer is full, ENETUNREACH, ...). */
+  send(dst: string, port: number, payload: Buffer): void;
+  /** Idempotent. */
+  close(): void;
+}
+
+/** Options of {@link openUdpSocket}. */
+export interface UdpOptions {
+  readonly family: 4 | 6;
+  /** '' or undefined: any address of the family. */
+  readonly bindAddress?: string | undefined;
+  /** 0 or undefined: an ephemeral port. */
+  readonly port?: number | undefined;
+  /** SO_BINDTODEVICE. */
+  readonly ifname?: string | undefined;
+  /** TTL / hop limit of what it sends (BFD: 255). */
+  readonly ttl: number;
+}
+
+/**
+ * A UDP socket for BFD (RFC 5881 §5: sent with TTL 255, received ones checked for it), which Node's dgram cannot do:
+ * it has no way to read a datagram's TTL. Without `onMessage` it only sends and is not polled. A port in use throws a
+ * NativeError with code EADDRINUSE.
+ */
+export function openUdpSocket(o: UdpOptions, onMessage?: (m: UdpMessage) => void, onError: (err: NativeError) => void = defaultOnError): UdpSocket {
+  const h = native.udpOpen(
+    o.family, o.bindAddress ?? '', o.port ?? 0, o.ifname ?? '', o.ttl,
+    onMessage && guarded('udp socket onMessage', (src: string, srcPort: number, ttl: number, payload: Buffer) => { onMessage({ src, srcPort, ttl, payload }); }),
+    guarded('udp socket onError', onError, 'onError'),
+  );
+  return {
+    fd: h.fd, port: h.port,
+    send: (dst, port, payload) => { native.udpSend(h, dst, port, payload); },
+    close: () => { native.close(h); },
   };
 }
 
