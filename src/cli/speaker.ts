@@ -22,7 +22,7 @@ import { CarrierWatch } from '../l2/carrier.ts';
 import type { NodeInterface } from '../l2/interfaces.ts';
 import { logger, rootLogger, type Logger } from '../log.ts';
 import { enableDefaultMetrics, observeSpeaker, registry } from '../metrics/metrics.ts';
-import { SpeakerDaemon, type BgpFactory, type CarrierPort, type LinkOpener } from '../speaker/daemon.ts';
+import { SpeakerDaemon, type BfdPort, type BgpFactory, type CarrierPort, type LinkOpener } from '../speaker/daemon.ts';
 import { LeaseWatch, SpeakerLease } from '../speaker/lease.ts';
 import { Liveness, UdpPort, type DatagramPort } from '../speaker/liveness.ts';
 import { plan } from '../speaker/plan.ts';
@@ -56,6 +56,8 @@ export interface SpeakerOverrides {
   clock?: Clock;
   openLink?: LinkOpener;
   bgp?: BgpFactory;
+  /** BFD sessions (default: real UDP sockets, unless `bgp` is replaced: then none, as nothing real peers). */
+  bfd?: BfdPort;
   datagrams?: DatagramPort;
   carrier?: CarrierPort;
   interfaces?: () => readonly NodeInterface[];
@@ -108,6 +110,13 @@ async function nativeLinkOpener(clock: Clock, log: Logger): Promise<LinkOpener> 
   return (ifname, onClaim) => new L2Link({ ifname, log: log.child({ ifname }), io: nativeLinkIo, clock, onClaim });
 }
 
+/** BFD on the native addon's UDP sockets (opened only once a BGPPeer names a BFDProfile). */
+async function nativeBfd(clock: Clock, log: Logger): Promise<BfdPort> {
+  const [{ BfdSessions }, { udpTransport }] = await Promise.all([import('../bfd/sessions.ts'), import('../bfd/socket.ts')]);
+  const l = log.child({ part: 'bfd' });
+  return new BfdSessions({ transport: udpTransport(l), clock, log: l });
+}
+
 /** Starts a speaker for `flags` (with `o` replacing data-plane ports). Throws only for bad settings. */
 export async function startSpeaker(flags: SpeakerFlags, o: SpeakerOverrides = {}): Promise<SpeakerHandle> {
   const node = flags.nodeName ?? process.env.NODE_NAME ?? '';
@@ -141,6 +150,7 @@ export async function startSpeaker(flags: SpeakerFlags, o: SpeakerOverrides = {}
     config: { routerID: cfg.routerID, myASN: cfg.myASN, listenPort: flags.bgpPort, peers: [], prefixes: [] },
     log: log.child({ part: 'bgp' }), clock,
   }));
+  const bfd = o.bfd ?? (o.bgp ? undefined : await nativeBfd(clock, log));
   const drainMs = flags.handoffDrainMs ?? HANDOFF_DRAIN_MS;
   const handoff = drainMs > 0 ? new Handoff({ clock, log: log.child({ part: 'handoff' }), run: o.nft ?? execNft(), drainMs }) : undefined;
   handoff?.start();
@@ -155,6 +165,7 @@ export async function startSpeaker(flags: SpeakerFlags, o: SpeakerOverrides = {}
     carrier: o.carrier ?? carrierPort(clock, log),
     interfaces: o.interfaces ?? nodeInterfaces,
     bgp,
+    ...(bfd && { bfd }),
     status,
     events: new ApiEventRecorder({ client, component: SPEAKER_NAME, log, clock }),
   });
