@@ -1,9 +1,10 @@
 /**
  * Writes the generated files of deploy/ from the TypeScript source of truth (src/api): the CRDs
- * (deploy/crds/*.yaml), the install bundle (deploy/baregate.yaml), its kustomization and the Helm chart's crds/. With --check it
+ * (deploy/crds/*.yaml), the install bundle (deploy/baregate.yaml), its kustomization and the Helm chart's crds/, and from
+ * src/metrics the Grafana dashboard (deploy/dashboards/baregate.json). With --check it
  * writes nothing and exits 1 when a checked-in file differs, which the unit tests and CI use.
  *
- * deploy/ holds hand-written things too (the Helm chart, dashboards): only deploy/crds/ is checked for
+ * deploy/ holds hand-written things too (the Helm chart): only deploy/crds/ is checked for
  * files the generator does not produce, and the chart's crds/.
  */
 import { readdir, readFile, writeFile, mkdir } from 'node:fs/promises';
@@ -11,6 +12,7 @@ import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { bundleObjects, renderBundle, renderKustomization } from '../src/api/bundle.ts';
 import { allCRDs, renderCRDs } from '../src/api/render.ts';
+import { renderDashboard } from '../src/metrics/dashboard.ts';
 
 const deploy = join(import.meta.dirname, '..', 'deploy');
 const crdDir = join(deploy, 'crds');
@@ -32,8 +34,10 @@ const want: Record<string, string> = {
   [join(deploy, 'baregate.yaml')]: renderBundle(),
   [join(deploy, 'kustomization.yaml')]: renderKustomization(),
   ...chartCRDs,
+  [join(deploy, 'dashboards', 'baregate.json')]: renderDashboard(),
 };
 await mkdir(crdDir, { recursive: true });
+if (!check) await mkdir(join(deploy, 'dashboards'), { recursive: true });
 let stale = 0;
 for (const [path, text] of Object.entries(want)) {
   const have = await readFile(path, 'utf8').catch(() => '');
