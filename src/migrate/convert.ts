@@ -13,6 +13,7 @@
  */
 import { API_VERSION, EXCLUDE_FROM_LB_LABEL, SYSTEM_NAMESPACE, PASSWORD_SECRET_KEY } from '../api/keys.ts';
 import { METALLB_BOOKKEEPING_ANNOTATION_PREFIXES, MetalLBKinds } from '../api/metallb.ts';
+import { BFDProfileRanges } from '../api/bfdprofile.ts';
 import { announcedPools, parseConfig } from '../config/config.ts';
 import { ProblemCodes } from '../config/types.ts';
 import { FieldTable, Treatments, ruleFor, type KindRules } from './fields.ts';
@@ -22,13 +23,13 @@ import { Levels, OUTPUT_KINDS, type Finding, type OutputKind, type OutputObject 
 
 /** What {@link convert} returns. */
 export interface Conversion {
-  /** In output order: by kind (pools, L2, BGP advertisements, peers), then name. */
+  /** In output order: by kind (pools, L2, BGP advertisements, BFD profiles, peers), then name. */
   readonly objects: readonly OutputObject[];
   readonly findings: readonly Finding[];
 }
 
-/** A reference by name from one converted object to another, resolved in the source's group after renames. */
-interface Ref { readonly field: 'ipAddressPools' | 'peers'; readonly kind: OutputKind }
+/** A reference by name (a list of names, or one) from one converted object to another, resolved in the source's group after renames. */
+interface Ref { readonly field: 'ipAddressPools' | 'peers' | 'bfdProfile'; readonly kind: OutputKind }
 
 /** A converted object before its final name. */
 interface Draft {
@@ -131,7 +132,9 @@ function communityAliases(objs: readonly MetalLBObject[], findings: Finding[]): 
 interface Ctx {
   readonly findings: Finding[];
   readonly aliases: Map<string, Map<string, string>>;
+  /** BFDProfiles of the input (`group\0name`), and those of them that were converted. */
   readonly bfdProfiles: Set<string>;
+  readonly convertedBFDProfiles: Set<string>;
   readonly metallbNamespace: string;
   /** Secrets to copy (MetalLB namespace/name), for one command each. */
   readonly secrets: Set<string>;
@@ -213,18 +216,61 @@ function convertOne(o: MetalLBObject, kind: OutputKind, ctx: Ctx, dropped: { n: 
         say(Levels.action, 'spec.passwordSecret', `copy Secret ${from}/${name} to ${SYSTEM_NAMESPACE} before the speakers start (the command pipes the value from one Secret into the other; it is never shown)`, secretCopyCommand(from, name));
       }
     }
-    if (!isEmpty(s.bfdProfile) && !ctx.bfdProfiles.has(`${o.group}\0${String(s.bfdProfile)}`)) say(Levels.info, 'spec.bfdProfile', `names BFDProfile "${String(s.bfdProfile)}", which is not in the input`);
+    if (!isEmpty(s.bfdProfile)) {
+      const name = String(s.bfdProfile);
+      const key = `${o.group}\0${name}`;
+      const until = 'kept; baregate runs the session without BFD (it warns) until a BFDProfile of that name exists';
+      if (!ctx.bfdProfiles.has(key)) say(Levels.info, 'spec.bfdProfile', `names BFDProfile "${name}", which is not in the input: ${until}`);
+      else if (!ctx.convertedBFDProfiles.has(key)) say(Levels.info, 'spec.bfdProfile', `names BFDProfile "${name}", which is not converted (see its errors): ${until}`);
+    }
     if (s.disableMP === true) say(Levels.changed, 'spec.disableMP', rules['spec.disableMP']?.note ?? '');
     if (s.dualStackAddressFamily !== true && s.disableMP !== true && !leftOut) say(Levels.changed, 'spec.dualStackAddressFamily', rules['spec.dualStackAddressFamily']?.note ?? '');
     if (s.connectTime === undefined && !leftOut) say(Levels.info, 'spec.connectTime', 'not set: baregate retries a failed connection every 10 s (MetalLB leaves it to its BGP implementation)');
   }
 
+  if (kind === 'BFDProfile' && !bfdFields(o, spec, say)) leftOut = true;
+
   if (leftOut) { say(Levels.none, undefined, 'not converted (see above)'); return undefined; }
   const refs: Ref[] = [];
   if (kind === 'L2Advertisement' || kind === 'BGPAdvertisement') refs.push({ field: 'ipAddressPools', kind: 'IPAddressPool' });
   if (kind === 'BGPAdvertisement') refs.push({ field: 'peers', kind: 'BGPPeer' });
+  if (kind === 'BGPPeer' && typeof spec.bfdProfile === 'string') refs.push({ field: 'bfdProfile', kind: 'BFDProfile' });
   const meta = metadataOf(o, dropped);
   return { kind, localName: o.name, group: o.group, subject: o.subject, labels: meta.labels, annotations: meta.annotations, spec, refs };
+}
+
+/**
+ * A BFDProfile's own fields: the numbers within baregate's ranges (MetalLB's; a value outside them is an error and the
+ * profile is not converted, as an object baregate would refuse must not be written), echo mode dropped, the echo
+ * interval copied without effect. False when the profile cannot be converted.
+ */
+function bfdFields(o: MetalLBObject, spec: Obj, say: (level: Finding['level'], field: string | undefined, message: string) => void): boolean {
+  const s = o.spec;
+  let ok = true;
+  for (const [key, r] of Object.entries(BFDProfileRanges)) {
+    const v = s[key];
+    if (v === undefined || v === null) continue;
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < r.min || v > r.max) {
+      say(Levels.error, `spec.${key}`, `${JSON.stringify(v)} is outside baregate's range (an integer ${r.min}–${r.max}, MetalLB's too): the profile is not converted`);
+      ok = false;
+    }
+  }
+  for (const key of ['echoMode', 'passiveMode']) {
+    const v = s[key];
+    if (v !== undefined && v !== null && typeof v !== 'boolean') {
+      say(Levels.error, `spec.${key}`, `${JSON.stringify(v)} is not true or false: the profile is not converted`);
+      ok = false;
+    }
+  }
+  const rules = FieldTable[o.kind] ?? {};
+  if (s.echoMode === true) say(Levels.changed, 'spec.echoMode', `true → dropped: ${rules['spec.echoMode']?.note ?? ''}`);
+  else if (s.echoMode === false) spec.echoMode = false;
+  if (typeof s.echoInterval === 'number') {
+    spec.echoInterval = s.echoInterval;
+    // under MetalLB the interval meant something only with echo mode on
+    say(s.echoMode === true ? Levels.changed : Levels.info, 'spec.echoInterval', rules['spec.echoInterval']?.note ?? '');
+  }
+  return ok;
 }
 
 /** The command that copies a peer's password Secret without showing its value. */
@@ -245,6 +291,7 @@ const DIRECT: Readonly<Record<string, OutputKind>> = {
   [MetalLBKinds.L2Advertisement.kind]: 'L2Advertisement',
   [MetalLBKinds.BGPAdvertisement.kind]: 'BGPAdvertisement',
   [MetalLBKinds.BGPPeer.kind]: 'BGPPeer',
+  [MetalLBKinds.BFDProfile.kind]: 'BFDProfile',
 };
 
 /** AddressPool objects rewritten as an IPAddressPool and advertisements (after their own fields are checked). */
@@ -328,7 +375,9 @@ function finalize(drafts: Draft[], findings: Finding[]): OutputObject[] {
     const spec: Obj = { ...d.spec };
     for (const r of d.refs) {
       const v = spec[r.field];
-      if (Array.isArray(v)) spec[r.field] = v.map((x) => { const t = String(x); return renamed.get(`${r.kind}\0${d.group}\0${t}`) ?? t; });
+      const follow = (t: string): string => renamed.get(`${r.kind}\0${d.group}\0${t}`) ?? t;
+      if (Array.isArray(v)) spec[r.field] = v.map((x) => follow(String(x)));
+      else if (typeof v === 'string') spec[r.field] = follow(v);
     }
     const metadata: { name: string; labels?: Record<string, string>; annotations?: Record<string, string> } = { name };
     if (Object.keys(d.labels).length > 0) metadata.labels = sortedDeep(d.labels) as Record<string, string>;
@@ -363,8 +412,9 @@ function speakerIdentityFindings(objects: readonly OutputObject[], findings: Fin
 /** parseConfig's verdict on the output: what baregate itself would refuse or warn about. */
 function validate(objects: readonly OutputObject[], findings: Finding[]): void {
   const of = (k: OutputKind): OutputObject[] => objects.filter((o) => o.kind === k);
-  const parsed = parseConfig({ pools: of('IPAddressPool'), l2Advertisements: of('L2Advertisement'), bgpAdvertisements: of('BGPAdvertisement'), bgpPeers: of('BGPPeer'), secrets: [] }, { crossChecks: true });
-  const skip: ReadonlySet<string> = new Set([ProblemCodes.SecretMissing, ProblemCodes.SecretKeyMissing, ProblemCodes.PlaintextPassword]);
+  const parsed = parseConfig({ pools: of('IPAddressPool'), l2Advertisements: of('L2Advertisement'), bgpAdvertisements: of('BGPAdvertisement'), bgpPeers: of('BGPPeer'), bfdProfiles: of('BFDProfile'), secrets: [] }, { crossChecks: true });
+  // a peer naming a profile that is not written is reported by the converter, with why
+  const skip: ReadonlySet<string> = new Set([ProblemCodes.SecretMissing, ProblemCodes.SecretKeyMissing, ProblemCodes.PlaintextPassword, ProblemCodes.UnknownBFDProfile]);
   for (const p of parsed.problems) {
     if (skip.has(p.code)) continue;
     findings.push({ level: p.severity === 'error' ? Levels.error : Levels.info, subject: `${p.kind}/${p.name} (converted)`, field: p.field, message: `baregate ${p.severity === 'error' ? 'refuses' : 'warns'}: ${p.message}` });
@@ -392,21 +442,19 @@ export function convert(metallb: readonly MetalLBObject[], legacy: readonly Lega
     else all.push(o);
   }
   const aliases = communityAliases(all, findings);
-  const bfdProfiles = new Set<string>();
-  for (const o of all) {
-    if (o.kind !== MetalLBKinds.BFDProfile.kind) continue;
-    bfdProfiles.add(`${o.group}\0${o.name}`);
-    const users = all.filter((p) => p.kind === MetalLBKinds.BGPPeer.kind && p.group === o.group && p.spec.bfdProfile === o.name).map((p) => p.name);
-    findings.push({ level: Levels.none, subject: o.subject, message: `${FieldTable.BFDProfile?.['spec.detectMultiplier']?.note ?? 'no BFD'}${users.length > 0 ? `; used by ${users.join(', ')}` : ''}` });
-  }
-  const ctx: Ctx = { findings, aliases, bfdProfiles, metallbNamespace, secrets: new Set<string>() };
+  const bfdProfiles = new Set(all.filter((o) => o.kind === MetalLBKinds.BFDProfile.kind).map((o) => `${o.group}\0${o.name}`));
+  const ctx: Ctx = { findings, aliases, bfdProfiles, convertedBFDProfiles: new Set<string>(), metallbNamespace, secrets: new Set<string>() };
   const dropped = { n: 0 };
   const drafts: Draft[] = [];
-  for (const o of all) {
+  // profiles first: a peer's finding depends on whether its profile converts
+  const isProfile = (o: MetalLBObject): boolean => o.kind === MetalLBKinds.BFDProfile.kind;
+  for (const o of [...all.filter(isProfile), ...all.filter((x) => !isProfile(x))]) {
     const kind = DIRECT[o.kind];
     if (kind === undefined) continue;
     const d = convertOne(o, kind, ctx, dropped);
-    if (d) drafts.push(d);
+    if (!d) continue;
+    drafts.push(d);
+    if (kind === 'BFDProfile') ctx.convertedBFDProfiles.add(`${o.group}\0${o.name}`);
   }
   const objects = finalize(drafts, findings);
   if (dropped.n > 0) findings.push({ level: Levels.info, subject: 'metadata.annotations', message: `${dropped.n} bookkeeping annotation(s) of kubectl, Helm and MetalLB dropped (they describe the MetalLB objects); labels are kept` });

@@ -112,7 +112,7 @@ test('fields copied as-is into baregate\'s kinds exist in baregate\'s CRD, with 
       ours.set(c.spec.names.kind, paths);
     }
   }
-  for (const kind of ['IPAddressPool', 'L2Advertisement', 'BGPAdvertisement', 'BGPPeer']) {
+  for (const kind of ['IPAddressPool', 'L2Advertisement', 'BGPAdvertisement', 'BGPPeer', 'BFDProfile']) {
     const have = ours.get(kind);
     assert.ok(have, `baregate has ${kind}`);
     for (const [p, r] of Object.entries(FieldTable[kind] ?? {})) {

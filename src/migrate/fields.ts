@@ -111,10 +111,7 @@ const bgpPeer: KindRules = {
     treatment: Treatments.changed,
     note: 'baregate reads peer Secrets only in baregate-system: the reference keeps the name, the namespace becomes baregate-system, and the Secret must be copied there',
   },
-  'spec.bfdProfile': {
-    treatment: Treatments.none,
-    note: 'baregate has no BFD yet: the session detects a dead peer by its hold time only (bfdProfile is dropped)',
-  },
+  'spec.bfdProfile': asIs,
   'spec.enableGracefulRestart': { treatment: Treatments.asIs, default: false },
   'spec.ebgpMultiHop': { treatment: Treatments.asIs, default: false },
   'spec.vrf': {
@@ -131,17 +128,22 @@ const bgpPeer: KindRules = {
   },
 };
 
-const NO_BFD = 'baregate has no BFD yet (BFDProfile is not a baregate kind): the profile is not converted and peers that use it detect failures by hold time only';
+const ECHO_MODE_NOTE = 'baregate runs BFD in asynchronous mode only (its BFDProfile refuses echoMode: true): echoMode is dropped; a dead peer is detected in the same time (detectMultiplier × the agreed interval), echo only moved that work to the forwarding plane';
+const ECHO_INTERVAL_NOTE = 'converted, but without effect: baregate has no echo mode, so nothing uses the echo interval';
 
-/** MetalLB's BFDProfile (v1beta1): no equivalent as a whole. */
+/**
+ * MetalLB's BFDProfile (v1beta1) → baregate's BFDProfile (cluster-scoped, same field names, ranges and defaults:
+ * convert.ts checks the ranges against BFDProfileRanges). No `default` here: MetalLB's CRD declares none (an
+ * apiserver fills nothing in), and the values are copied as they are.
+ */
 const bfdProfile: KindRules = {
-  'spec.detectMultiplier': { treatment: Treatments.none, note: NO_BFD },
-  'spec.echoInterval': { treatment: Treatments.none, note: NO_BFD },
-  'spec.echoMode': { treatment: Treatments.none, note: NO_BFD },
-  'spec.minimumTtl': { treatment: Treatments.none, note: NO_BFD },
-  'spec.passiveMode': { treatment: Treatments.none, note: NO_BFD },
-  'spec.receiveInterval': { treatment: Treatments.none, note: NO_BFD },
-  'spec.transmitInterval': { treatment: Treatments.none, note: NO_BFD },
+  'spec.receiveInterval': asIs,
+  'spec.transmitInterval': asIs,
+  'spec.detectMultiplier': asIs,
+  'spec.echoInterval': { treatment: Treatments.changed, note: ECHO_INTERVAL_NOTE },
+  'spec.echoMode': { treatment: Treatments.changed, note: ECHO_MODE_NOTE },
+  'spec.passiveMode': asIs,
+  'spec.minimumTtl': asIs,
 };
 
 /** MetalLB's Community (v1beta1): aliases, inlined where BGPAdvertisements use them. */
@@ -226,12 +228,12 @@ export const LegacyFieldTable: KindRules = {
   'address-pools[].bgp-advertisements[].aggregation-length-v6': { treatment: Treatments.asIs, default: 128 },
   'address-pools[].bgp-advertisements[].localpref': { treatment: Treatments.asIs, default: 0 },
   'address-pools[].bgp-advertisements[].communities[]': { treatment: Treatments.consumed },
-  'bfd-profiles[].name': { treatment: Treatments.none, note: NO_BFD },
-  'bfd-profiles[].receive-interval': { treatment: Treatments.none, note: NO_BFD },
-  'bfd-profiles[].transmit-interval': { treatment: Treatments.none, note: NO_BFD },
-  'bfd-profiles[].detect-multiplier': { treatment: Treatments.none, note: NO_BFD },
-  'bfd-profiles[].echo-interval': { treatment: Treatments.none, note: NO_BFD },
-  'bfd-profiles[].echo-mode': { treatment: Treatments.none, note: NO_BFD },
-  'bfd-profiles[].passive-mode': { treatment: Treatments.none, note: NO_BFD },
-  'bfd-profiles[].minimum-ttl': { treatment: Treatments.none, note: NO_BFD },
+  'bfd-profiles[].name': asIs,
+  'bfd-profiles[].receive-interval': asIs,
+  'bfd-profiles[].transmit-interval': asIs,
+  'bfd-profiles[].detect-multiplier': asIs,
+  'bfd-profiles[].echo-interval': bfdProfile['spec.echoInterval'] ?? asIs,
+  'bfd-profiles[].echo-mode': bfdProfile['spec.echoMode'] ?? asIs,
+  'bfd-profiles[].passive-mode': asIs,
+  'bfd-profiles[].minimum-ttl': asIs,
 };

@@ -42,8 +42,8 @@ export interface OutputObject {
   readonly spec: Readonly<Record<string, unknown>>;
 }
 
-/** The kinds a migration writes, in output order. */
-export const OUTPUT_KINDS = ['IPAddressPool', 'L2Advertisement', 'BGPAdvertisement', 'BGPPeer'] as const;
+/** The kinds a migration writes, in output order (a BFDProfile before the BGPPeers that name it). */
+export const OUTPUT_KINDS = ['IPAddressPool', 'L2Advertisement', 'BGPAdvertisement', 'BFDProfile', 'BGPPeer'] as const;
 /** One of {@link OUTPUT_KINDS}. */
 export type OutputKind = (typeof OUTPUT_KINDS)[number];
 
