@@ -10,8 +10,8 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
-import { BFD_PREFIX, buildDashboard, EXCLUDED_METRICS, registeredMetrics, renderDashboard, type MetricInfo } from './dashboard.ts';
-import { registry } from './metrics.ts';
+import { BFD_PREFIX, buildDashboard, EXCLUDED_METRICS, processMetricNames, registeredMetrics, renderDashboard, type MetricInfo } from './dashboard.ts';
+import { enableDefaultMetrics, registry } from './metrics.ts';
 
 interface Panel {
   id: number;
@@ -211,4 +211,15 @@ test('panel ids are unique and panels do not overlap on the grid', () => {
       }
     }
   }
+});
+
+test('with the process metrics enabled, the only baregate_ metrics on no panel are the Node.js defaults, and the dashboard stays the same', () => {
+  const before = renderDashboard();
+  enableDefaultMetrics();
+  assert.ok(registeredMetrics(registry).some((m) => m.type === 'histogram'), 'the defaults include a histogram (GC duration)');
+  const used = new Set(exprs(dash()).flatMap(referenced));
+  const unshown = registeredMetrics(registry).map((m) => m.name).filter((n) => !used.has(n) && !EXCLUDED_METRICS.includes(n));
+  assert.ok(unshown.length > 0);
+  assert.deepEqual(unshown.filter((n) => !processMetricNames().has(n)), []);
+  assert.equal(renderDashboard(), before);
 });

@@ -8,7 +8,7 @@
  * PromQL by metric type: counters only inside rate(), gauges as plain values (or changes()), histograms only as
  * histogram_quantile over rate() of their _bucket series.
  */
-import type { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { collectDefaultMetrics, Registry, type Counter, type Gauge, type Histogram } from 'prom-client';
 import {
   allocationPaused, allocations, apiWrites, isLeader, poolAddresses, reconciles, registry, speakerAnnounced,
   speakerBgpPrefixes, speakerBgpSessionUp, speakerBgpUpdates, speakerGratuitousSent, speakerHeartbeatLosses,
@@ -35,10 +35,21 @@ export function registeredMetrics(reg: Registry = registry): MetricInfo[] {
 
 /**
  * Registered metrics deliberately on no panel, each with its reason. Empty: every metric of metrics.ts is shown.
- * (The Node.js process metrics that enableDefaultMetrics() adds with the baregate_ prefix are not ours and are not
- * in this registry until a daemon starts; generic Node.js dashboards cover them.)
+ * (The Node.js process metrics that enableDefaultMetrics() adds with the baregate_ prefix, processMetricNames(), are
+ * left out as a whole: they are not baregate's and generic Node.js dashboards cover them.)
  */
 export const EXCLUDED_METRICS: readonly string[] = [];
+
+let processNames: ReadonlySet<string> | undefined;
+/** The Node.js process metrics enableDefaultMetrics() adds (baregate_process_*, baregate_nodejs_*): never on a panel. */
+export function processMetricNames(): ReadonlySet<string> {
+  if (!processNames) {
+    const reg = new Registry();
+    collectDefaultMetrics({ register: reg, prefix: 'baregate_' });
+    processNames = new Set(registeredMetrics(reg).map((m) => m.name));
+  }
+  return processNames;
+}
 
 /** Prefix of the BFD metrics: each one registered gets a panel in the BFD row. */
 export const BFD_PREFIX = 'baregate_bfd_';
@@ -106,7 +117,7 @@ function rows(reg: Registry): RowSpec[] {
   const alloc = name(allocations);
   const announced = name(speakerAnnounced);
   const sessionUp = name(speakerBgpSessionUp);
-  const registered = registeredMetrics(reg);
+  const registered = registeredMetrics(reg).filter((m) => !processMetricNames().has(m.name));
   const bfd = registered.filter((m) => m.name.startsWith(BFD_PREFIX));
   const histograms = registered.filter((m) => m.type === 'histogram' && !m.name.startsWith(BFD_PREFIX));
 
