@@ -181,6 +181,33 @@ describe('speaker', { timeout: 240_000 }, () => {
     assert.ok(NODES.includes(body6), `answer through the router (IPv6): ${body6}`);
   });
 
+  test('BFD: every node has a single-hop BFD session with the router, Up on both sides (BIRD, SpeakerStatus); a crashed node\'s BGP sessions are dropped by BFD, not by the 9 s hold timer (IPv4, IPv6)', async (t) => {
+    if (skip(t)) return;
+    const want = topo.nodes.flatMap((n) => [n.ipv4, n.ipv6]).sort();
+    await until(() => `BIRD BFD sessions Up with ${want.join(', ')}: ${topo.logs().slice(-3000)}`, async () => {
+      const m = await topo.birdBfdSessions();
+      return want.every((a) => m.get(a) === 'Up') ? true : undefined;
+    }, 60_000, 250);
+    await until('every SpeakerStatus lists BFD Up, single hop, for both router sessions', async () => {
+      const st = await topo.speakerStatuses();
+      return st.length === NODES.length && st.every((x) => (x.status?.sessions ?? []).length === 2 && (x.status?.sessions ?? []).every((s) => s.bfd?.state === 'Up' && !s.bfd.multihop)) ? true : undefined;
+    }, 30_000, 250);
+    const victim = 'n3';
+    const t0 = await topo.crash(victim);
+    const gone = await until(`BIRD drops ${victim}'s sessions`, async () => {
+      const s = await topo.birdSessions();
+      return s.get(`${victim}v4`)?.startsWith('Established') !== true && s.get(`${victim}v6`)?.startsWith('Established') !== true ? Date.now() : undefined;
+    }, 15_000, 20);
+    report(t, `crash of ${victim} → BIRD dropped its BGP sessions`, gone - t0);
+    for (const proto of [`${victim}v4`, `${victim}v6`]) {
+      const info = await topo.birdc('show', 'protocols', 'all', proto);
+      assert.match(info, /BFD session down/i, `${proto} was dropped by BFD: ${info}`);
+    }
+    const prefix = `${ROUTED4}/32`;
+    const vAddr = topo.node(victim).ipv4;
+    await until(`${victim}'s path for ${prefix} leaves BIRD`, async () => ((await topo.birdRoutes(prefix)).some((r) => r.nextHop === vAddr) ? undefined : true), 5_000, 20);
+  });
+
   test('`baregate status -o json` tells the truth: each Service with its IPs, pool, mode and the nodes seen answering on the wire; BGP sessions per node', async (t) => {
     if (skip(t)) return;
     const owners = new Map<string, string>();

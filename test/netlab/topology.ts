@@ -59,6 +59,8 @@ export const POOLS = {
 } as const;
 /** AS numbers: the router and every node (eBGP, so BIRD's ECMP merges the nodes' paths). */
 export const ASN = { router: 64512, nodes: 64513 } as const;
+/** BFD timers of the router and of the lab's BFDProfile `fast` (ARCHITECTURE.md §6: 300 ms × 3). */
+export const BFD = { profile: 'fast', intervalMs: 300, multiplier: 3 } as const;
 /** Default ports of a speaker (CLI defaults). */
 export const SPEAKER_PORTS = { metrics: 7473, heartbeat: HEARTBEAT_PORT } as const;
 
@@ -212,9 +214,12 @@ export function routerBirdConfig(nodes: readonly { name: string; ipv4: string; i
     // the router namespace's own kernel table (a namespace this topology made): ECMP over the nodes
     'protocol kernel k4 { merge paths on; ipv4 { import none; export where source = RTS_BGP; }; }',
     'protocol kernel k6 { merge paths on; ipv6 { import none; export where source = RTS_BGP; }; }',
+    // BFD (RFC 5880/5881) with every node at the timers of the lab's BFDProfile: a dead node leaves in 3 × 300 ms
+    `protocol bfd { interface "eth*" { min rx interval ${BFD.intervalMs} ms; min tx interval ${BFD.intervalMs} ms; multiplier ${BFD.multiplier}; }; }`,
     'template bgp node {',
     `  local as ${ASN.router};`,
     '  direct;',
+    '  bfd on;',
     '  connect delay time 1;',
     '  connect retry time 2;',
     '  error wait time 1, 3;',
@@ -406,17 +411,23 @@ export class Topology {
     await this.mustKubectl(['label', 'node', name, '--overwrite', value === null ? `${key}-` : `${key}=${value}`]);
   }
 
-  /** The pools, an L2Advertisement for the LAN pool and, with `bgp`, BGPPeers (v4 + v6 to the router) and a BGPAdvertisement. */
-  async applyBaseConfig(opts: { l2?: boolean; bgp?: boolean; communities?: string[] } = {}): Promise<void> {
+  /**
+   * The pools, an L2Advertisement for the LAN pool and, with `bgp`, BGPPeers (v4 + v6 to the router) and a
+   * BGPAdvertisement; the peers use the BFDProfile `fast` (300 ms × 3, as the router) unless `bfd` is false.
+   */
+  async applyBaseConfig(opts: { l2?: boolean; bgp?: boolean; bfd?: boolean; communities?: string[] } = {}): Promise<void> {
     const objs: unknown[] = [
       { apiVersion: API_VERSION, kind: Kinds.IPAddressPool.kind, metadata: { name: POOLS.l2.name }, spec: { addresses: [...POOLS.l2.addresses], autoAssign: false } },
       { apiVersion: API_VERSION, kind: Kinds.IPAddressPool.kind, metadata: { name: POOLS.bgp.name }, spec: { addresses: [...POOLS.bgp.addresses], autoAssign: false } },
     ];
     if (opts.l2 ?? true) objs.push({ apiVersion: API_VERSION, kind: Kinds.L2Advertisement.kind, metadata: { name: 'lan' }, spec: { ipAddressPools: [POOLS.l2.name] } });
     if (opts.bgp ?? false) {
+      const bfd = opts.bfd ?? true;
+      if (bfd) objs.push({ apiVersion: API_VERSION, kind: Kinds.BFDProfile.kind, metadata: { name: BFD.profile }, spec: { receiveInterval: BFD.intervalMs, transmitInterval: BFD.intervalMs, detectMultiplier: BFD.multiplier } });
+      const withBfd = bfd ? { bfdProfile: BFD.profile } : {};
       objs.push(
-        { apiVersion: API_VERSION, kind: Kinds.BGPPeer.kind, metadata: { name: 'router-v4' }, spec: { myASN: ASN.nodes, peerASN: ASN.router, peerAddress: LAN.router4, holdTime: '9s', connectTime: '1s' } },
-        { apiVersion: API_VERSION, kind: Kinds.BGPPeer.kind, metadata: { name: 'router-v6' }, spec: { myASN: ASN.nodes, peerASN: ASN.router, peerAddress: LAN.router6, holdTime: '9s', connectTime: '1s' } },
+        { apiVersion: API_VERSION, kind: Kinds.BGPPeer.kind, metadata: { name: 'router-v4' }, spec: { myASN: ASN.nodes, peerASN: ASN.router, peerAddress: LAN.router4, holdTime: '9s', connectTime: '1s', ...withBfd } },
+        { apiVersion: API_VERSION, kind: Kinds.BGPPeer.kind, metadata: { name: 'router-v6' }, spec: { myASN: ASN.nodes, peerASN: ASN.router, peerAddress: LAN.router6, holdTime: '9s', connectTime: '1s', ...withBfd } },
         { apiVersion: API_VERSION, kind: Kinds.BGPAdvertisement.kind, metadata: { name: 'routed' }, spec: { ipAddressPools: [POOLS.bgp.name], communities: opts.communities ?? ['64512:100'] } },
       );
     }
@@ -757,6 +768,17 @@ export class Topology {
     return parseBirdRoutes(r.stdout);
   }
 
+  /** BIRD's BFD sessions: peer address → state (`Up`, `Down`, `Init`), from `show bfd sessions`. */
+  async birdBfdSessions(): Promise<Map<string, string>> {
+    const out = await this.birdc('show', 'bfd', 'sessions');
+    const m = new Map<string, string>();
+    for (const line of out.split('\n')) {
+      const f = line.trim().split(/\s+/);
+      if (f[0] !== undefined && /^[0-9a-f.:]+$/i.test(f[0]) && f[0].length > 2 && f[2] !== undefined) m.set(f[0], f[2]);
+    }
+    return m;
+  }
+
   /** BIRD protocol name → state (`Established`, `Active`, …) of the node sessions. */
   async birdSessions(): Promise<Map<string, string>> {
     const out = await this.birdc('show', 'protocols');
@@ -799,7 +821,7 @@ export interface SpeakerStatusView {
   status?: {
     node?: string;
     announcements?: { ip: string; services?: string[]; mode: string; interfaces?: string[]; peers?: string[] }[];
-    sessions?: { peer: string; address?: string; state: string; establishedSince?: string; prefixesSent?: number; lastError?: string }[];
+    sessions?: { peer: string; address?: string; state: string; establishedSince?: string; prefixesSent?: number; lastError?: string; bfd?: { state: string; multihop: boolean } }[];
     members?: { node: string; state: string }[];
     conditions?: { type: string; status: string; reason?: string; message?: string }[];
   };
