@@ -140,6 +140,74 @@ test('legacy config ConfigMap: every key of the format converts or is reported; 
   assert.equal(m.report.exitCode, 0, formatReportText(m.report));
 });
 
+const peerDoc = (name: string, address: string, profile?: string): string =>
+  `apiVersion: metallb.io/v1beta2\nkind: BGPPeer\nmetadata: { name: ${name}, namespace: ${NS} }\nspec: { myASN: 64512, peerASN: 64513, peerAddress: ${address}, dualStackAddressFamily: true, connectTime: 5s${profile !== undefined ? `, bfdProfile: ${profile}` : ''} }\n`;
+const profileDoc = (name: string, spec: string): string => `apiVersion: metallb.io/v1beta1\nkind: BFDProfile\nmetadata: { name: ${name}, namespace: ${NS} }\nspec: ${spec}\n`;
+type Written = { kind: string; metadata: { name: string; namespace?: string }; spec: Record<string, unknown> };
+const ofKind = (m: Migration, kind: string): Written[] => (written(m) as Written[]).filter((o) => o.kind === kind);
+
+test('BFDProfile: cluster-scoped, same name and values; written before the peers, which keep their reference; no default filled in', () => {
+  const m = run(docsOf([peerDoc('tor', '198.51.100.251', 'fast'), profileDoc('fast', '{ receiveInterval: 50, transmitInterval: 60, detectMultiplier: 4, passiveMode: true, minimumTtl: 250 }'), profileDoc('bare', '{}')].join('---\n')));
+  assert.deepEqual(m.report.objects, ['BFDProfile/bare', 'BFDProfile/fast', 'BGPPeer/tor'], 'profiles before the peers that name them');
+  assert.deepEqual(ofKind(m, 'BFDProfile'), [
+    { apiVersion: v1, kind: 'BFDProfile', metadata: { name: 'bare' }, spec: {} },
+    { apiVersion: v1, kind: 'BFDProfile', metadata: { name: 'fast' }, spec: { receiveInterval: 50, transmitInterval: 60, detectMultiplier: 4, passiveMode: true, minimumTtl: 250 } },
+  ]);
+  assert.equal(ofKind(m, 'BGPPeer')[0]?.spec.bfdProfile, 'fast');
+  must(m, 'converted', /^BFDProfile metallb-system\/fast/, undefined, /→ BFDProfile\/fast/);
+  assert.equal(m.report.findings.some((f) => /\(converted\)$/.test(f.subject)), false, `baregate accepts the objects:\n${formatReportText(m.report)}`);
+  assert.equal(m.report.exitCode, 0, formatReportText(m.report));
+});
+
+test('BFDProfile: echo mode is dropped (changed meaning), the echo interval is copied without effect', () => {
+  const m = run(docsOf([peerDoc('tor', '198.51.100.251', 'echo'), profileDoc('echo', '{ echoMode: true, echoInterval: 100, transmitInterval: 2000 }')].join('---\n')));
+  assert.deepEqual(ofKind(m, 'BFDProfile'), [{ apiVersion: v1, kind: 'BFDProfile', metadata: { name: 'echo' }, spec: { transmitInterval: 2000, echoInterval: 100 } }]);
+  must(m, 'changed', /^BFDProfile metallb-system\/echo/, 'spec.echoMode', /asynchronous mode only.*same time/);
+  must(m, 'changed', /^BFDProfile metallb-system\/echo/, 'spec.echoInterval', /without effect/);
+  assert.equal(m.report.exitCode, 0, `a change of meaning, not a loss:\n${formatReportText(m.report)}`);
+  const off = run(docsOf(profileDoc('p', '{ echoMode: false, echoInterval: 100 }')));
+  assert.deepEqual(ofKind(off, 'BFDProfile')[0]?.spec, { echoInterval: 100, echoMode: false });
+  must(off, 'info', /^BFDProfile metallb-system\/p/, 'spec.echoInterval', /without effect/);
+  assert.equal(has(off, 'changed', /^BFDProfile/), undefined, 'echo mode off: nothing changes meaning');
+});
+
+test('BFDProfile: a value outside baregate\'s ranges is an error and the profile is not written; its peers keep the name, noted', () => {
+  const cm = { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'config', namespace: NS }, data: { config: 'peers:\n- my-asn: 64512\n  peer-asn: 64513\n  peer-address: 198.51.100.251\n  bfd-profile: wild\nbfd-profiles:\n- name: wild\n  receive-interval: 5\n  detect-multiplier: 300\n  minimum-ttl: 254\n- name: fine\n  transmit-interval: 10\n  echo-mode: yes\n' } };
+  const m = run([{ source: 'cm.yaml', index: 1, obj: cm }]);
+  assert.deepEqual(m.report.objects, ['BFDProfile/fine', 'BGPPeer/peer-198-51-100-251']);
+  must(m, 'error', /^bfd-profile #1 of ConfigMap/, 'spec.receiveInterval', /outside baregate's range \(an integer 10–60000/);
+  must(m, 'error', /^bfd-profile #1 of ConfigMap/, 'spec.detectMultiplier', /2–255/);
+  assert.equal(has(m, 'error', /^bfd-profile #1 of ConfigMap/, 'spec.minimumTtl'), undefined, 'in range');
+  must(m, 'no-equivalent', /^bfd-profile #1 of ConfigMap/, undefined, /not converted/);
+  assert.equal(ofKind(m, 'BGPPeer')[0]?.spec.bfdProfile, 'wild');
+  must(m, 'info', /^peer #1 \(198\.51\.100\.251\)/, 'spec.bfdProfile', /"wild", which is not converted/);
+  // the legacy keys read like the object's fields: echo-mode yes is echo mode on
+  assert.deepEqual(ofKind(m, 'BFDProfile')[0]?.spec, { transmitInterval: 10 });
+  must(m, 'changed', /^bfd-profile #2 of ConfigMap/, 'spec.echoMode', /dropped/);
+  assert.equal(m.report.exitCode, 1);
+});
+
+test('BGPPeer.bfdProfile naming a profile that is not in the input: kept, with the note', () => {
+  const m = run(docsOf(peerDoc('tor', '198.51.100.251', 'elsewhere')));
+  assert.equal(ofKind(m, 'BGPPeer')[0]?.spec.bfdProfile, 'elsewhere');
+  must(m, 'info', /^BGPPeer metallb-system\/tor/, 'spec.bfdProfile', /"elsewhere", which is not in the input: kept/);
+  assert.equal(m.report.exitCode, 0, formatReportText(m.report));
+});
+
+test('BFDProfile name clash between two sources: the second is renamed and its peers follow; an identical one is written once', () => {
+  const legacy = (profile: string, address: string): string => `peers:\n- my-asn: 64512\n  peer-asn: 64513\n  peer-address: ${address}\n  bfd-profile: fast\nbfd-profiles:\n- name: fast\n  ${profile}\n`;
+  const cm = { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'config', namespace: NS }, data: { config: legacy('receive-interval: 100', '198.51.100.251') } };
+  const helm = (profile: string): unknown => ({ configInline: legacy(profile, '198.51.100.252') });
+  const m = run([{ source: 'values.yaml', index: 1, obj: helm('receive-interval: 200') }, { source: 'cm.yaml', index: 1, obj: cm }]);
+  assert.deepEqual(ofKind(m, 'BFDProfile').map((o) => [o.metadata.name, o.spec.receiveInterval]), [['fast', 100], ['fast-2', 200]], 'the ConfigMap sorts first and keeps the name');
+  assert.deepEqual(Object.fromEntries(ofKind(m, 'BGPPeer').map((o) => [o.metadata.name, o.spec.bfdProfile])), { 'peer-198-51-100-251': 'fast', 'peer-198-51-100-252': 'fast-2' });
+  must(m, 'changed', /^bfd-profile #1 of Helm values/, 'metadata.name', /renamed to fast-2/);
+  const same = run([{ source: 'values.yaml', index: 1, obj: helm('receive-interval: 100') }, { source: 'cm.yaml', index: 1, obj: cm }]);
+  assert.deepEqual(ofKind(same, 'BFDProfile').map((o) => o.metadata.name), ['fast']);
+  must(same, 'info', /^bfd-profile #1 of Helm values/, undefined, /written once/);
+  assert.deepEqual(ofKind(same, 'BGPPeer').map((o) => o.spec.bfdProfile), ['fast', 'fast']);
+});
+
 test('legacy format: unknown keys and values of the wrong type are reported, not guessed', () => {
   const cm = { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'config', namespace: NS }, data: { config: 'address-pools:\n- name: p\n  protocol: layer2\n  addresses: [192.0.2.0/28]\n  auto-assign: maybe\n  colour: blue\npeers:\n- my-asn: lots\n  peer-asn: 1\n  peer-address: 198.51.100.251\n' } };
   const m = run([{ source: 'x', index: 1, obj: cm }]);

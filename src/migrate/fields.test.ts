@@ -9,6 +9,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { parseAllDocuments } from 'yaml';
+import { BFDProfileDefaults, BFDProfileRanges } from '../api/bfdprofile.ts';
 import { renderCRDs } from '../api/render.ts';
 import { FieldTable, LegacyFieldTable, ruleFor, Treatments } from './fields.ts';
 
@@ -121,6 +122,29 @@ test('fields copied as-is into baregate\'s kinds exist in baregate\'s CRD, with 
       assert.ok(s, `${kind} ${p} is copied as-is but baregate's CRD has no such field`);
       if (r.default !== undefined && r.default !== 0 && s.default !== undefined) assert.deepEqual(s.default, r.default, `${kind} ${p}: baregate's default differs from MetalLB's`);
     }
+  }
+});
+
+test('BFDProfile: MetalLB\'s defaults and ranges are baregate\'s, and neither CRD fills a default in (an absent field means the same in both)', () => {
+  // MetalLB's documented defaults (its BFDProfile reference; the intervals also in its CRD's descriptions)
+  const metallbDefaults = { receiveInterval: 300, transmitInterval: 300, detectMultiplier: 3, echoMode: false, passiveMode: false, minimumTtl: 254 };
+  const { waitForUp, ...shared } = BFDProfileDefaults;
+  assert.equal(waitForUp, false, 'waitForUp is ours: by default BGP does not wait for BFD, as under MetalLB');
+  assert.deepEqual({ ...shared, echoMode: false }, metallbDefaults);
+  const theirs = metallb.find((c) => c.spec.names.kind === 'BFDProfile')?.spec.versions[0]?.schema.openAPIV3Schema.properties?.spec?.properties ?? {};
+  for (const f of ['receiveInterval', 'transmitInterval'] as const) {
+    const d = (theirs[f] as { description?: string } | undefined)?.description ?? '';
+    assert.match(d, new RegExp(`Defaults to ${BFDProfileDefaults[f]}ms`), `MetalLB's CRD states ${f}'s default`);
+  }
+  const ours = Object.values(renderCRDs()).flatMap((t) => parseAllDocuments(t).map((d) => d.toJS() as Crd)).find((c) => c.spec.names.kind === 'BFDProfile');
+  const oursSpec = ours?.spec.versions[0]?.schema.openAPIV3Schema.properties?.spec?.properties ?? {};
+  for (const f of Object.keys(metallbDefaults)) {
+    assert.equal(theirs[f]?.default, undefined, `MetalLB's CRD has no default for ${f}`);
+    assert.equal(oursSpec[f]?.default, undefined, `baregate's CRD has no default for ${f}`);
+  }
+  for (const [f, r] of Object.entries(BFDProfileRanges)) {
+    const t = theirs[f] as { minimum?: number; maximum?: number } | undefined;
+    assert.deepEqual([t?.minimum, t?.maximum], [r.min, r.max], `${f}: MetalLB's range`);
   }
 });
 
