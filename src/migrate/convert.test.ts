@@ -206,6 +206,13 @@ test('BFDProfile name clash between two sources: the second is renamed and its p
   assert.deepEqual(ofKind(same, 'BFDProfile').map((o) => o.metadata.name), ['fast']);
   must(same, 'info', /^bfd-profile #1 of Helm values/, undefined, /written once/);
   assert.deepEqual(ofKind(same, 'BGPPeer').map((o) => o.spec.bfdProfile), ['fast', 'fast']);
+  // the same peer and profile in both: each written once (the peer's reference resolves to the same profile)
+  const twice = run([{ source: 'values.yaml', index: 1, obj: { configInline: cm.data.config } }, { source: 'cm.yaml', index: 1, obj: cm }]);
+  assert.deepEqual(twice.report.objects, ['BFDProfile/fast', 'BGPPeer/peer-198-51-100-251']);
+  must(twice, 'info', /^peer #1 \(198\.51\.100\.251\) of Helm values/, undefined, /written once/);
+  // the same peer naming profiles that differ: the peer is not merged, it follows its own profile's rename
+  const differ = run([{ source: 'values.yaml', index: 1, obj: { configInline: cm.data.config.replace('receive-interval: 100', 'receive-interval: 200') } }, { source: 'cm.yaml', index: 1, obj: cm }]);
+  assert.deepEqual(Object.fromEntries(ofKind(differ, 'BGPPeer').map((o) => [o.metadata.name, o.spec.bfdProfile])), { 'peer-198-51-100-251': 'fast', 'peer-198-51-100-251-2': 'fast-2' });
 });
 
 test('legacy format: unknown keys and values of the wrong type are reported, not guessed', () => {

@@ -345,7 +345,20 @@ function finalize(drafts: Draft[], findings: Finding[]): OutputObject[] {
   const taken = new Map<string, Draft>(); // kind\0name → draft
   const renamed = new Map<string, string>(); // kind\0group\0localName → final name
   const finalName = new Map<Draft, string>();
-  const body = (d: Draft): string => canonical({ spec: d.spec, labels: d.labels, annotations: d.annotations });
+  // references to a kind written earlier (a peer's BFDProfile) are already final when a draft is compared; references
+  // to a later kind (an advertisement's peers) are not, so a draft with those is never merged
+  const settled = (d: Draft): boolean => d.refs.every((r) => order(r.kind) < order(d.kind));
+  const resolved = (d: Draft): Obj => {
+    const spec: Obj = { ...d.spec };
+    for (const r of d.refs) {
+      const follow = (t: string): string => renamed.get(`${r.kind}\0${d.group}\0${t}`) ?? t;
+      const v = spec[r.field];
+      if (Array.isArray(v)) spec[r.field] = v.map((x) => follow(String(x)));
+      else if (typeof v === 'string') spec[r.field] = follow(v);
+    }
+    return spec;
+  };
+  const body = (d: Draft): string => canonical({ spec: resolved(d), labels: d.labels, annotations: d.annotations });
   for (const d of drafts) {
     const rkey = `${d.kind}\0${d.group}\0${d.localName}`;
     const first = taken.get(`${d.kind}\0${d.localName}`);
@@ -355,7 +368,7 @@ function finalize(drafts: Draft[], findings: Finding[]): OutputObject[] {
       if (!renamed.has(rkey)) renamed.set(rkey, d.localName);
       continue;
     }
-    if (body(first) === body(d) && first.refs.length === 0) {
+    if (settled(first) && settled(d) && body(first) === body(d)) {
       findings.push({ level: Levels.info, subject: d.subject, message: `the same as ${first.subject}: written once, as ${d.kind}/${d.localName}` });
       if (!renamed.has(rkey)) renamed.set(rkey, d.localName);
       continue;
@@ -372,13 +385,7 @@ function finalize(drafts: Draft[], findings: Finding[]): OutputObject[] {
   for (const d of drafts) {
     const name = finalName.get(d);
     if (name === undefined) continue;
-    const spec: Obj = { ...d.spec };
-    for (const r of d.refs) {
-      const v = spec[r.field];
-      const follow = (t: string): string => renamed.get(`${r.kind}\0${d.group}\0${t}`) ?? t;
-      if (Array.isArray(v)) spec[r.field] = v.map((x) => follow(String(x)));
-      else if (typeof v === 'string') spec[r.field] = follow(v);
-    }
+    const spec = resolved(d);
     const metadata: { name: string; labels?: Record<string, string>; annotations?: Record<string, string> } = { name };
     if (Object.keys(d.labels).length > 0) metadata.labels = sortedDeep(d.labels) as Record<string, string>;
     if (Object.keys(d.annotations).length > 0) metadata.annotations = sortedDeep(d.annotations) as Record<string, string>;
