@@ -9,7 +9,7 @@
  * - BGP: Service creation → route at the router (first path and every node's path), one Service at a time;
  *   1,000 Services created at once → all routes at the router (and deleting them → all withdrawn); with the
  *   routed client `wclient` sending a request every 20 ms: a node crash (→ its path gone at BIRD and in the
- *   router's kernel: the hold timer) and a graceful stop (SIGTERM: GSHUT seen, path gone), failed requests
+ *   router's kernel: BFD 300 ms × 3, the lab's BFDProfile) and a graceful stop (SIGTERM: GSHUT seen, path gone), failed requests
  *   and why.
  *
  * Env: BENCH_LAB_TRIALS (L2 trials of each kind, default 20), BENCH_LAB_SERVICES (Services created one at a

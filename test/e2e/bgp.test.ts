@@ -3,7 +3,7 @@
  * BIRD router, which merges the nodes' paths into an ECMP route in its kernel table; the routed client
  * (`wclient`, behind the router) reaches a dual-stack Service from the `routed` pool through whichever node
  * the router's hash picks, that node's kube-proxy and a pod. Then a node crashes (its path must leave the
- * router when the hold timer expires, traffic continuing over the others) and a speaker stops gracefully
+ * router when BFD declares the node down, traffic continuing over the others) and a speaker stops gracefully
  * (65535:0 at the router before the withdrawal, no request lost).
  *
  * The router hashes flows by L4 (fib_multipath_hash_policy=1, set here in its namespace): with the kernel's
@@ -86,7 +86,7 @@ describe('BGP', { timeout: 1_200_000 }, () => {
     }
   });
 
-  test('node crash (link cut + SIGKILL, evictNode): its path leaves the router when the hold timer expires, and traffic continues over the other nodes (IPv4, IPv6)', async (t) => {
+  test('node crash (link cut + SIGKILL, evictNode): its path leaves the router once BFD (300 ms × 3) declares it down, and traffic continues over the other nodes (IPv4, IPv6)', async (t) => {
     if (skipped(t)) return;
     const victim = 'n3';
     const others = NODES.filter((n) => n !== victim);
