@@ -10,6 +10,7 @@
 import type { PeerConfig } from '../../src/bgp/config.ts';
 import type { PeerStats, Route } from '../../src/bgp/speaker.ts';
 import type { SpeakerOverrides } from '../../src/cli/speaker.ts';
+import type { BfdSessionSpec } from '../../src/bfd/sessions.ts';
 import type { BgpPort, LinkPort } from '../../src/speaker/daemon.ts';
 
 /**
@@ -78,9 +79,18 @@ export class FakeBgp implements BgpPort {
  * nft scripts are accepted without running (no nftables in the root namespace). Spread into the overrides of
  * startSpeaker next to openLink, bgp and interfaces; fresh objects on every call, so speakers share nothing.
  */
-export function inertDataPlane(): Required<Pick<SpeakerOverrides, 'datagrams' | 'carrier' | 'nft'>> {
+export function inertDataPlane(): Required<Pick<SpeakerOverrides, 'datagrams' | 'carrier' | 'nft' | 'bfd'>> {
+  let sessions: readonly BfdSessionSpec[] = [];
   return {
     datagrams: { send: () => undefined, onMessage: () => undefined, close: () => undefined },
+    // BFD sessions that never hear their peer: Down, nothing sent
+    bfd: {
+      setSessions: (s) => { sessions = s; }, onChange: () => undefined, stop: () => { sessions = []; },
+      stats: () => sessions.map((x) => ({
+        peer: x.peer, address: x.peerAddress, multihop: x.multihop, state: 'Down' as const, upSince: undefined, lastDiagnostic: '',
+        transmitIntervalMs: 0, detectionTimeMs: 0, stateChanges: 0, packetsSent: 0, packetsReceived: 0, packetsDropped: 0,
+      })),
+    },
     carrier: { setInterfaces: () => undefined, isUp: () => true, onChange: () => undefined, stop: () => undefined },
     nft: () => Promise.resolve(),
   };
