@@ -14,14 +14,15 @@
  *
  * Env: BENCH_LAB_TRIALS (L2 trials of each kind, default 20), BENCH_LAB_SERVICES (Services created one at a
  * time, default 20), BENCH_LAB_BULK (Services created at once, default 1000), BENCH_LAB_BGP_TRIALS (BGP crash
- * and graceful trials, default 3), BENCH_LAB_BULK_CLIENTS (kubectl processes creating and deleting the bulk, default 8), BENCH_LAB_PARTS (comma list of l2, bgp; default both), BENCH_LAB_BED=netlab
+ * trials, default 10: the BFD failover p50/p99), BENCH_LAB_BGP_GRACEFUL_TRIALS (BGP graceful stops, default 3),
+ * BENCH_LAB_BULK_CLIENTS (kubectl processes creating and deleting the bulk, default 8), BENCH_LAB_PARTS (comma list of l2, bgp; default both), BENCH_LAB_BED=netlab
  * (the same measurements on the lighter netlab topology: no kube-proxy, no pods, each node answers itself).
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { netlabSkip } from '../test/netlab/netns.ts';
 import { BirdSocket, parseBirdRoutes, type Route } from '../test/netlab/routers.ts';
-import { Topology, until, WAN, type HttpResult } from '../test/netlab/topology.ts';
+import { BFD, Topology, until, WAN, type HttpResult } from '../test/netlab/topology.ts';
 import { API_VERSION, Kinds, ServiceAnnotations } from '../src/api/keys.ts';
 import type { LabCluster } from '../tools/lab/api.ts';
 import { startLab } from '../tools/lab/cluster.ts';
@@ -206,7 +207,7 @@ function poll<T>(fn: () => Promise<T | undefined>, ms: number, every = 10): Prom
   return until('poll', fn, ms, every).catch(() => undefined);
 }
 
-async function bgpPart(bed: Bed, router: Router, counts: { single: number; bulk: number; trials: number; clients: number }): Promise<Record<string, unknown>> {
+async function bgpPart(bed: Bed, router: Router, counts: { single: number; bulk: number; trials: number; gracefulTrials: number; clients: number }): Promise<Record<string, unknown>> {
   const { topo } = bed;
   const nodes = topo.nodes.map((n) => n.name);
   await topo.apply(
@@ -295,7 +296,8 @@ async function bgpPart(bed: Bed, router: Router, counts: { single: number; bulk:
   const gracefulGone: number[] = [];
   let gracefulFailed = 0;
   for (const kind of ['crash', 'graceful'] as const) {
-    for (let i = 0; i < counts.trials; i++) {
+    const trials = kind === 'crash' ? counts.trials : counts.gracefulTrials;
+    for (let i = 0; i < trials; i++) {
       await until(`${prefix} with ${nodes.length} paths`, hasPaths(nodes.length), 60_000, 100);
       const victim = victimOf(topo, nodes[i % nodes.length] ?? 'n1');
       const vip4 = topo.node(victim).ipv4;
@@ -334,7 +336,7 @@ async function bgpPart(bed: Bed, router: Router, counts: { single: number; bulk:
         ...(kind === 'graceful' && { gshutSeenMs: gshut === undefined ? null : gshut - t0, communitiesBefore: before, communitiesSeen: [...seen].sort() }),
         ...f,
       };
-      log(`BGP ${kind} ${i + 1}/${counts.trials}: ${JSON.stringify(row)}`);
+      log(`BGP ${kind} ${i + 1}/${trials}: ${JSON.stringify(row)}`);
       if (kind === 'crash') {
         crash.push(row);
         if (gone !== undefined) crashGone.push(gone - t0);
@@ -348,14 +350,19 @@ async function bgpPart(bed: Bed, router: Router, counts: { single: number; bulk:
   }
   out.nodeCrash = {
     routeGoneMs: summary(crashGone), trafficGapMs: summary(crashGap), trials: crash,
-    method: `wclient (${WAN.client4}) GETs ${url} every 20 ms (new connection, 500 ms timeout); the victim is the next hop the router's kernel picks for wclient's flow (fib_multipath_hash_policy=${hashPolicy}); crash = cable cut + SIGKILL${bed.name === 'lab' ? ' + evictNode' : ''}; BGPPeer holdTime 9s, no BFD; trafficGapMs = end of the last failed request after the crash`,
+    method: `wclient (${WAN.client4}) GETs ${url} every 20 ms (new connection, 500 ms timeout); the victim is the next hop the router's kernel picks for wclient's flow (fib_multipath_hash_policy=${hashPolicy}); crash = cable cut + SIGKILL${bed.name === 'lab' ? ' + evictNode' : ''}; BGPPeer holdTime 9s with BFDProfile ${BFD.profile} (${BFD.intervalMs} ms × ${BFD.multiplier}, BIRD the same), so the path leaves on BFD's detection time, not the hold timer; routeGoneMs = cut → the victim's path gone at BIRD; trafficGapMs = end of the last failed request after the crash`,
   };
   out.gracefulStop = {
     routeGoneMs: summary(gracefulGone), failedRequests: gracefulFailed, trials: graceful,
     method: 'as nodeCrash, but SIGTERM to the victim\'s speaker; gshutSeenMs = 65535:0 seen on its path at BIRD',
   };
-  out.targets = { gracefulFailedRequests: 0 };
-  out.targetsMet = { gracefulZeroFailures: gracefulFailed === 0 && graceful.length === counts.trials };
+  const gone = summary(crashGone);
+  out.targets = { bfdCrashRouteGoneP50Ms: 1000, bfdCrashRouteGoneP99Ms: 1500, gracefulFailedRequests: 0 };
+  out.targetsMet = {
+    bfdCrashP50: gone.p50 !== undefined && gone.p50 <= 1000 && crashGone.length === counts.trials,
+    bfdCrashP99: gone.p99 !== undefined && gone.p99 <= 1500 && crashGone.length === counts.trials,
+    gracefulZeroFailures: gracefulFailed === 0 && graceful.length === counts.gracefulTrials,
+  };
   return out;
 }
 
@@ -377,7 +384,7 @@ export async function labBench(): Promise<Record<string, unknown>> {
   const parts = (process.env.BENCH_LAB_PARTS ?? 'l2,bgp').split(',').map((x) => x.trim());
   const trials = num('BENCH_LAB_TRIALS', 20);
   const counts = {
-    single: num('BENCH_LAB_SERVICES', 20), bulk: num('BENCH_LAB_BULK', 1000), trials: num('BENCH_LAB_BGP_TRIALS', 3),
+    single: num('BENCH_LAB_SERVICES', 20), bulk: num('BENCH_LAB_BULK', 1000), trials: num('BENCH_LAB_BGP_TRIALS', 10), gracefulTrials: num('BENCH_LAB_BGP_GRACEFUL_TRIALS', 3),
     clients: Math.max(1, num('BENCH_LAB_BULK_CLIENTS', 8)),
   };
   const started = Date.now();
