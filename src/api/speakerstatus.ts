@@ -53,6 +53,8 @@ export interface SpeakerBfdSession {
   /** The agreed transmit interval and the detection time, ms. */
   transmitIntervalMs?: number;
   detectionTimeMs?: number;
+  /** Why the last packet from the peer was dropped before the session saw it (a TTL below minimumTtl, …). */
+  lastDropped?: string;
 }
 
 /** How this speaker sees another (the liveness view: alive, suspect, leaving). */
@@ -158,6 +160,7 @@ export function speakerStatusCRD(): Record<string, unknown> {
                     multihop: { type: 'boolean' },
                     transmitIntervalMs: { type: 'integer', minimum: 0 },
                     detectionTimeMs: { type: 'integer', minimum: 0 },
+                    lastDropped: { type: 'string', description: 'Why the last packet from the peer was dropped before the session saw it (e.g. a TTL below the profile\'s minimumTtl).' },
                   },
                 },
               },

@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { pino } from 'pino';
+import { pino, type Logger } from 'pino';
 import { FakeClock } from '../clock.ts';
 import type { BFDProfileConfig, BGPPeerConfig } from '../config/types.ts';
 import { BfdState, decodeControl } from './codec.ts';
@@ -39,12 +39,12 @@ class Wire {
   }
 }
 
-function pair(multihop = false): { clock: FakeClock; wire: Wire; a: BfdSessions; b: BfdSessions; ca: BfdChange[]; cb: BfdChange[] } {
+function pair(multihop = false, logA: Logger = silent): { clock: FakeClock; wire: Wire; a: BfdSessions; b: BfdSessions; ca: BfdChange[]; cb: BfdChange[] } {
   const clock = new FakeClock();
   const wire = new Wire(clock);
   let seed = 7;
   const rand = (): number => { seed = (seed * 1103515245 + 12345) % 2 ** 31; return seed / 2 ** 31; };
-  const a = new BfdSessions({ transport: wire.transport('192.0.2.1'), clock, log: silent, rand });
+  const a = new BfdSessions({ transport: wire.transport('192.0.2.1'), clock, log: logA, rand });
   const b = new BfdSessions({ transport: wire.transport('192.0.2.2'), clock, log: silent, rand });
   const ca: BfdChange[] = [];
   const cb: BfdChange[] = [];
@@ -96,6 +96,27 @@ test('single hop drops TTL below 255; multihop (4784) accepts minimumTtl 254 and
   n.wire.ttl = 253;
   n.clock.advance(5000);
   assert.equal(n.a.stats()[0]?.state, 'Down', JSON.stringify(n.a.dropped));
+});
+
+test('a session whose peer\'s packets are all dropped says why (lastDropped) and warns once per reason, not per packet', () => {
+  const lines: string[] = [];
+  const log = pino({ level: 'warn' }, { write: (l: string) => { lines.push(l); } });
+  const m = pair(true, log);
+  m.wire.ttl = 64; // a router that sends multihop BFD with its default TTL
+  m.clock.advance(10_000);
+  const st = m.a.stats()[0]!;
+  assert.equal(st.state, 'Down');
+  assert.ok(st.packetsDropped >= 10, `${st.packetsDropped} dropped`);
+  assert.equal(st.lastDropped, 'TTL 64 below the minimum 254 (BFDProfile p minimumTtl; the peer may send multihop BFD with a lower initial TTL)');
+  const warned = lines.map((l) => JSON.parse(l) as { event?: string; reason?: string; count?: number }).filter((l) => l.event === 'bfd_packet_dropped');
+  assert.deepEqual(warned.map((w) => [w.reason, w.count]), [['ttl', 1]]);
+  const s = pair(false);
+  s.wire.ttl = 64;
+  s.clock.advance(5000);
+  assert.equal(s.a.stats()[0]?.lastDropped, 'TTL 64: single-hop BFD must arrive with 255 (RFC 5881 §5)');
+  const ok = pair(false);
+  ok.clock.advance(3000);
+  assert.equal(ok.a.stats()[0]?.lastDropped, '', 'nothing dropped, nothing said');
 });
 
 test('removal and stop send AdminDown: the peer goes Down with remoteAdminDown (its BGP stays); live timer change keeps the session Up', () => {

@@ -44,6 +44,8 @@ export interface BfdSessionStats {
   readonly packetsReceived: number;
   /** Packets dropped before the FSM: bad TTL, failed checks, unknown discriminator. */
   readonly packetsDropped: number;
+  /** Why the last dropped packet was dropped ('' while none was), e.g. a TTL below the profile's minimumTtl. */
+  readonly lastDropped: string;
 }
 
 /** A state change of one session, as its owner hears it. */
@@ -107,6 +109,9 @@ interface Live {
   packetsSent: number;
   packetsReceived: number;
   packetsDropped: number;
+  lastDropped: string;
+  /** Drops per reason, for logging the first of each (and every 1000th). */
+  readonly dropsByReason: Map<string, number>;
   sendErrors: number;
 }
 
@@ -169,6 +174,7 @@ export class BfdSessions {
       peer: l.spec.peer, address: l.spec.peerAddress, multihop: l.spec.multihop, state: stateName(l.fsm.state), upSince: l.upSince,
       lastDiagnostic: l.lastDiagnostic, transmitIntervalMs: l.fsm.heard ? txInterval(l.fsm) / 1000 : 0, detectionTimeMs: detectionTime(l.fsm) / 1000,
       stateChanges: l.stateChanges, packetsSent: l.packetsSent, packetsReceived: l.packetsReceived, packetsDropped: l.packetsDropped,
+      lastDropped: l.lastDropped,
     }));
   }
 
@@ -191,7 +197,7 @@ export class BfdSessions {
     }
     const l: Live = {
       spec, fsm: initialBfdState(discr, timersOf(spec.profile)), sender, tx: undefined, detect: undefined, upSince: undefined,
-      lastDiagnostic: '', stateChanges: 0, packetsSent: 0, packetsReceived: 0, packetsDropped: 0, sendErrors: 0,
+      lastDiagnostic: '', stateChanges: 0, packetsSent: 0, packetsReceived: 0, packetsDropped: 0, lastDropped: '', dropsByReason: new Map(), sendErrors: 0,
     };
     this.sessions.set(spec.peer, l);
     this.byDiscr.set(discr, l);
@@ -225,9 +231,21 @@ export class BfdSessions {
     }
   }
 
-  private drop(reason: string, l?: Live): void {
+  /**
+   * Counts a dropped packet. One that came from a session's peer is also the session's: its `lastDropped` says
+   * why, and the first drop of each reason (then every 1000th) is a warning, since a peer whose every packet is
+   * dropped (a router that sends multihop BFD with a TTL below minimumTtl) otherwise just looks Down.
+   */
+  private drop(reason: string, l?: Live, detail?: string): void {
     this.dropped[reason] = (this.dropped[reason] ?? 0) + 1;
-    if (l) l.packetsDropped++;
+    if (!l) return;
+    l.packetsDropped++;
+    l.lastDropped = detail ?? reason;
+    const n = (l.dropsByReason.get(reason) ?? 0) + 1;
+    l.dropsByReason.set(reason, n);
+    if (n === 1 || n % 1000 === 0) {
+      this.o.log.warn({ event: 'bfd_packet_dropped', peer: l.spec.peer, reason, detail: l.lastDropped, count: n }, `BFD: dropping packets from the peer: ${l.lastDropped}`);
+    }
   }
 
   private receive(multihop: boolean, src: string, ttl: number, payload: Buffer): void {
@@ -239,10 +257,16 @@ export class BfdSessions {
       for (const s of this.sessions.values()) if (s.spec.multihop === multihop && (canonicalIP(s.spec.peerAddress) ?? s.spec.peerAddress) === peer) l = s;
     }
     if (!l) { this.drop('no-session'); return; }
-    if ((canonicalIP(l.spec.peerAddress) ?? l.spec.peerAddress) !== peer || l.spec.multihop !== multihop) { this.drop('wrong-source', l); return; }
-    const min = multihop ? l.spec.profile.minimumTtl : 255;
-    if (ttl < min) { this.drop('ttl', l); return; }
-    if (r.packet.auth) { this.drop('authenticated', l); return; }
+    if ((canonicalIP(l.spec.peerAddress) ?? l.spec.peerAddress) !== peer || l.spec.multihop !== multihop) {
+      this.drop('wrong-source', l, `a packet for this session from ${peer} (${multihop ? 'multihop' : 'single hop'}), not from the peer ${l.spec.peerAddress} (${l.spec.multihop ? 'multihop' : 'single hop'})`);
+      return;
+    }
+    if (multihop && ttl < l.spec.profile.minimumTtl) {
+      this.drop('ttl', l, `TTL ${ttl} below the minimum ${l.spec.profile.minimumTtl} (BFDProfile ${l.spec.profile.name} minimumTtl; the peer may send multihop BFD with a lower initial TTL)`);
+      return;
+    }
+    if (!multihop && ttl < 255) { this.drop('ttl', l, `TTL ${ttl}: single-hop BFD must arrive with 255 (RFC 5881 §5)`); return; }
+    if (r.packet.auth) { this.drop('authenticated', l, 'authenticated packet: BFD authentication is not supported'); return; }
     l.packetsReceived++;
     this.feed(l, { type: 'received', packet: r.packet });
   }

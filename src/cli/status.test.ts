@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { ALLOCATED_FROM_POOL, SPEAKER_LEASE_LABEL, SPEAKER_LEASE_PREFIX } from '../api/keys.ts';
-import { formatTable, statusReport } from './status.ts';
+import { formatTable, statusReport, type SessionReport } from './status.ts';
 
 const NOW = Date.UTC(2026, 0, 1, 12, 0, 0);
 const svc = (ns: string, name: string, ips: string[], pool: string, type = 'LoadBalancer'): unknown => ({
@@ -85,4 +85,17 @@ test('table: one line per Service IP in aligned columns, then nodes and sessions
   assert.ok(lines.some((l) => /^node-b\s+r1\s+192\.0\.2\.254\s+Active\s+-\s+0\s+-\s+connect: ECONNREFUSED$/.test(l)));
   assert.ok(lines.some((l) => /^node-a\s+r1\s+192\.0\.2\.254\s+Established\s+2026-01-01T11:00:00Z\s+1\s+Up \(multihop\)\s+-$/.test(l)), 'the BFD column');
   assert.match(formatTable({ services: [], nodes: [] }), /No LoadBalancer Services\.\n\nNo speaker has reported yet/);
+});
+
+test('table: a BFD session that is not Up shows why the peer\'s packets are dropped; an Up one does not', () => {
+  const dropped = 'TTL 64 below the minimum 254 (BFDProfile p minimumTtl)';
+  const session = (peer: string, state: string): SessionReport => ({ peer, address: '192.0.2.254', state: 'Established', prefixesSent: 0, bfd: { state, multihop: true, lastDropped: dropped } });
+  const out = formatTable({ services: [], nodes: [{ node: 'node-a', stale: false, announcing: 0, problems: [], sessions: [session('down', 'Down'), session('up', 'Up')] }] });
+  const lines = out.split('\n');
+  assert.ok(lines.some((l) => l.startsWith('node-a  down') && l.endsWith(`Down (multihop)  BFD drops the peer's packets: ${dropped}`)), out);
+  assert.ok(lines.some((l) => /^node-a\s+up\s+.*Up \(multihop\)\s+-$/.test(l)), out);
+  // and the report reads it from the status object
+  const withDrop = { ...inputs, statuses: [status('node-a', [], [{ peer: 'r1', address: '192.0.2.254', state: 'Established', bfd: { state: 'Down', multihop: true, lastDropped: dropped } }])] };
+  assert.deepEqual(statusReport(withDrop, NOW).nodes[0]?.sessions[0]?.bfd, { state: 'Down', multihop: true, lastDropped: dropped });
+  assert.equal(statusReport(inputs, NOW).nodes[0]?.sessions[0]?.bfd?.lastDropped, undefined, 'absent when the status has none');
 });

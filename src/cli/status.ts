@@ -46,7 +46,7 @@ export interface SessionReport {
   readonly prefixesSent?: number;
   readonly lastError?: string;
   /** The BFD session beside it: state, and single hop or multihop. */
-  readonly bfd?: { readonly state: string; readonly multihop: boolean; readonly lastDiagnostic?: string };
+  readonly bfd?: { readonly state: string; readonly multihop: boolean; readonly lastDiagnostic?: string; readonly lastDropped?: string };
 }
 
 /** One speaker. */
@@ -156,7 +156,8 @@ function bfdReport(b: Json | undefined): Pick<SessionReport, 'bfd'> {
   const state = str(b?.state);
   if (b === undefined || state === undefined) return {};
   const diag = str(b.lastDiagnostic);
-  return { bfd: { state, multihop: b.multihop === true, ...(diag !== undefined ? { lastDiagnostic: diag } : {}) } };
+  const dropped = str(b.lastDropped);
+  return { bfd: { state, multihop: b.multihop === true, ...(diag !== undefined ? { lastDiagnostic: diag } : {}), ...(dropped !== undefined ? { lastDropped: dropped } : {}) } };
 }
 
 /** The report as a person reads it: one line per Service IP, then per node its sessions and problems. */
@@ -175,7 +176,10 @@ export function formatTable(r: StatusReport): string {
     const nrows = r.nodes.map((n) => [n.node, n.stale ? 'stale' : 'live', String(n.announcing), String(n.sessions.length), n.problems.length > 0 ? n.problems.join('; ') : '-']);
     out.push(table(['NODE', 'SPEAKER', 'ANNOUNCING', 'SESSIONS', 'PROBLEMS'], nrows));
     const bfdText = (s: SessionReport): string => (s.bfd ? `${s.bfd.state}${s.bfd.multihop ? ' (multihop)' : ''}` : '-');
-    const srows = r.nodes.flatMap((n) => n.sessions.map((s) => [n.node, s.peer, s.address, s.state, s.establishedSince ?? '-', s.prefixesSent !== undefined ? String(s.prefixesSent) : '-', bfdText(s), s.lastError ?? '-']));
+    // a BFD session that is not Up while packets from the peer are dropped: that is why (a TTL below minimumTtl, …)
+    const lastErrorText = (s: SessionReport): string => [s.lastError, s.bfd && s.bfd.state !== 'Up' && s.bfd.lastDropped !== undefined ? `BFD drops the peer's packets: ${s.bfd.lastDropped}` : undefined]
+      .filter((x) => x !== undefined).join('; ') || '-';
+    const srows = r.nodes.flatMap((n) => n.sessions.map((s) => [n.node, s.peer, s.address, s.state, s.establishedSince ?? '-', s.prefixesSent !== undefined ? String(s.prefixesSent) : '-', bfdText(s), lastErrorText(s)]));
     if (srows.length > 0) {
       out.push('');
       out.push(table(['NODE', 'PEER', 'ADDRESS', 'STATE', 'SINCE', 'PREFIXES', 'BFD', 'LAST ERROR'], srows));

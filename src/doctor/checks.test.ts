@@ -159,6 +159,20 @@ test('7: a BGP session that is not Established, with its last error; a stale spe
   only({ ...h, speakerStatuses: okv(statuses), leases: okv([lease(CONTROLLER_LEASE), lease(`${SPEAKER_LEASE_PREFIX}node-a`)]) }, ['warning node-without-speaker Node/node-b']);
 });
 
+test('7b: a BFD session that is not Up, with its last diagnostic and why the peer\'s packets are dropped (a TTL below minimumTtl: the fix says so); Up and absent BFD are fine', () => {
+  const h = healthy();
+  const withBfd = (bfd: Record<string, unknown> | undefined) => okv(listOf(h.speakerStatuses).map((s) => (s.metadata.name !== 'node-b' ? s
+    : { ...s, status: { ...s.status, sessions: [{ peer: 'router', address: '192.168.1.1', state: 'Established', ...(bfd && { bfd }) }] } })));
+  only({ ...h, speakerStatuses: withBfd({ state: 'Up', multihop: false }) }, []);
+  only({ ...h, speakerStatuses: withBfd(undefined) }, []);
+  const ttl = only({ ...h, speakerStatuses: withBfd({ state: 'Down', multihop: true, lastDropped: 'TTL 64 below the minimum 254 (BFDProfile fast minimumTtl)' }) }, ['warning bfd-session-down SpeakerStatus/node-b']);
+  assert.match(ttl[0]?.message ?? '', /multihop BFD session of node node-b to peer router \(192\.168\.1\.1\) is Down.*dropped: TTL 64 below the minimum 254/);
+  assert.match(ttl[0]?.fix ?? '', /minimumTtl/);
+  const silent = only({ ...h, speakerStatuses: withBfd({ state: 'Down', multihop: false, lastDiagnostic: 'control detection time expired' }) }, ['warning bfd-session-down SpeakerStatus/node-b']);
+  assert.match(silent[0]?.message ?? '', /is Down: .*last left Up for: control detection time expired/);
+  assert.match(silent[0]?.fix ?? '', /UDP 3784/);
+});
+
 test('8: webhook certificate expiring (< 30 days), expired, unreadable; caBundle missing or of another CA', () => {
   const h = healthy();
   only({ ...h, webhookCert: okv({ tlsCrt: cert((CERT_WARN_DAYS - 5) * DAY) }) }, ['warning webhook-cert-expiring Secret/baregate-system/baregate-webhook-cert']);

@@ -68,6 +68,8 @@ export const FindingCodes = {
   NodeWithoutSpeaker: 'node-without-speaker',
   /** A BGP session that is not Established. */
   BGPSessionDown: 'bgp-session-down',
+  /** A BFD session beside a BGP session that is not Up (BGP over it is not protected, or held by waitForUp). */
+  BFDSessionDown: 'bfd-session-down',
   /** The webhook serving certificate has expired. */
   WebhookCertExpired: 'webhook-cert-expired',
   /** The webhook serving certificate expires within {@link CERT_WARN_DAYS} days. */
@@ -435,6 +437,30 @@ export function checkSessions(report: StatusReport | undefined): Finding[] {
   return out;
 }
 
+/**
+ * Check 7b: BFD sessions of live speakers that are not Up, with why packets from the peer were dropped when
+ * they were (the usual cause of a multihop session that never comes Up: the router sends a TTL below minimumTtl).
+ */
+export function checkBfdSessions(report: StatusReport | undefined): Finding[] {
+  if (!report) return [];
+  const out: Finding[] = [];
+  for (const n of report.nodes) {
+    if (n.stale) continue;
+    for (const x of n.sessions) {
+      const b = x.bfd;
+      if (b === undefined || b.state === 'Up') continue;
+      const why = [b.lastDiagnostic !== undefined ? `it last left Up for: ${b.lastDiagnostic}` : undefined, b.lastDropped !== undefined ? `packets from the peer are dropped: ${b.lastDropped}` : undefined].filter((w) => w !== undefined);
+      const ttl = b.lastDropped !== undefined && /\bTTL\b/.test(b.lastDropped);
+      out.push(finding('warning', FindingCodes.BFDSessionDown, ref(Kinds.SpeakerStatus.kind, n.node),
+        `${b.multihop ? 'multihop ' : ''}BFD session of node ${n.node} to peer ${x.peer} (${x.address}) is ${b.state}: a failure of this path is only found by the BGP hold timer${why.length > 0 ? `; ${why.join('; ')}` : ''}`,
+        ttl
+          ? `lower minimumTtl in the peer's BFDProfile to what the router sends minus the hops between (BIRD sends multihop BFD with TTL 64), or make the router send 255`
+          : `enable BFD for this node on the router (same timers as the BFDProfile of BGPPeer ${x.peer}; ${b.multihop ? 'multihop, UDP 4784' : 'single hop, UDP 3784'}) and check that UDP ${b.multihop ? 4784 : 3784} is open between them`));
+    }
+  }
+  return out;
+}
+
 /** The controller's `--lb-class` and `--only-own-class`, from its Deployment in baregate's namespace (defaults when not found). */
 export function controllerClass(s: DoctorSnapshot): { lbClass: string; onlyOwnClass: boolean } {
   const dep = (ok(s.workloads) ?? []).find((w) => w.kind === 'Deployment' && w.metadata?.namespace === s.namespace && isOwn(w)
@@ -653,6 +679,7 @@ export function diagnose(snapshot: DoctorSnapshot, now: Date): Finding[] {
     ...checkPending(snapshot),
     ...checkSpeakers(snapshot, report),
     ...checkSessions(report),
+    ...checkBfdSessions(report),
     ...checkWebhook(snapshot, now),
   ];
   return out.sort(compareFindings);

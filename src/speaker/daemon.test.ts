@@ -196,12 +196,14 @@ class FakeBfd implements BfdPort {
   stopped = false;
   private cb: ((c: BfdChange) => void) | undefined;
   private readonly states = new Map<string, BfdStateName>();
+  /** What stats() reports as a session's lastDropped (set by a test). */
+  readonly lastDropped = new Map<string, string>();
   setSessions(specs: readonly BfdSessionSpec[]): void { this.specs = specs; }
   onChange(cb: (c: BfdChange) => void): void { this.cb = cb; }
   stats(): BfdSessionStats[] {
     return this.specs.map((s) => ({
       peer: s.peer, address: s.peerAddress, multihop: s.multihop, state: this.states.get(s.peer) ?? 'Down', upSince: undefined, lastDiagnostic: '',
-      transmitIntervalMs: 300, detectionTimeMs: 900, stateChanges: 1, packetsSent: 10, packetsReceived: 9, packetsDropped: 0,
+      transmitIntervalMs: 300, detectionTimeMs: 900, stateChanges: 1, packetsSent: 10, packetsReceived: 9, packetsDropped: 0, lastDropped: this.lastDropped.get(s.peer) ?? '',
     }));
   }
   stop(): void { this.stopped = true; }
@@ -536,10 +538,11 @@ test('BFD: sessions for the peers with a profile; Down tears BGP down at once (n
   bfd.change('r1', 'Down', 'neighbor signaled session down', true);
   assert.deepEqual(b.downs.map((d) => d.peer), ['r1'], 'the peer switching BFD off (AdminDown) keeps the BGP session');
 
+  bfd.lastDropped.set('r2', 'TTL 64 below the minimum 254 (BFDProfile p minimumTtl)');
   await w.clock.advanceAsync(2000, 100);
   const st = a.sink.last;
-  assert.deepEqual(st?.sessions.map((x) => [x.peer, x.bfd?.state, x.bfd?.multihop, x.bfd?.detectionTimeMs]),
-    [['r1', 'Down', false, 900], ['r2', 'Down', true, 900], ['r3', undefined, undefined, undefined]]);
+  assert.deepEqual(st?.sessions.map((x) => [x.peer, x.bfd?.state, x.bfd?.multihop, x.bfd?.detectionTimeMs, x.bfd?.lastDropped]),
+    [['r1', 'Down', false, 900, undefined], ['r2', 'Down', true, 900, 'TTL 64 below the minimum 254 (BFDProfile p minimumTtl)'], ['r3', undefined, undefined, undefined, undefined]]);
   assert.deepEqual(a.daemon.metrics().bfd.map((x) => [x.peer, x.up, x.packetsSent]), [['r1', false, 10], ['r2', false, 10]]);
   w.cluster.delete('bgpPeers', 'r1');
   w.cluster.delete('bgpPeers', 'r2');

@@ -803,7 +803,7 @@ export class SpeakerDaemon {
       return {
         peer: s.name, address: s.address !== '' ? s.address : addr.get(s.name) ?? '', state: s.state, establishedSince: s.establishedSince,
         prefixesSent: s.prefixesAdvertised, ...(s.lastError !== '' ? { lastError: s.lastError } : {}),
-        ...(b ? { bfd: { state: b.state, multihop: b.multihop, upSince: b.upSince, lastDiagnostic: b.lastDiagnostic, transmitIntervalMs: b.transmitIntervalMs, detectionTimeMs: b.detectionTimeMs } } : {}),
+        ...(b ? { bfd: { state: b.state, multihop: b.multihop, upSince: b.upSince, lastDiagnostic: b.lastDiagnostic, transmitIntervalMs: b.transmitIntervalMs, detectionTimeMs: b.detectionTimeMs, lastDropped: b.lastDropped } } : {}),
       };
     });
   }

@@ -82,6 +82,8 @@ export interface SessionInput {
     readonly lastDiagnostic: string;
     readonly transmitIntervalMs: number;
     readonly detectionTimeMs: number;
+    /** Why the last packet from the peer was dropped ('' when none was). */
+    readonly lastDropped: string;
   } | undefined;
 }
 
@@ -153,6 +155,7 @@ export function statusContent(i: StatusInput, previous: readonly Condition[] = [
         ...(s.bfd.upSince !== undefined ? { upSince: new Date(s.bfd.upSince).toISOString() } : {}),
         ...(s.bfd.lastDiagnostic !== '' ? { lastDiagnostic: s.bfd.lastDiagnostic } : {}),
         ...(s.bfd.transmitIntervalMs > 0 ? { transmitIntervalMs: Math.round(s.bfd.transmitIntervalMs), detectionTimeMs: Math.round(s.bfd.detectionTimeMs) } : {}),
+        ...(s.bfd.lastDropped !== '' ? { lastDropped: s.bfd.lastDropped } : {}),
       },
     } : {}),
   })).sort((a, b) => byText(a.peer, b.peer));

@@ -88,7 +88,7 @@ export function inertDataPlane(): Required<Pick<SpeakerOverrides, 'datagrams' | 
       setSessions: (s) => { sessions = s; }, onChange: () => undefined, stop: () => { sessions = []; },
       stats: () => sessions.map((x) => ({
         peer: x.peer, address: x.peerAddress, multihop: x.multihop, state: 'Down' as const, upSince: undefined, lastDiagnostic: '',
-        transmitIntervalMs: 0, detectionTimeMs: 0, stateChanges: 0, packetsSent: 0, packetsReceived: 0, packetsDropped: 0,
+        transmitIntervalMs: 0, detectionTimeMs: 0, stateChanges: 0, packetsSent: 0, packetsReceived: 0, packetsDropped: 0, lastDropped: '',
       })),
     },
     carrier: { setInterfaces: () => undefined, isUp: () => true, onChange: () => undefined, stop: () => undefined },

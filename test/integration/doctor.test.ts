@@ -42,7 +42,7 @@ async function serviceWithIP(name: string, ip: string): Promise<void> {
   await api.must('PATCH', `/api/v1/namespaces/${ns}/services/${name}/status`, { status: { loadBalancer: { ingress: [{ ip, ipMode: 'VIP' }] } } }, MERGE);
 }
 
-interface Session { peer: string; address: string; state: string; lastError?: string }
+interface Session { peer: string; address: string; state: string; lastError?: string; bfd?: Record<string, unknown> }
 const established: Session = { peer: 'router', address: '192.168.1.1', state: 'Established' };
 async function speakerStatus(nodeName: string, announcements: unknown[], sessions: Session[]): Promise<void> {
   const path = `${G}/speakerstatuses/${nodeName}`;
@@ -181,6 +181,15 @@ test('7: a BGP session that is not Established, with the last error', async () =
     () => speakerStatus('node-b', nodeBAnnouncements, [{ ...established, state: 'Active', lastError: 'connect ECONNREFUSED 192.168.1.1:179' }]),
     () => speakerStatus('node-b', nodeBAnnouncements, [established]));
   assert.match(r.findings.find((f) => f.code === 'bgp-session-down')?.message ?? '', /Active: last error: connect ECONNREFUSED/);
+});
+
+test('7b: a BFD session that is not Up, with why the peer\'s packets are dropped', async () => {
+  const r = await seeded(['bfd-session-down SpeakerStatus/node-b'], 1,
+    () => speakerStatus('node-b', nodeBAnnouncements, [{ ...established, bfd: { state: 'Down', multihop: true, lastDropped: 'TTL 64 below the minimum 254 (BFDProfile fast minimumTtl)' } }]),
+    () => speakerStatus('node-b', nodeBAnnouncements, [established]));
+  const f = r.findings.find((x) => x.code === 'bfd-session-down');
+  assert.match(f?.message ?? '', /multihop BFD session of node node-b to peer router .* is Down.*TTL 64 below the minimum 254/);
+  assert.match(f?.fix ?? '', /minimumTtl/);
 });
 
 test('8: the webhook certificate near expiry, expired; a webhook without caBundle', async () => {
