@@ -202,8 +202,15 @@ req.on('timeout', () => { req.destroy(new Error('timeout')); });
 req.on('error', (e) => { console.log(JSON.stringify({ error: e.message })); });
 `;
 
+/**
+ * Multihop sessions the router may run besides the direct ones: eBGP multihop from its loopback addresses to every
+ * node (`NAMEmh4`, `NAMEmh6`), with multihop BFD at these timers; their routes are not imported (the direct
+ * sessions' ECMP stays as it is).
+ */
+export interface RouterMultihop { local4: string; local6: string; intervalMs: number; multiplier: number }
+
 /** The BIRD router's config: eBGP with every node (a v4 and a v6 session each), ECMP into its own kernel table. */
-export function routerBirdConfig(nodes: readonly { name: string; ipv4: string; ipv6: string }[]): string {
+export function routerBirdConfig(nodes: readonly { name: string; ipv4: string; ipv6: string }[], multihop?: RouterMultihop): string {
   const lines = [
     `router id ${LAN.router4};`,
     'log stderr all;',
@@ -215,7 +222,8 @@ export function routerBirdConfig(nodes: readonly { name: string; ipv4: string; i
     'protocol kernel k4 { merge paths on; ipv4 { import none; export where source = RTS_BGP; }; }',
     'protocol kernel k6 { merge paths on; ipv6 { import none; export where source = RTS_BGP; }; }',
     // BFD (RFC 5880/5881) with every node at the timers of the lab's BFDProfile: a dead node leaves in 3 × 300 ms
-    `protocol bfd { interface "eth*" { min rx interval ${BFD.intervalMs} ms; min tx interval ${BFD.intervalMs} ms; multiplier ${BFD.multiplier}; }; }`,
+    `protocol bfd { interface "eth*" { min rx interval ${BFD.intervalMs} ms; min tx interval ${BFD.intervalMs} ms; multiplier ${BFD.multiplier}; };${
+      multihop ? ` multihop { min rx interval ${multihop.intervalMs} ms; min tx interval ${multihop.intervalMs} ms; multiplier ${multihop.multiplier}; };` : ''} }`,
     'template bgp node {',
     `  local as ${ASN.router};`,
     '  direct;',
@@ -229,9 +237,19 @@ export function routerBirdConfig(nodes: readonly { name: string; ipv4: string; i
   for (const n of nodes) {
     lines.push(`protocol bgp ${n.name}v4 from node { local ${LAN.router4} as ${ASN.router}; neighbor ${n.ipv4} as ${ASN.nodes}; ipv4 { import all; export none; }; }`);
     lines.push(`protocol bgp ${n.name}v6 from node { local ${LAN.router6} as ${ASN.router}; neighbor ${n.ipv6} as ${ASN.nodes}; ipv6 { import all; export none; }; }`);
+    if (multihop) {
+      // BIRD locks a session on (neighbor address, neighbor port): the direct session to this node holds port 179,
+      // so the multihop one names another and is passive (only the node connects, to 179 on the loopback address)
+      const mh = (local: string, neighbor: string, af: string): string => `local ${local} as ${ASN.router}; neighbor ${neighbor} port 1179 as ${ASN.nodes}; passive on; multihop; ${af} { import none; export none; };`;
+      lines.push(`protocol bgp ${n.name}mh4 from node { ${mh(multihop.local4, n.ipv4, 'ipv4')} }`);
+      lines.push(`protocol bgp ${n.name}mh6 from node { ${mh(multihop.local6, n.ipv6, 'ipv6')} }`);
+    }
   }
   return `${lines.join('\n')}\n`;
 }
+
+/** One of BIRD's BFD sessions as `show bfd sessions` prints it (timers in ms). */
+export interface BirdBfdSession { address: string; state: string; multihop: boolean; intervalMs: number; timeoutMs: number }
 
 /** The running topology; build it with {@link Topology.start}. */
 export class Topology {
@@ -753,6 +771,19 @@ export class Topology {
     }, 15_000, 100);
   }
 
+  /** Replaces BIRD's configuration with `text` and reloads it (`birdc configure`); throws when BIRD refuses it. */
+  async reconfigureBird(text: string): Promise<void> {
+    writeFileSync(join(this.dir, 'bird.conf'), text);
+    const out = await this.birdc('configure');
+    if (!/Reconfigured|Reconfiguration in progress/.test(out)) throw new Error(`birdc configure: ${out}`);
+  }
+
+  /** Freezes the BIRD process (SIGSTOP: a hung router, its sockets open, nothing sent) or lets it run on (SIGCONT). */
+  freezeBird(frozen: boolean): void {
+    if (!this.bird) throw new Error('BIRD is not running');
+    this.bird.kill(frozen ? 'SIGSTOP' : 'SIGCONT');
+  }
+
   /** `birdc` in the router namespace; throws on failure. */
   async birdc(...args: string[]): Promise<string> {
     const r = await this.lab.run('router', 'birdc', ['-s', this.birdSock(), ...args], 10_000);
@@ -768,15 +799,29 @@ export class Topology {
     return parseBirdRoutes(r.stdout);
   }
 
-  /** BIRD's BFD sessions: peer address → state (`Up`, `Down`, `Init`), from `show bfd sessions`. */
+  /** BIRD's single-hop BFD sessions: peer address → state (`Up`, `Down`, `Init`), from `show bfd sessions`. */
   async birdBfdSessions(): Promise<Map<string, string>> {
+    return new Map((await this.birdBfdDetails()).filter((x) => !x.multihop).map((x) => [x.address, x.state]));
+  }
+
+  /**
+   * BIRD's BFD sessions with its timers, from `show bfd sessions`: the peer address, the state, the interval BIRD
+   * sends at (the larger of its min tx and the peer's required rx) and its detection time (ms). A multihop session
+   * has no interface (`---` in that column). The state is found by name, the timers are the last two columns.
+   */
+  async birdBfdDetails(): Promise<BirdBfdSession[]> {
     const out = await this.birdc('show', 'bfd', 'sessions');
-    const m = new Map<string, string>();
+    const rows: BirdBfdSession[] = [];
+    const ms = (x: string | undefined): number => Math.round(Number(x ?? 'NaN') * 1000);
     for (const line of out.split('\n')) {
       const f = line.trim().split(/\s+/);
-      if (f[0] !== undefined && /^[0-9a-f.:]+$/i.test(f[0]) && f[0].length > 2 && f[2] !== undefined) m.set(f[0], f[2]);
+      const address = f[0];
+      if (address === undefined || !/^[0-9a-f.:]+$/i.test(address) || address.length <= 2) continue;
+      const si = f.findIndex((x, i) => i > 0 && ['Up', 'Down', 'Init', 'AdminDown'].includes(x));
+      if (si < 0) continue;
+      rows.push({ address, state: f[si] ?? '', multihop: f[1] === '---', intervalMs: ms(f[f.length - 2]), timeoutMs: ms(f[f.length - 1]) });
     }
-    return m;
+    return rows;
   }
 
   /** BIRD protocol name → state (`Established`, `Active`, …) of the node sessions. */
@@ -821,7 +866,10 @@ export interface SpeakerStatusView {
   status?: {
     node?: string;
     announcements?: { ip: string; services?: string[]; mode: string; interfaces?: string[]; peers?: string[] }[];
-    sessions?: { peer: string; address?: string; state: string; establishedSince?: string; prefixesSent?: number; lastError?: string; bfd?: { state: string; multihop: boolean } }[];
+    sessions?: {
+      peer: string; address?: string; state: string; establishedSince?: string; prefixesSent?: number; lastError?: string;
+      bfd?: { state: string; multihop: boolean; lastDiagnostic?: string; transmitIntervalMs?: number; detectionTimeMs?: number; lastDropped?: string };
+    }[];
     members?: { node: string; state: string }[];
     conditions?: { type: string; status: string; reason?: string; message?: string }[];
   };
