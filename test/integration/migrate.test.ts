@@ -159,7 +159,8 @@ describe('baregate migrate on a real apiserver', () => {
       // MetalLB ≤ v0.12 had no CRDs: deleting them leaves the ConfigMap and the Services (this is the file's last test)
       for (const k of Object.values(MetalLBKinds)) await api.c.request('DELETE', `/apis/apiextensions.k8s.io/v1/customresourcedefinitions/${k.plural}.${METALLB_GROUP}`);
       for (const k of ['configurationstates', 'servicebgpstatuses', 'servicel2statuses']) await api.c.request('DELETE', `/apis/apiextensions.k8s.io/v1/customresourcedefinitions/${k}.${METALLB_GROUP}`);
-      await waitFor('metallb.io no longer served', async () => (await api.c.request('GET', `/apis/${METALLB_GROUP}`)).status === 404);
+      // the CRDs go once their objects are removed and discovery follows later: under CI load that took over 30 s
+      await waitFor('metallb.io no longer served', async () => (await api.c.request('GET', `/apis/${METALLB_GROUP}`)).status === 404, 180_000);
       const out = join(tmp, 'legacy-only.yaml');
       const reportFile = join(tmp, 'legacy-only.json');
       const code = await runMigrateCommand([], { fromCluster: true, kubeconfig: kubeconfig(), output: out, report: reportFile, reportFormat: 'json', metallbNamespace: METALLB_NAMESPACE });
