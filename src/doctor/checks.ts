@@ -21,7 +21,7 @@ import {
   LOAD_BALANCER_CLASS, MUTATING_WEBHOOK, SPEAKER_LEASE_PREFIX, VALIDATING_WEBHOOK, WEBHOOK_CERT_SECRET,
 } from '../api/keys.ts';
 import { METALLB_GROUP, METALLB_NAMESPACE } from '../api/metallb.ts';
-import { statusReport, type StatusReport } from '../cli/status.ts';
+import { statusReport, type SessionReport, type StatusReport } from '../cli/status.ts';
 import { announcedPools, parseConfig } from '../config/config.ts';
 import type { Config } from '../config/types.ts';
 import { parseCertificates, validity } from '../k8s/x509.ts';
@@ -421,20 +421,16 @@ export function checkSpeakers(s: DoctorSnapshot, report: StatusReport | undefine
     `${pods} --field-selector spec.nodeName=${n}; a nodeSelector or taint may keep the speaker off it, or label it ${EXCLUDE_FROM_LB_LABEL}= if it should not announce`));
 }
 
+/** Every BGP session of a live speaker (a stale one's last status says nothing about now), with its node. */
+function liveSessions(report: StatusReport | undefined): { node: string; x: SessionReport }[] {
+  return (report?.nodes ?? []).filter((n) => !n.stale).flatMap((n) => n.sessions.map((x) => ({ node: n.node, x })));
+}
+
 /** Check 7: BGP sessions of live speakers that are not Established, with the last error. */
 export function checkSessions(report: StatusReport | undefined): Finding[] {
-  if (!report) return [];
-  const out: Finding[] = [];
-  for (const n of report.nodes) {
-    if (n.stale) continue;
-    for (const x of n.sessions) {
-      if (x.state === 'Established') continue;
-      out.push(finding('warning', FindingCodes.BGPSessionDown, ref(Kinds.SpeakerStatus.kind, n.node),
-        `BGP session of node ${n.node} to peer ${x.peer} (${x.address}) is ${x.state === '' ? 'in no state' : x.state}${x.lastError !== undefined ? `: last error: ${x.lastError}` : ', no error recorded'}`,
-        `check the router's neighbour for this node (its address, the ASNs in BGPPeer ${x.peer}, the password), that TCP 179 is open between them, and the speaker's log on ${n.node}`));
-    }
-  }
-  return out;
+  return liveSessions(report).filter(({ x }) => x.state !== 'Established').map(({ node, x }) => finding('warning', FindingCodes.BGPSessionDown, ref(Kinds.SpeakerStatus.kind, node),
+    `BGP session of node ${node} to peer ${x.peer} (${x.address}) is ${x.state === '' ? 'in no state' : x.state}${x.lastError !== undefined ? `: last error: ${x.lastError}` : ', no error recorded'}`,
+    `check the router's neighbour for this node (its address, the ASNs in BGPPeer ${x.peer}, the password), that TCP 179 is open between them, and the speaker's log on ${node}`));
 }
 
 /**
@@ -442,23 +438,17 @@ export function checkSessions(report: StatusReport | undefined): Finding[] {
  * they were (the usual cause of a multihop session that never comes Up: the router sends a TTL below minimumTtl).
  */
 export function checkBfdSessions(report: StatusReport | undefined): Finding[] {
-  if (!report) return [];
-  const out: Finding[] = [];
-  for (const n of report.nodes) {
-    if (n.stale) continue;
-    for (const x of n.sessions) {
-      const b = x.bfd;
-      if (b === undefined || b.state === 'Up') continue;
-      const why = [b.lastDiagnostic !== undefined ? `it last left Up for: ${b.lastDiagnostic}` : undefined, b.lastDropped !== undefined ? `packets from the peer are dropped: ${b.lastDropped}` : undefined].filter((w) => w !== undefined);
-      const ttl = b.lastDropped !== undefined && /\bTTL\b/.test(b.lastDropped);
-      out.push(finding('warning', FindingCodes.BFDSessionDown, ref(Kinds.SpeakerStatus.kind, n.node),
-        `${b.multihop ? 'multihop ' : ''}BFD session of node ${n.node} to peer ${x.peer} (${x.address}) is ${b.state}: a failure of this path is only found by the BGP hold timer${why.length > 0 ? `; ${why.join('; ')}` : ''}`,
-        ttl
-          ? `lower minimumTtl in the peer's BFDProfile to what the router sends minus the hops between (BIRD sends multihop BFD with TTL 64), or make the router send 255`
-          : `enable BFD for this node on the router (same timers as the BFDProfile of BGPPeer ${x.peer}; ${b.multihop ? 'multihop, UDP 4784' : 'single hop, UDP 3784'}) and check that UDP ${b.multihop ? 4784 : 3784} is open between them`));
-    }
-  }
-  return out;
+  return liveSessions(report).flatMap(({ node, x }) => {
+    const b = x.bfd;
+    if (b === undefined || b.state === 'Up') return [];
+    const why = [b.lastDiagnostic !== undefined ? `it last left Up for: ${b.lastDiagnostic}` : undefined, b.lastDropped !== undefined ? `packets from the peer are dropped: ${b.lastDropped}` : undefined].filter((w) => w !== undefined);
+    const ttl = b.lastDropped !== undefined && /\bTTL\b/.test(b.lastDropped);
+    return [finding('warning', FindingCodes.BFDSessionDown, ref(Kinds.SpeakerStatus.kind, node),
+      `${b.multihop ? 'multihop ' : ''}BFD session of node ${node} to peer ${x.peer} (${x.address}) is ${b.state}: a failure of this path is only found by the BGP hold timer${why.length > 0 ? `; ${why.join('; ')}` : ''}`,
+      ttl
+        ? 'lower minimumTtl in the peer\'s BFDProfile to what the router sends minus the hops between (BIRD sends multihop BFD with TTL 64), or make the router send 255'
+        : `enable BFD for this node on the router (same timers as the BFDProfile of BGPPeer ${x.peer}; ${b.multihop ? 'multihop, UDP 4784' : 'single hop, UDP 3784'}) and check that UDP ${b.multihop ? 4784 : 3784} is open between them`)];
+  });
 }
 
 /** The controller's `--lb-class` and `--only-own-class`, from its Deployment in baregate's namespace (defaults when not found). */
